@@ -1,0 +1,211 @@
+"""The executor: runs a target's plan step by step, in batches, with bounded concurrency.
+
+- Steps run in :data:`~reconciler.changes.STEPS` order; within a step, batches of the provider's
+  size are sent by a fixed pool of workers (``provider.concurrency``).
+- Retries live in the HTTP layer (every write is idempotent). A batch the platform rejects as a
+  whole is split in halves until the bad items are isolated; they are reported, and the rest goes
+  through. The next run retries them, since their change is still in the plan.
+- A change that depends on a failed one (a link to a segment or customer that could not be
+  created) is not sent, and is reported as skipped.
+- Every acknowledged batch is written to the state store and the journal at once, so a run that
+  dies halfway loses nothing: the next run re-reads the remote, re-plans, and does only the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from .changes import STEPS, Action, Change, LinkChange, Phase, Step
+from .exceptions import RemoteError
+from .plan import TargetPlan
+from .providers.base import BatchRejected, ItemResult, Provider
+from .statestore import RunRecord, StateStore
+
+__all__ = ["ApplyEvent", "ApplyResult", "ItemFailure", "apply_target"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyEvent:
+    """Progress, for the CLI to render (the library never prints)."""
+
+    target: str
+    step: str
+    kind: str  # "start" | "advance" | "end" | "note"
+    done: int = 0
+    total: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFailure:
+    phase: str
+    key: str
+    error: str
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    target: str
+    applied: int = 0
+    failures: list[ItemFailure] = field(default_factory=list)
+    batches: int = 0
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    resumed: list[RunRecord] = field(default_factory=list)
+    #: changes still pending after the verify read (None: not verified)
+    remaining: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.remaining
+
+
+Reporter = Callable[[ApplyEvent], None]
+
+
+def _chunks(items: Sequence[Change], size: int) -> Iterator[Sequence[Change]]:
+    for i in range(0, len(items), max(1, size)):
+        yield items[i : i + size]
+
+
+async def _send(provider: Provider, phase: Phase, batch: Sequence[Change]) -> list[ItemResult]:
+    """Write a batch; split it when the platform refuses it whole."""
+    try:
+        results = await provider.write(phase, batch)
+    except BatchRejected as exc:
+        if len(batch) == 1:
+            return [ItemResult(batch[0].key, False, str(exc))]
+        mid = len(batch) // 2
+        return await _send(provider, phase, batch[:mid]) + await _send(provider, phase, batch[mid:])
+    except RemoteError as exc:
+        return [ItemResult(c.key, False, str(exc)) for c in batch]
+    if len(results) != len(batch):  # pragma: no cover - provider contract
+        raise RemoteError(f"{provider.name}: {len(results)} results for {len(batch)} changes")
+    return results
+
+
+def _blocked_by(change: Change, failed: dict[Phase, set[str]]) -> str:
+    """Why ``change`` cannot be sent after earlier failures ('' when it can)."""
+    if isinstance(change, LinkChange):
+        if change.key in failed.get(Phase.CUSTOMERS, ()):
+            return f"customer {change.key} could not be created"
+        bad = change.added & failed.get(Phase.SEGMENTS, set())
+        if bad:
+            return f"segment {sorted(bad)[0]} could not be created"
+    elif change.phase is Phase.ACCESS and change.key in failed.get(Phase.SEGMENTS, ()):
+        return f"segment {change.key} could not be created"
+    elif (
+        change.phase is Phase.SEGMENTS
+        and change.action is Action.DELETE
+        and change.key in failed.get(Phase.ACCESS, ())
+    ):
+        return f"the access list of {change.key} could not be cleared"
+    return ""
+
+
+async def apply_target(
+    provider: Provider,
+    plan: TargetPlan,
+    store: StateStore,
+    *,
+    plan_digest: str = "",
+    reporter: Reporter | None = None,
+    lock_wait: float = 0.0,
+) -> ApplyResult:
+    """Apply ``plan`` to its target through ``provider``; never raises for per-item failures."""
+    report = reporter or (lambda _e: None)
+    result = ApplyResult(plan.target)
+    started = time.monotonic()
+    target = plan.target
+    with store.lock(target, wait=lock_wait):
+        result.resumed = store.interrupted_runs(target)
+        store.close_interrupted(target)
+        for run in result.resumed:
+            report(
+                ApplyEvent(
+                    target,
+                    "",
+                    "note",
+                    message=f"an earlier apply (run {run.id}) was interrupted after "
+                    f"{run.batches} batches ({run.items_ok} changes confirmed); "
+                    "this run re-read the remote and does only what is left",
+                )
+            )
+        run_id = store.start_run(target, plan_digest)
+        status = "failed"
+        try:
+            failed: dict[Phase, set[str]] = {}
+            for step in STEPS:
+                changes = [
+                    c for c in plan.changes if c.phase is step.phase and c.action in step.actions
+                ]
+                if changes:
+                    await _run_step(provider, step, changes, store, run_id, failed, result, report)
+            status = "failed" if result.failures else "ok"
+        finally:
+            for stats in provider.http_stats():
+                result.requests += stats.requests
+                result.retries += stats.retries
+            result.seconds = time.monotonic() - started
+            store.finish_run(
+                run_id,
+                status,
+                {
+                    "applied": result.applied,
+                    "failed": len(result.failures),
+                    "requests": result.requests,
+                    "retries": result.retries,
+                },
+            )
+    return result
+
+
+async def _run_step(
+    provider: Provider,
+    step: Step,
+    changes: list[Change],
+    store: StateStore,
+    run_id: int,
+    failed: dict[Phase, set[str]],
+    result: ApplyResult,
+    report: Reporter,
+) -> None:
+    target = provider.name
+    phase = step.phase
+    sendable: list[Change] = []
+    for change in changes:
+        why = _blocked_by(change, failed)
+        if why:
+            result.failures.append(ItemFailure(phase.value, change.key, f"skipped: {why}"))
+            failed.setdefault(phase, set()).add(change.key)
+        else:
+            sendable.append(change)
+    total = len(sendable)
+    report(ApplyEvent(target, step.name, "start", 0, total))
+    size = provider.capabilities.batch_size.get(phase, 1)
+    batches = iter(list(_chunks(sendable, size)))
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        for batch in batches:
+            results = await _send(provider, phase, batch)
+            ok = [c for c, r in zip(batch, results, strict=True) if r.ok]
+            bad = [r for r in results if not r.ok]
+            store.record(target, ok)
+            store.record_batch(run_id, step.name, len(batch), len(ok), len(bad))
+            result.applied += len(ok)
+            result.batches += 1
+            for r in bad:
+                result.failures.append(ItemFailure(phase.value, r.key, r.error))
+                failed.setdefault(phase, set()).add(r.key)
+            done += len(batch)
+            report(ApplyEvent(target, step.name, "advance", done, total))
+
+    workers = max(1, min(provider.concurrency, total))
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    report(ApplyEvent(target, step.name, "end", done, total))

@@ -1,0 +1,145 @@
+"""desired x remote → changes. Pure: no I/O, no provider calls, set algebra over ids.
+
+Ownership rules (DESIGN.md): the diff touches only segments the config manages — those it
+declares, plus those the state store says this reconciler applied earlier (removing one from the
+YAML deletes it). Remote segments that are neither are *unmanaged*: listed, never touched, unless
+the target sets ``prune`` and the platform marks the segment as ours (and its id has the prune
+prefix). A customer's links to unmanaged segments are always carried over unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from deepdiff import DeepDiff
+
+from .changes import (
+    AccessChange,
+    Action,
+    Change,
+    CustomerChange,
+    LinkChange,
+    SegmentChange,
+    step_of,
+)
+from .model import EMPTY, Segment, State
+
+__all__ = ["Diff", "Ownership", "diff", "segment_fields"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ownership:
+    """What the reconciler may touch on one target, besides what the config declares."""
+
+    #: segment ids this reconciler applied before (from the state store)
+    managed: frozenset[str] = EMPTY
+    #: segment ids to stop managing without deleting (``removed: destroy: false``)
+    forget: frozenset[str] = EMPTY
+    #: remote segment ids the platform marks as created by us (Epsilon ``sourceId``,
+    #: Talon.One ``integration``)
+    marked: frozenset[str] = EMPTY
+    prune: bool = False
+    prune_prefix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    changes: tuple[Change, ...]
+    #: remote segments the config does not manage, left alone
+    unmanaged: tuple[str, ...]
+    #: link changes left unchanged, counted rather than listed
+    unchanged_links: int
+
+
+def segment_fields(before: Segment, after: Segment) -> tuple[str, ...]:
+    """The names of the fields that differ between two versions of a segment."""
+    if before == after:
+        return ()
+    delta = DeepDiff(asdict(before), asdict(after), ignore_order=True)
+    changed = delta.get("values_changed", {}) | delta.get("type_changes", {})
+    return tuple(sorted(str(path).removeprefix("root['").removesuffix("']") for path in changed))
+
+
+def _sorted(changes: Iterable[Change]) -> tuple[Change, ...]:
+    return tuple(sorted(changes, key=lambda c: (step_of(c), c.key)))
+
+
+def diff(
+    desired: State,
+    remote: State,
+    ownership: Ownership = Ownership(),
+    *,
+    access: bool = True,
+    customers: bool = True,
+) -> Diff:
+    """Compute the changes that make ``remote`` look like ``desired``.
+
+    ``access`` and ``customers`` say whether the target has those kinds at all (Talon.One has
+    no access control and creates customers implicitly).
+    """
+    changes: list[Change] = []
+    unmanaged: list[str] = []
+
+    # -- segments
+    deleted: set[str] = set()
+    for seg_id, want_seg in desired.segments.items():
+        have_seg = remote.segments.get(seg_id)
+        if have_seg is None:
+            changes.append(SegmentChange(Action.CREATE, seg_id, None, want_seg))
+        elif have_seg != want_seg:
+            fields = segment_fields(have_seg, want_seg)
+            changes.append(SegmentChange(Action.UPDATE, seg_id, have_seg, want_seg, fields))
+    for seg_id in sorted(remote.segments.keys() - desired.segments.keys()):
+        old = remote.segments[seg_id]
+        if seg_id in ownership.forget:
+            changes.append(SegmentChange(Action.FORGET, seg_id, old, None))
+        elif seg_id in ownership.managed or (
+            ownership.prune
+            and seg_id in ownership.marked
+            and seg_id.startswith(ownership.prune_prefix or "")
+        ):
+            changes.append(SegmentChange(Action.DELETE, seg_id, old, None))
+            deleted.add(seg_id)
+        else:
+            unmanaged.append(seg_id)
+    managed_now = frozenset(desired.segments) | deleted
+
+    # -- access (a segment without a declared list wants none)
+    if access:
+        for seg_id in desired.segments:
+            want_teams = desired.access.get(seg_id, EMPTY)
+            have_teams = remote.access.get(seg_id, EMPTY)
+            if want_teams != have_teams:
+                action = Action.UPDATE if seg_id in remote.access else Action.CREATE
+                changes.append(AccessChange(action, seg_id, have_teams, want_teams))
+        for seg_id in deleted:
+            have_teams = remote.access.get(seg_id, EMPTY)
+            if have_teams:
+                changes.append(AccessChange(Action.DELETE, seg_id, have_teams, EMPTY))
+
+    # -- customers (created before they are linked; never deleted: customers are shared)
+    if customers:
+        changes.extend(
+            CustomerChange(Action.CREATE, c) for c in desired.customers - remote.customers
+        )
+
+    # -- links: every customer that has, or should have, a managed segment
+    unchanged = 0
+    want_links = desired.links
+    for customer, want in want_links.items():
+        have = remote.links.get(customer, EMPTY)
+        if have is want:
+            unchanged += 1
+            continue
+        new = (have - managed_now) | want if have else want
+        if new == have:
+            unchanged += 1
+        else:
+            changes.append(LinkChange(customer, have, new))
+    for customer, have in remote.links.items():
+        if customer in want_links or have.isdisjoint(managed_now):
+            continue
+        changes.append(LinkChange(customer, have, have - managed_now))
+
+    return Diff(_sorted(changes), tuple(sorted(unmanaged)), unchanged)

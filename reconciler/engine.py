@@ -1,0 +1,174 @@
+"""Orchestration: config → desired states; providers → remote states; plan; apply; verify.
+
+The one place that knows every stage. It does I/O only through providers and the state store;
+the CLI, the tests and the benchmarks all drive the reconciler through :class:`Reconciler`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .apply import ApplyResult, Reporter, apply_target
+from .config import Config, TargetConfig, resolve
+from .diff import Ownership
+from .exceptions import PlanError
+from .model import State
+from .plan import Plan, Safety, TargetPlan, build_target_plan, check_safety
+from .providers import provider_class
+from .providers.base import Provider, ProviderContext, ReadScope, Refresh
+from .statestore import StateStore
+
+__all__ = ["Overrides", "Reconciler", "default_state_path"]
+
+
+def default_state_path(config_path: Path) -> Path:
+    return config_path.resolve().parent / ".reconcile" / "state.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Settings and credentials that replace a target type's own (the sandbox uses this)."""
+
+    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+class Reconciler:
+    """Plans and applies one config against its targets."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: StateStore,
+        *,
+        targets: Iterable[str] | None = None,
+        overrides: Overrides | None = None,
+        retry: Any = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        names = list(targets) if targets else list(config.targets)
+        unknown = [n for n in names if n not in config.targets]
+        if unknown:
+            raise PlanError(
+                f"unknown target(s) {', '.join(unknown)}; "
+                f"the config declares {', '.join(config.targets)}"
+            )
+        self.target_names = tuple(names)
+        self.overrides = overrides or Overrides()
+        self.retry = retry
+        self._desired: dict[str, State] | None = None
+
+    # -- building blocks ------------------------------------------------------------------
+    def desired(self) -> dict[str, State]:
+        if self._desired is None:
+            self._desired = resolve(self.config, self.target_names)
+        return self._desired
+
+    def provider(self, name: str) -> Provider:
+        target = self.config.targets[name]
+        cls = provider_class(target.type)
+        settings = {**target.settings, **self.overrides.settings.get(target.type, {})}
+        creds = self.overrides.credentials.get(target.type)
+        if creds is None:
+            target.check_credentials()
+            creds = {field_: target.credential(field_) for field_ in target.credentials}
+        context = ProviderContext(self.store, self.config.path.parent, self.retry)
+        return cls(name, settings, creds, context)
+
+    def _ownership(self, target: TargetConfig, marked: frozenset[str]) -> Ownership:
+        forget = frozenset(
+            r.id for r in self.config.removed if not r.destroy and target.name in r.targets
+        )
+        return Ownership(
+            managed=self.store.managed_segments(target.name),
+            forget=forget,
+            marked=marked,
+            prune=target.prune,
+            prune_prefix=target.prune_prefix,
+        )
+
+    def _protected(self, name: str) -> frozenset[str]:
+        declared = {s.id for s in self.config.segments if s.prevent_destroy and name in s.targets}
+        return self.store.protected(name) | declared
+
+    # -- plan -----------------------------------------------------------------------------
+    async def _plan_one(self, name: str, refresh: Refresh) -> TargetPlan:
+        target = self.config.targets[name]
+        desired = self.desired()[name]
+        provider = self.provider(name)
+        try:
+            remote = await provider.read(ReadScope(refresh, frozenset(desired.segments)))
+        finally:
+            await provider.aclose()
+        return build_target_plan(
+            name,
+            target.type,
+            provider.capabilities,
+            desired,
+            remote,
+            self._ownership(target, remote.marked),
+            protected=self._protected(name),
+        )
+
+    async def plan(self, refresh: Refresh = Refresh.FULL) -> Plan:
+        self.desired()
+        plans = await asyncio.gather(*(self._plan_one(n, refresh) for n in self.target_names))
+        return Plan(
+            config_path=str(self.config.path.name),
+            config_digest=self.config.digest,
+            targets=tuple(plans),
+            refresh=refresh.value,
+        )
+
+    # -- apply ----------------------------------------------------------------------------
+    def check(self, plan: Plan, *, force: bool = False) -> list[str]:
+        """Safety checks of every target (raises UnsafePlanError); returns notes when forced."""
+        notes: list[str] = []
+        for tp in plan.targets:
+            target = self.config.targets[tp.target]
+            safety = Safety(target.safety.max_delete_share, target.safety.min_existing)
+            notes += check_safety(tp, safety, force=force)
+        return notes
+
+    async def apply(
+        self,
+        plan: Plan,
+        *,
+        force: bool = False,
+        reporter: Reporter | None = None,
+        verify: bool = True,
+        lock_wait: float = 0.0,
+    ) -> list[ApplyResult]:
+        self.check(plan, force=force)
+        digest = plan.changes_digest()
+
+        async def one(tp: TargetPlan) -> ApplyResult:
+            provider = self.provider(tp.target)
+            try:
+                result = await apply_target(
+                    provider,
+                    tp,
+                    self.store,
+                    plan_digest=digest,
+                    reporter=reporter,
+                    lock_wait=lock_wait,
+                )
+            finally:
+                await provider.aclose()
+            self.store.set_protection(tp.target, self._protected_now(tp.target))
+            return result
+
+        results = list(await asyncio.gather(*(one(tp) for tp in plan.targets if tp.changes)))
+        if verify and results:
+            after = await self.plan()
+            for result in results:
+                result.remaining = len(after.target(result.target).changes)
+        return results
+
+    def _protected_now(self, name: str) -> Sequence[str]:
+        return [s.id for s in self.config.segments if s.prevent_destroy and name in s.targets]

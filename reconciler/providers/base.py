@@ -1,0 +1,149 @@
+"""The provider interface: one small class per platform.
+
+A provider reads a target's remote :class:`~reconciler.model.State`, declares what the platform
+can and cannot do (:class:`Capabilities`), and writes batches of changes, answering per item. It
+never decides *what* to change: the diff and the plan do that, from the capabilities.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..changes import Action, Change, Phase
+from ..exceptions import ReconcilerError
+from ..model import EMPTY, State
+
+if TYPE_CHECKING:
+    from .._http import HttpStats, RetryPolicy
+    from ..statestore import StateStore
+
+__all__ = [
+    "BatchRejected",
+    "Capabilities",
+    "ItemResult",
+    "Provider",
+    "ProviderContext",
+    "ReadScope",
+    "Refresh",
+    "RemoteState",
+    "Source",
+]
+
+
+class Source(StrEnum):
+    """Where a fact in a remote state comes from."""
+
+    LIVE = "live read"
+    STATE_STORE = "state store"
+    FEED = "last feed written"
+
+
+class Refresh(StrEnum):
+    #: read live everything the platform can give back
+    FULL = "full"
+    #: plan from the state store alone (fast feedback; says so in the plan)
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadScope:
+    refresh: Refresh = Refresh.FULL
+    #: segment ids the config manages on this target (a provider may read only these)
+    segments: frozenset[str] = EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a platform can do, as data the plan reads."""
+
+    #: items per write request, per phase
+    batch_size: Mapping[Phase, int]
+    #: the phases the platform has at all (Talon.One: no access control, implicit customers)
+    phases: frozenset[Phase] = frozenset(Phase)
+    #: (phase, action) the platform cannot do → the warning shown instead of the change
+    unsupported: Mapping[tuple[Phase, Action], str] = field(default_factory=dict)
+    #: (phase, action) done only in part → the caveat shown beside the change
+    caveats: Mapping[tuple[Phase, Action], str] = field(default_factory=dict)
+    #: deleting a segment also drops its memberships on the platform
+    delete_drops_links: bool = False
+    #: concurrent requests within a phase (a target's ``concurrency`` setting overrides it)
+    concurrency: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteState:
+    state: State
+    #: phase → where its facts come from
+    sources: Mapping[Phase, Source]
+    #: segment ids the platform marks as created by this reconciler
+    marked: frozenset[str] = EMPTY
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    key: str
+    ok: bool
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """Everything a provider needs besides its settings."""
+
+    store: StateStore
+    #: the directory of the config file (relative paths in settings are relative to it)
+    base_dir: Path
+    retry: RetryPolicy | None = None
+
+
+class Provider(abc.ABC):
+    """Base class of every platform. Subclasses set ``type`` and ``capabilities`` and fill in
+    :meth:`read` and :meth:`write`."""
+
+    type: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(
+        self,
+        name: str,
+        settings: Mapping[str, Any],
+        credentials: Mapping[str, str],
+        context: ProviderContext,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.credentials = credentials
+        self.context = context
+
+    @property
+    def concurrency(self) -> int:
+        return int(self.settings.get("concurrency") or self.capabilities.concurrency)
+
+    @abc.abstractmethod
+    async def read(self, scope: ReadScope) -> RemoteState:
+        """The target's current state, as far as it can be known."""
+
+    @abc.abstractmethod
+    async def write(self, phase: Phase, changes: Sequence[Change]) -> list[ItemResult]:
+        """Apply one batch (at most ``capabilities.batch_size[phase]`` changes of one phase).
+
+        Return one result per change. Raise :class:`BatchRejected` when the platform refused
+        the batch as a whole (the executor splits it to isolate the bad items).
+        """
+
+    def http_stats(self) -> list[HttpStats]:
+        """Counters of the HTTP clients this provider uses (for the apply summary)."""
+        return []
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+class BatchRejected(ReconcilerError):
+    """The platform refused a whole batch (HTTP 400): the executor splits it and retries."""

@@ -1,0 +1,83 @@
+"""The Markdown rendering, sized for a pull-request comment.
+
+GitHub refuses comments over 65,536 characters. Every target always gets its summary table and
+its warnings; the per-change lists are folded in ``<details>`` and filled while the budget lasts,
+then summarised with a pointer to the full plan.
+"""
+
+from __future__ import annotations
+
+from ..plan import Plan, TargetPlan
+from ._lines import describe, mark
+from ._text import summary_line
+
+GITHUB_COMMENT_LIMIT = 65_536
+
+_FOOTER = (
+    "\n_Lists shortened to fit a comment: {hidden:,} change lines are not shown. "
+    "Run `reconcile plan --format json` (or `reconcile show PLAN.json`) for the full plan._\n"
+)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _header(tp: TargetPlan) -> str:
+    c = tp.counts
+    ph = c.by_phase
+    seg, acc, cus = ph.get("segments", {}), ph.get("access", {}), ph.get("customers", {})
+    lines = [
+        f"#### Target `{_md(tp.target)}` ({tp.type})",
+        "",
+        "| segments + / ~ / - | access + / ~ / - | customers + | links + / - |",
+        "|---|---|---|---|",
+        f"| {seg.get('create', 0):,} / {seg.get('update', 0):,} / {seg.get('delete', 0):,} "
+        f"| {acc.get('create', 0):,} / {acc.get('update', 0):,} / {acc.get('delete', 0):,} "
+        f"| {cus.get('create', 0):,} | {c.links_add:,} / {c.links_remove:,} |",
+        "",
+    ]
+    sources = ", ".join(f"{p}: {s}" for p, s in tp.sources.items())
+    if sources:
+        lines.append(f"<sub>Remote facts — {_md(sources)}</sub>\n")
+    lines += [f"> [!WARNING]\n> {_md(w)}\n" for w in tp.warnings]
+    if tp.unmanaged:
+        lines.append(f"Unmanaged (left alone): {len(tp.unmanaged):,} segment(s)\n")
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT - 1_536) -> str:
+    """Markdown no longer than ``limit`` characters (a margin below GitHub's cap by default)."""
+    head = [f"### {summary_line(plan.counts)}", ""]
+    if not plan.has_changes:
+        head.insert(0, "**No changes.** The remote matches the configuration.\n")
+    if plan.refresh == "none":
+        head.append("> Planned from the state store alone: remote drift is not visible.\n")
+    headers = [_header(tp) for tp in plan.targets]
+    # headers and the footer are always shown; the detail lists share what is left
+    budget = limit - len(_FOOTER) - 32 - len("\n".join(head)) - sum(map(len, headers))
+    hidden = 0
+    parts = ["\n".join(head) + "\n"]
+    for tp, header in zip(plan.targets, headers, strict=True):
+        parts.append(header)
+        for step, changes in tp.by_step():
+            opening = f"<details><summary>{step} ({len(changes):,})</summary>\n\n```diff\n"
+            closing = "```\n</details>\n\n"
+            if len(opening) + len(closing) + 40 > budget:
+                hidden += len(changes)
+                continue
+            budget -= len(opening) + len(closing) + 40
+            block = [opening]
+            for i, change in enumerate(changes):
+                text = f"{mark(change)} {describe(change)}".replace("```", "'''") + "\n"
+                if len(text) > budget:
+                    hidden += len(changes) - i
+                    block.append(f"… {len(changes) - i:,} more\n")
+                    break
+                block.append(text)
+                budget -= len(text)
+            block.append(closing)
+            parts.append("".join(block))
+    if hidden:
+        parts.append(_FOOTER.format(hidden=hidden))
+    return "".join(parts)
