@@ -1,0 +1,45 @@
+"""Faithful local simulations of the Epsilon Retail Media and Talon.One APIs.
+
+One ASGI app served by uvicorn on 127.0.0.1 with three route groups: ``/epsilon``,
+``/talonone`` (CDP + Integration API) and ``/talonone-mgmt`` (Management API), plus inspection
+routes under ``/_sandbox/``. State lives in SQLite.
+"""
+
+from __future__ import annotations
+
+from reconciler.sandbox._app import (
+    EPSILON_API_KEY,
+    EPSILON_BEARER_TOKEN,
+    TALONONE_API_KEY,
+    TALONONE_MANAGEMENT_KEY,
+    Credentials,
+    SandboxApp,
+)
+from reconciler.sandbox._epsilon import EPSILON_RETAILER_TEAM_ID
+from reconciler.sandbox._faults import (
+    FAULT_KINDS,
+    FaultRule,
+    format_fault_spec,
+    parse_fault_spec,
+)
+from reconciler.sandbox._server import Sandbox, build_app, seed_state, serve
+from reconciler.sandbox._store import TALONONE_ACCOUNT_ID
+
+__all__ = [
+    "EPSILON_API_KEY",
+    "EPSILON_BEARER_TOKEN",
+    "EPSILON_RETAILER_TEAM_ID",
+    "FAULT_KINDS",
+    "TALONONE_ACCOUNT_ID",
+    "TALONONE_API_KEY",
+    "TALONONE_MANAGEMENT_KEY",
+    "Credentials",
+    "FaultRule",
+    "Sandbox",
+    "SandboxApp",
+    "build_app",
+    "format_fault_spec",
+    "parse_fault_spec",
+    "seed_state",
+    "serve",
+]

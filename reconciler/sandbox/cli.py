@@ -1,0 +1,118 @@
+"""``reconcile sandbox``: serve, seed and reset the local platform simulations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from reconciler.exceptions import SandboxError
+from reconciler.sandbox._app import Credentials
+from reconciler.sandbox._epsilon import EPSILON_RETAILER_TEAM_ID
+from reconciler.sandbox._faults import parse_fault_spec
+from reconciler.sandbox._server import HOST, _bind, build_app, seed_state, serve
+from reconciler.sandbox._store import Store
+
+__all__ = ["DEMO_STATE", "app"]
+
+app = typer.Typer(help="Local simulations of Epsilon Retail Media and Talon.One.",
+                  no_args_is_help=True)
+
+DEFAULT_DB = Path(".reconcile/sandbox.db")
+
+DEMO_STATE: dict[str, Any] = {
+    "epsilon": {
+        "segments": [
+            {"segmentId": "general-segment-1", "name": "High Spending Shoppers",
+             "description": "Shoppers with an average weekly shop in the top 15%.",
+             "retailerTeamId": EPSILON_RETAILER_TEAM_ID},
+            {"segmentId": "general-segment-3", "name": "Recurring Shoppers",
+             "description": "Shoppers that shop every week on average.",
+             "retailerTeamId": EPSILON_RETAILER_TEAM_ID},
+        ],
+        "customers": [
+            {"id": "cust_12345", "segmentIds": ["general-segment-3"]},
+            {"id": "cust_67890", "segmentIds": ["general-segment-3", "general-segment-1"]},
+        ],
+    },
+    "talonone": {
+        "audiences": [
+            {"integrationId": "vip", "name": "VIP customers", "integration": "sandbox",
+             "members": ["cust_12345"]},
+        ],
+    },
+}
+
+DbOption = Annotated[Path, typer.Option("--db", help="SQLite file of the sandbox state.")]
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(1)
+
+
+@app.command("serve")
+def serve_command(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 = any free port).")] = 8765,
+    db: DbOption = DEFAULT_DB,
+    faults: Annotated[str | None, typer.Option(
+        help="Fault rules, e.g. 'seed=7,rate=0.2,kinds=429+500,route=POST /epsilon/*'.")] = None,
+    talonone_rate_limit: Annotated[float, typer.Option(
+        help="Management API requests per second per endpoint (0 = unlimited).")] = 3.0,
+    quiet: Annotated[bool, typer.Option(help="Print nothing.")] = False,
+) -> None:
+    """Serve both platforms until Ctrl-C."""
+    try:
+        rules = parse_fault_spec(faults) if faults else ()
+        sandbox_app = build_app(db, faults=rules, talonone_rate_limit=talonone_rate_limit)
+        sock = _bind(port)
+    except SandboxError as exc:
+        raise _fail(exc) from exc
+    url = f"http://{HOST}:{sock.getsockname()[1]}"
+    if not quiet:
+        creds = Credentials()
+        typer.echo(f"sandbox state: {db}")
+        typer.echo(f"Epsilon Retail Media  {url}/epsilon   "
+                   f"(Bearer {creds.epsilon_bearer_token} / Basic {creds.epsilon_api_key})")
+        typer.echo(f"Talon.One CDP + Int.  {url}/talonone  (ApiKey-v1 {creds.talonone_api_key})")
+        typer.echo(f"Talon.One Management  {url}/talonone-mgmt  "
+                   f"(ManagementKey-v1 {creds.talonone_management_key})")
+        typer.echo(f"inspection            {url}/_sandbox/state, /_sandbox/requests")
+        typer.echo("Ctrl-C to stop")
+    serve(sandbox_app, sock=sock)
+
+
+@app.command("seed")
+def seed_command(
+    file: Annotated[Path | None, typer.Argument(help="YAML or JSON state; default: a demo.")]
+    = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Load a starting remote state (upsert) into the sandbox database."""
+    try:
+        if file is None:
+            data: Any = DEMO_STATE
+        else:
+            text = file.read_text(encoding="utf-8")
+            data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+        if not isinstance(data, dict):
+            raise SandboxError(f"{file}: the state must be a mapping")
+        seed_state(db, data)
+    except (OSError, ValueError, yaml.YAMLError, SandboxError) as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"seeded {db}")
+
+
+@app.command("reset")
+def reset_command(db: DbOption = DEFAULT_DB) -> None:
+    """Empty the sandbox database."""
+    try:
+        store = Store(db)
+        store.reset()
+        store.close()
+    except SandboxError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"reset {db}")
