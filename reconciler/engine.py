@@ -18,7 +18,7 @@ from .diff import Ownership
 from .exceptions import PlanError
 from .model import State
 from .plan import Plan, Safety, TargetPlan, build_target_plan, check_safety
-from .providers import provider_class
+from .providers import provider_class, provider_types
 from .providers.base import Provider, ProviderContext, ReadScope, Refresh
 from .statestore import StateStore
 
@@ -35,6 +35,17 @@ class Overrides:
 
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def for_sandbox(cls, sandbox: Any) -> Overrides:
+        """Point every registered target type at a running sandbox."""
+        settings: dict[str, Mapping[str, Any]] = {}
+        credentials: dict[str, Mapping[str, str]] = {}
+        for type_name in provider_types():
+            found = provider_class(type_name).sandbox_overrides(sandbox)
+            if found is not None:
+                settings[type_name], credentials[type_name] = found
+        return cls(settings, credentials)
 
 
 class Reconciler:

@@ -121,6 +121,12 @@ class Provider(abc.ABC):
         self.credentials = credentials
         self.context = context
 
+    @classmethod
+    def sandbox_overrides(cls, sandbox: Any) -> tuple[Mapping[str, Any], Mapping[str, str]] | None:
+        """Settings and credentials that point this provider at a running
+        :class:`~reconciler.sandbox.Sandbox` (``None``: the provider needs no sandbox)."""
+        return None
+
     @property
     def concurrency(self) -> int:
         return int(self.settings.get("concurrency") or self.capabilities.concurrency)

@@ -101,6 +101,14 @@ class EpsilonProvider(Provider):
         self.retailer_team_id = str(settings["retailer_team_id"])
         self.source_id = str(settings.get("source_id") or "DEFAULT_SOURCE_ID")
 
+    @classmethod
+    def sandbox_overrides(cls, sandbox: Any) -> tuple[Mapping[str, Any], Mapping[str, str]]:
+        creds = sandbox.credentials
+        return (
+            {"base_url": sandbox.epsilon_url},
+            {"bearer_token": creds["epsilon_bearer_token"], "api_key": creds["epsilon_api_key"]},
+        )
+
     def http_stats(self) -> list[HttpStats]:
         return [self._partner.stats, self._integration.stats]
 

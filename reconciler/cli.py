@@ -1,0 +1,428 @@
+"""The ``reconcile`` command. The only module that prints; maps errors to exit codes.
+
+Exit codes (Terraform's ``-detailed-exitcode``): 0 success / no changes, 1 error, 2 changes
+pending (``plan --detailed-exitcode``, ``drift``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from . import __version__
+from .exceptions import ConfigError, ReconcilerError, StalePlanError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="reconcile",
+    help="Declarative plan/apply for customer audiences (Epsilon Retail Media, Talon.One).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class ValidateFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+FileArg = Annotated[Path, typer.Argument(help="The audiences file.", show_default=True)]
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--target", "-t", help="Only this target (repeatable)."),
+]
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        envvar="RECONCILE_STATE",
+        help="State store file [default: .reconcile/state.db next to the config].",
+    ),
+]
+SandboxOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sandbox",
+        help="Run against the local sandbox (started in-process, state kept in "
+        ".reconcile/sandbox/ next to the config); no credentials needed.",
+    ),
+]
+RefreshOpt = Annotated[
+    str,
+    typer.Option(
+        "--refresh",
+        help="'full' reads the remote live; 'false' plans from the state store alone.",
+    ),
+]
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    err.print(f"[red]Error:[/red] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"audience-reconciler {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """audience-reconciler: audiences as code."""
+
+
+# -- validate / schema -----------------------------------------------------------------------
+@app.command()
+def validate(
+    file: FileArg = Path("audiences.yaml"),
+    format: Annotated[
+        ValidateFormat, typer.Option("--format", "-f", help="Report format.")
+    ] = ValidateFormat.text,
+) -> None:
+    """Check a config file: schema, then meaning. Every problem is reported, located."""
+    from .config import load
+
+    try:
+        config = load(file)
+    except ConfigError as exc:
+        if format is ValidateFormat.json:
+            out.print_json(
+                json.dumps({"valid": False, "problems": [p.as_dict() for p in exc.problems]})
+            )
+        else:
+            for problem in exc.problems:
+                err.print(escape(str(problem)))
+            err.print(f"[red]{len(exc.problems)} problem(s) found.[/red]")
+        raise typer.Exit(EXIT_ERROR) from None
+    if format is ValidateFormat.json:
+        out.print_json(json.dumps({"valid": True, "problems": [], "digest": config.digest}))
+    else:
+        err.print(
+            f"[green]{escape(str(file))} is valid:[/green] {len(config.segments)} segment(s), "
+            f"{len(config.targets)} target(s)."
+        )
+
+
+@app.command()
+def schema(
+    plan: Annotated[bool, typer.Option("--plan", help="Print the plan JSON Schema.")] = False,
+) -> None:
+    """Print the JSON Schema of the config language (or, with --plan, of JSON plans)."""
+    from .config import schema_text
+
+    if plan:
+        text = (Path(__file__).parent / "schemas" / "plan.schema.json").read_text()
+    else:
+        text = schema_text()
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+# -- plan / apply / show ---------------------------------------------------------------------
+@contextlib.contextmanager
+def _reconciler(
+    file: Path, targets: list[str] | None, state: Path | None, sandbox: bool
+) -> Iterator[Any]:
+    from .config import load
+    from .engine import Overrides, Reconciler, default_state_path
+    from .statestore import StateStore
+
+    config = load(file)
+    if sandbox:
+        from .sandbox import Sandbox
+
+        folder = config.path.parent / ".reconcile" / "sandbox"
+        folder.mkdir(parents=True, exist_ok=True)
+        store = StateStore(state or folder / "state.db")
+        with Sandbox(folder / "remote.db", port=0) as sb:
+            err.print(f"[dim]Sandbox serving on {sb.url}[/dim]")
+            yield Reconciler(config, store, targets=targets, overrides=Overrides.for_sandbox(sb))
+        store.close()
+    else:
+        store = StateStore(state or default_state_path(config.path))
+        yield Reconciler(config, store, targets=targets)
+        store.close()
+
+
+def _refresh(value: str) -> Any:
+    from .providers.base import Refresh
+
+    v = value.strip().lower()
+    if v in ("full", "true", "1", "yes"):
+        return Refresh.FULL
+    if v in ("false", "none", "0", "no"):
+        return Refresh.NONE
+    _fail(f"--refresh takes 'full' or 'false', not {value!r}")
+
+
+def _render(plan: Any, format: Format, full: bool = False) -> None:
+    from .render import render_json, render_markdown, render_text
+
+    if format is Format.json:
+        sys.stdout.write(render_json(plan))
+    elif format is Format.markdown:
+        sys.stdout.write(render_markdown(plan))
+    else:
+        out.print(render_text(plan, max_items=None if full else 50))
+
+
+def _relative(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return str(path)
+
+
+@app.command()
+def plan(
+    file: FileArg = Path("audiences.yaml"),
+    target: TargetOpt = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Save the plan as JSON (for apply).")
+    ] = None,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option("--detailed-exitcode", help="Exit 2 when changes are pending, 0 when none."),
+    ] = False,
+    refresh: RefreshOpt = "full",
+    state: StateOpt = None,
+    sandbox: SandboxOpt = False,
+    full: Annotated[bool, typer.Option("--full", help="List every change in text output.")] = False,
+) -> None:
+    """Show what apply would change: segments → access → customers → links."""
+    with _reconciler(file, target, state, sandbox) as rec:
+        result = asyncio.run(rec.plan(_refresh(refresh)))
+    result = _with_path(result, file)
+    if out_file:
+        out_file.write_text(result.to_json())
+        err.print(f"[dim]Plan saved to {escape(str(out_file))}[/dim]")
+    _render(result, format, full)
+    if detailed_exitcode and result.has_changes:
+        raise typer.Exit(EXIT_CHANGES)
+
+
+def _with_path(plan_value: Any, file: Path) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(plan_value, config_path=_relative(file))
+
+
+def _is_plan_file(path: Path) -> bool:
+    if path.suffix.lower() == ".json":
+        return True
+    try:
+        with path.open("rb") as fh:
+            return fh.read(1) == b"{"
+    except OSError:
+        return False
+
+
+@app.command()
+def apply(
+    file: Annotated[
+        Path, typer.Argument(help="The audiences file, or a plan saved with plan --out.")
+    ] = Path("audiences.yaml"),
+    target: TargetOpt = None,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Apply even past the safety thresholds.")
+    ] = False,
+    state: StateOpt = None,
+    sandbox: SandboxOpt = False,
+    lock_wait: Annotated[
+        float, typer.Option("--lock-wait", help="Seconds to wait for another apply's lock.")
+    ] = 0.0,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+) -> None:
+    """Make the targets match the config (or apply a saved plan, refusing a stale one)."""
+    from .plan import Plan
+
+    saved: Plan | None = None
+    config_file = file
+    if _is_plan_file(file):
+        try:
+            saved = Plan.from_json(file.read_text())
+        except OSError as exc:
+            _fail(f"cannot read {file}: {exc.strerror}")
+        config_file = Path(saved.config_path)
+        if not config_file.is_absolute() and not config_file.exists():
+            config_file = file.parent / saved.config_path
+        target = target or [t.target for t in saved.targets]
+    with _reconciler(config_file, target, state, sandbox) as rec:
+        current = asyncio.run(rec.plan())
+        if saved is not None:
+            _check_fresh(saved, current)
+        current = _with_path(current, config_file)
+        if not current.has_changes:
+            _render(current, format)
+            err.print("[green]Nothing to apply.[/green]")
+            return
+        for note in rec.check(current, force=force):
+            err.print(f"[yellow]{escape(note)}[/yellow]")
+        if saved is None:
+            _render(current, format)
+            if not auto_approve:
+                _confirm()
+        results = asyncio.run(rec.apply(current, force=force, reporter=_reporter()))
+    _summary(results)
+
+
+def _check_fresh(saved: Any, current: Any) -> None:
+    if saved.changes_digest() == current.changes_digest():
+        return
+    reasons = []
+    if saved.config_digest != current.config_digest:
+        reasons.append("the config changed")
+    now = {t.target: t.remote_fingerprint for t in current.targets}
+    moved = [t.target for t in saved.targets if now.get(t.target) != t.remote_fingerprint]
+    if moved:
+        reasons.append(f"the remote state of {', '.join(moved)} changed")
+    why = " and ".join(reasons) or "the changes differ"
+    raise StalePlanError(
+        f"the saved plan is stale: {why} since it was made, and the changes it would make are no "
+        "longer the same. Run `reconcile plan --out` again and review the new plan."
+    )
+
+
+def _confirm() -> None:
+    if not sys.stdin.isatty():
+        _fail("refusing to apply without --auto-approve: no terminal to confirm on")
+    answer = typer.prompt("Apply these changes? Only 'yes' will be accepted", default="")
+    if answer.strip() != "yes":
+        _fail("apply cancelled")
+
+
+def _reporter() -> Any:
+    from .apply import ApplyEvent
+
+    if err.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        )
+        tasks: dict[tuple[str, str], Any] = {}
+
+        def rich_report(e: ApplyEvent) -> None:
+            key = (e.target, e.step)
+            if e.kind == "note":
+                err.print(f"[yellow]{escape(e.target)}: {escape(e.message)}[/yellow]")
+            elif e.kind == "start":
+                if not progress.live.is_started:
+                    progress.start()
+                tasks[key] = progress.add_task(f"{e.target}: {e.step}", total=e.total)
+            elif key in tasks:
+                progress.update(tasks[key], completed=e.done)
+                if e.kind == "end" and all(
+                    progress.tasks[t].finished for t in range(len(progress.tasks))
+                ):
+                    progress.stop()
+
+        return rich_report
+
+    def plain_report(e: ApplyEvent) -> None:
+        if e.kind == "note":
+            err.print(f"{e.target}: {e.message}")
+        elif e.kind == "start":
+            err.print(f"{e.target}: {e.step}: {e.total:,} change(s)…")
+        elif e.kind == "end":
+            err.print(f"{e.target}: {e.step}: done ({e.done:,})")
+
+    return plain_report
+
+
+def _summary(results: list[Any]) -> None:
+    failed = False
+    for r in results:
+        state = "[green]ok[/green]" if r.ok else "[red]incomplete[/red]"
+        out.print(
+            f"{escape(r.target)}: {state} — {r.applied:,} change(s) applied in {r.batches:,} "
+            f"batch(es), {r.requests:,} request(s), {r.retries:,} retried, {r.seconds:.1f}s"
+        )
+        for f in r.failures[:50]:
+            out.print(f"  [red]✗[/red] {f.phase} {escape(f.key)}: {escape(f.error)}")
+        if len(r.failures) > 50:
+            out.print(f"  … {len(r.failures) - 50:,} more failures")
+        if r.remaining:
+            out.print(
+                f"  [yellow]verify: {r.remaining:,} change(s) still pending — "
+                "run apply again[/yellow]"
+            )
+        elif r.remaining == 0:
+            out.print("  verify: the remote matches the config")
+        failed = failed or not r.ok
+    if failed:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command()
+def show(
+    plan_file: Annotated[Path, typer.Argument(help="A plan saved with plan --out.")],
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+    full: Annotated[bool, typer.Option("--full", help="List every change in text output.")] = False,
+) -> None:
+    """Render a saved plan."""
+    from .plan import Plan
+
+    try:
+        text = plan_file.read_text()
+    except OSError as exc:
+        _fail(f"cannot read {plan_file}: {exc.strerror}")
+    _render(Plan.from_json(text), format, full)
+
+
+def _mount_subcommands() -> None:
+    from .sandbox.cli import app as sandbox_app
+
+    app.add_typer(sandbox_app, name="sandbox", help="Serve, seed or reset the local sandbox.")
+
+
+def main() -> None:
+    """Entry point: one line per error, never a traceback."""
+    _mount_subcommands()
+    try:
+        app()
+    except ReconcilerError as exc:
+        err.print(f"[red]Error:[/red] {escape(str(exc))}")
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        err.print("[red]Interrupted.[/red]")
+        sys.exit(130)
