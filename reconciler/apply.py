@@ -145,6 +145,7 @@ async def apply_target(
                 ]
                 if changes:
                     await _run_step(provider, step, changes, store, run_id, failed, result, report)
+            await provider.commit()
             status = "failed" if result.failures else "ok"
         finally:
             for stats in provider.http_stats():

@@ -143,6 +143,10 @@ class Provider(abc.ABC):
         the batch as a whole (the executor splits it to isolate the bad items).
         """
 
+    async def commit(self) -> None:  # noqa: B027 - optional hook
+        """Called once after the last step of an apply: a provider that writes a whole
+        artefact (the file feed) publishes it here, atomically. No-op by default."""
+
     def http_stats(self) -> list[HttpStats]:
         """Counters of the HTTP clients this provider uses (for the apply summary)."""
         return []
