@@ -1,0 +1,254 @@
+"""The loaded configuration: frozen values, with the location of every node kept for messages."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from ..exceptions import SecretError
+from ._rules import Rule
+from ._secrets import read_secret
+from ._yaml import Locations, NodePath
+
+__all__ = [
+    "TARGET_TYPES",
+    "Config",
+    "CustomerSource",
+    "MemberFile",
+    "Members",
+    "Reason",
+    "RemovedConfig",
+    "Safety",
+    "SegmentConfig",
+    "Selection",
+    "SourceRule",
+    "TargetConfig",
+    "TargetType",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetType:
+    """What a target type accepts: settings with their defaults, and credential fields."""
+
+    name: str
+    settings: Mapping[str, Any]
+    credentials: tuple[str, ...]
+    #: settings that are paths, resolved relative to the YAML file
+    paths: tuple[str, ...] = ()
+
+
+_API_DEFAULTS: Mapping[str, Any] = {"concurrency": 8, "timeout": 30.0}
+
+#: The registry of target types (the schema's ``type`` enum must list exactly these).
+TARGET_TYPES: Mapping[str, TargetType] = MappingProxyType(
+    {
+        "epsilon": TargetType(
+            "epsilon",
+            MappingProxyType(
+                {
+                    "base_url": None,
+                    "retailer_team_id": None,
+                    "source_id": "DEFAULT_SOURCE_ID",
+                    **_API_DEFAULTS,
+                }
+            ),
+            ("bearer_token", "api_key"),
+        ),
+        "epsilon-feed": TargetType(
+            "epsilon-feed",
+            MappingProxyType({"directory": None, "mode": "snapshot", "gzip": False}),
+            (),
+            paths=("directory",),
+        ),
+        "talonone": TargetType(
+            "talonone",
+            MappingProxyType(
+                {
+                    "base_url": "https://integration.talon.one",
+                    "management_url": None,
+                    "platform_name": None,
+                    "destination_host": None,
+                    "management_rps": 3.0,
+                    **_API_DEFAULTS,
+                }
+            ),
+            ("api_key", "management_key"),
+        ),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Safety:
+    """How much a plan may remove before it needs ``--force``."""
+
+    max_delete_share: float = 0.30
+    min_existing: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class TargetConfig:
+    """One named target; ``credentials`` maps a credential field to an ENV VAR NAME, not a value."""
+
+    name: str
+    type: str
+    settings: Mapping[str, Any]
+    credentials: Mapping[str, str]
+    prune: bool = False
+    prune_prefix: str | None = None
+    safety: Safety = field(default_factory=Safety)
+
+    def credential(self, name: str, environ: Mapping[str, str] | None = None) -> str:
+        """The value of credential ``name``, read from its environment variable.
+
+        Raises :class:`SecretError` naming the variable (never a value) when it is unset or empty,
+        and :class:`KeyError` when this target has no such credential field.
+        """
+        var = self.credentials[name]
+        return read_secret(
+            var, os.environ if environ is None else environ, what=f"{name} of target {self.name}"
+        )
+
+    def check_credentials(self, environ: Mapping[str, str] | None = None) -> None:
+        """Raise :class:`SecretError` listing every unset credential variable of this target."""
+        env = os.environ if environ is None else environ
+        missing = [var for var in self.credentials.values() if not env.get(var)]
+        if missing:
+            raise SecretError(
+                f"target {self.name}: environment variable(s) not set: {', '.join(missing)}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerSource:
+    """A table of customers (CSV, JSON lines or Parquet) with an id column and attributes."""
+
+    name: str
+    path: Path
+    format: Literal["csv", "jsonl", "parquet"]
+    id_column: str
+    #: column name → DuckDB type name, as DESCRIBE reports it
+    columns: Mapping[str, str]
+    node: NodePath
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFile:
+    """A file of customer ids: one per line (``column`` None) or a CSV column."""
+
+    path: Path
+    column: str | None
+    node: NodePath
+    #: as written in the YAML (relative), for messages
+    display: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRule:
+    """A membership rule bound to the customer source it is evaluated over."""
+
+    source: str
+    rule: Rule
+    node: NodePath
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Customers chosen by inline ids, files and a rule (their union)."""
+
+    ids: tuple[str, ...] = ()
+    files: tuple[MemberFile, ...] = ()
+    rule: SourceRule | None = None
+    node: NodePath = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.ids and not self.files and self.rule is None
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    """``include`` minus ``exclude``."""
+
+    include: Selection = field(default_factory=Selection)
+    exclude: Selection = field(default_factory=Selection)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentConfig:
+    """One declared segment."""
+
+    id: str
+    name: str
+    description: str
+    targets: tuple[str, ...]
+    access: frozenset[str] | None
+    prevent_destroy: bool
+    members: Members
+    line: int
+    column: int
+    index: int = 0
+
+    @property
+    def node(self) -> NodePath:
+        return ("segments", self.index)
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedConfig:
+    """A segment no longer declared: deleted (``destroy``) or forgotten without deleting."""
+
+    id: str
+    destroy: bool
+    targets: tuple[str, ...]
+    line: int = 0
+    column: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a customer is (or, with ``excluded``, is not) in a segment."""
+
+    segment_id: str
+    targets: tuple[str, ...]
+    via: Literal["ids", "file", "rule"]
+    detail: str
+    location: tuple[int, int]
+    excluded: bool = False
+
+    def __str__(self) -> str:
+        verb = "excluded from" if self.excluded else "in"
+        return (
+            f"{verb} {self.segment_id} via {self.via} ({self.detail}) "
+            f"at line {self.location[0]}, column {self.location[1]}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A validated configuration; its paths are absolute (resolved against the YAML's folder)."""
+
+    path: Path
+    digest: str
+    version: int
+    targets: Mapping[str, TargetConfig]
+    access_lists: Mapping[str, frozenset[str]]
+    customer_sources: Mapping[str, CustomerSource]
+    segments: tuple[SegmentConfig, ...]
+    removed: tuple[RemovedConfig, ...]
+    locations: Locations = field(default_factory=Locations, repr=False, compare=False)
+
+    def location(self, path: NodePath) -> tuple[int, int]:
+        """1-based ``(line, column)`` of the node at ``path`` (or its nearest located parent)."""
+        return self.locations.of(path)
+
+    def segment(self, segment_id: str) -> SegmentConfig:
+        for seg in self.segments:
+            if seg.id == segment_id:
+                return seg
+        raise KeyError(segment_id)

@@ -1,0 +1,360 @@
+"""From a :class:`Config` to the desired :class:`State` of each target, computed in DuckDB.
+
+Every segment gets one bit. Each contribution (inline ids, a member file, all the rules over one
+customer source) becomes a sub-query yielding ``cid`` with include bits ``i<w>`` and exclude bits
+``e<w>`` (one 64-bit word per 64 segments); rule sources are scanned ONCE, every rule evaluated as
+a column of that one scan. DuckDB unions them and groups by customer (``bit_or(i) & ~bit_or(e)``),
+and Python only turns each distinct mask into one shared ``frozenset`` of segment ids.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ..exceptions import ConfigError, Problem
+from ..model import EMPTY, Segment, State
+from ._model import Config, Reason, SegmentConfig, Selection, SourceRule
+from ._rules import compile_rule, render_rule
+from ._sources import file_ids_sql, source_sql
+from ._yaml import format_path
+
+__all__ = ["explain", "resolve"]
+
+_WORD = 64
+_BAD_ID = r"[\s\p{Z}\p{Cc}]"
+_MAX_ID = 256
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    sql: str
+    params: tuple[Any, ...] = ()
+
+
+def _zero() -> str:
+    return "0::UBIGINT"
+
+
+def _bit(index: int) -> str:
+    return f"{1 << (index % _WORD)}::UBIGINT"
+
+
+def _const_masks(words: int, index: int, exclude: bool) -> str:
+    cols = []
+    for kind in ("i", "e"):
+        for w in range(words):
+            hit = (kind == "e") == exclude and w == index // _WORD
+            cols.append(f"{_bit(index) if hit else _zero()} AS {kind}{w}")
+    return ", ".join(cols)
+
+
+def _selections(seg: SegmentConfig) -> Iterator[tuple[Selection, bool]]:
+    yield seg.members.include, False
+    yield seg.members.exclude, True
+
+
+def _contributions(config: Config, segments: list[SegmentConfig], con: Any) -> list[_Query]:
+    words = max(1, (len(segments) + _WORD - 1) // _WORD)
+    queries: list[_Query] = []
+
+    # inline ids: one registered Arrow table for all of them
+    cids: list[str] = []
+    word: list[int] = []
+    bit: list[int] = []
+    exc: list[bool] = []
+    # rules grouped by source: (segment index, exclude?, rule)
+    by_source: dict[str, list[tuple[int, bool, SourceRule]]] = {}
+    for index, seg in enumerate(segments):
+        for sel, exclude in _selections(seg):
+            for cid in sel.ids:
+                cids.append(cid)
+                word.append(index // _WORD)
+                bit.append(index % _WORD)
+                exc.append(exclude)
+            for f in sel.files:
+                queries.append(
+                    _Query(
+                        f"SELECT cid, {_const_masks(words, index, exclude)} "
+                        f"FROM ({file_ids_sql(f.path, f.column)})"
+                    )
+                )
+            if sel.rule is not None:
+                by_source.setdefault(sel.rule.source, []).append((index, exclude, sel.rule))
+    if cids:
+        con.register(
+            "_inline_ids",
+            pa.table(
+                {
+                    "cid": pa.array(cids, pa.string()),
+                    "w": pa.array(word, pa.int32()),
+                    "b": pa.array(bit, pa.int32()),
+                    "x": pa.array(exc, pa.bool_()),
+                }
+            ),
+        )
+        cols = [
+            f"CASE WHEN w = {w} AND {'' if kind == 'e' else 'NOT '}x "
+            f"THEN CAST(1::UBIGINT << b AS UBIGINT) ELSE 0::UBIGINT END AS {kind}{w}"
+            for kind in ("i", "e")
+            for w in range(words)
+        ]
+        queries.append(_Query(f"SELECT cid, {', '.join(cols)} FROM _inline_ids"))
+
+    for name, rules in by_source.items():
+        source = config.customer_sources[name]
+        params: list[Any] = []
+        terms: dict[tuple[str, int], list[str]] = {}
+        for index, exclude, rule in rules:
+            predicate, args = compile_rule(rule.rule, source.columns)
+            params.extend(args)
+            key = ("e" if exclude else "i", index // _WORD)
+            terms.setdefault(key, []).append(
+                f"CASE WHEN {predicate} THEN {_bit(index)} ELSE 0::UBIGINT END"
+            )
+        cols = [
+            "(" + " | ".join(terms.get((kind, w), [_zero()])) + f") AS {kind}{w}"
+            for kind in ("i", "e")
+            for w in range(words)
+        ]
+        ident = '"' + source.id_column.replace('"', '""') + '"'
+        nonzero = " OR ".join(f"{k}{w} <> 0" for k in ("i", "e") for w in range(words))
+        queries.append(
+            _Query(
+                f"SELECT * FROM (SELECT CAST({ident} AS VARCHAR) AS cid, {', '.join(cols)} "
+                f"FROM {source_sql(source.path, source.format, source.id_column)}) "
+                f"WHERE {nonzero}",
+                tuple(params),
+            )
+        )
+    return queries
+
+
+def _problem(config: Config, path: tuple[str | int, ...], message: str) -> Problem:
+    line, col = config.location(path)
+    return Problem(str(config.path), line, col, format_path(path), message)
+
+
+def _bits(mask: int, base: int) -> Iterator[int]:
+    while mask:
+        low = mask & -mask
+        yield base + low.bit_length() - 1
+        mask ^= low
+
+
+def _select_targets(config: Config, targets: Iterable[str] | None) -> list[str]:
+    if targets is None:
+        return list(config.targets)
+    names = list(dict.fromkeys(targets))
+    unknown = [t for t in names if t not in config.targets]
+    if unknown:
+        known = ", ".join(config.targets)
+        raise ConfigError(
+            [
+                _problem(config, ("targets",), f"unknown target {t} (known: {known})")
+                for t in unknown
+            ]
+        )
+    return names
+
+
+def _membership(
+    config: Config, segments: list[SegmentConfig]
+) -> tuple[list[str], list[tuple[int, ...]]]:
+    """Customer ids with at least one segment, and their masks (one int per 64 segments)."""
+    words = max(1, (len(segments) + _WORD - 1) // _WORD)
+    con = duckdb.connect(":memory:")
+    try:
+        queries = _contributions(config, segments, con)
+        if not queries:
+            return [], []
+        union = " UNION ALL ".join(f"({q.sql})" for q in queries)
+        params = [p for q in queries for p in q.params]
+        masks = ", ".join(
+            f"CAST(bit_or(i{w}) & ~bit_or(e{w}) AS UBIGINT) AS m{w}" for w in range(words)
+        )
+        any_set = " OR ".join(f"m{w} <> 0" for w in range(words))
+        try:
+            con.execute(
+                "CREATE TEMP TABLE members AS SELECT * FROM "
+                f"(SELECT cid, {masks} FROM ({union}) GROUP BY cid) WHERE {any_set}",
+                params,
+            ).fetchall()
+            bad = con.execute(
+                f"SELECT cid, m0 FROM members WHERE cid IS NULL OR length(cid) > {_MAX_ID} "
+                f"OR regexp_matches(cid, '{_BAD_ID}') ORDER BY cid NULLS FIRST LIMIT 20"
+            ).fetchall()
+            table = con.sql("SELECT * FROM members").to_arrow_table()
+        except duckdb.Error as exc:
+            message = str(exc).strip().splitlines()[0]
+            raise ConfigError(
+                [_problem(config, ("customer_sources",), f"cannot compute members: {message}")]
+            ) from exc
+    finally:
+        con.close()
+    if bad:
+        problems = []
+        for cid, m0 in bad:
+            first = next(_bits(int(m0), 0), 0)
+            seg = segments[first]
+            what = (
+                "an empty customer id"
+                if cid is None or cid == ""
+                else (
+                    f"customer id {cid!r}: too long"
+                    if len(cid) > _MAX_ID
+                    else f"customer id {cid!r}: contains whitespace or a control character"
+                )
+            )
+            problems.append(_problem(config, (*seg.node, "members"), f"invalid member, {what}"))
+        raise ConfigError(problems)
+    ids = [sys.intern(c) for c in table.column("cid").to_pylist()]
+    columns = [table.column(f"m{w}").to_pylist() for w in range(words)]
+    return ids, list(zip(*columns, strict=True))
+
+
+def resolve(config: Config, targets: Iterable[str] | None = None) -> dict[str, State]:
+    """The desired :class:`State` of each target (all targets, or the ones named)."""
+    names = _select_targets(config, targets)
+    wanted = set(names)
+    segments = [s for s in config.segments if wanted.intersection(s.targets)]
+    ids, masks = _membership(config, segments)
+    seg_ids = [sys.intern(s.id) for s in segments]
+    words = max(1, (len(segments) + _WORD - 1) // _WORD)
+
+    out: dict[str, State] = {}
+    for name in names:
+        mine = [i for i, s in enumerate(segments) if name in s.targets]
+        tmask = [0] * words
+        for i in mine:
+            tmask[i // _WORD] |= 1 << (i % _WORD)
+        shared: dict[tuple[int, ...], frozenset[str]] = {}
+        links: dict[str, frozenset[str]] = {}
+        if words == 1:
+            t0 = tmask[0]
+            single: dict[int, frozenset[str]] = {}
+            for cid, (m,) in zip(ids, masks, strict=True):
+                hit = m & t0
+                if hit:
+                    s = single.get(hit)
+                    if s is None:
+                        s = single[hit] = frozenset(seg_ids[b] for b in _bits(hit, 0))
+                    links[cid] = s
+        else:
+            for cid, mask in zip(ids, masks, strict=True):
+                key = tuple(m & t for m, t in zip(mask, tmask, strict=True))
+                if any(key):
+                    s = shared.get(key)
+                    if s is None:
+                        s = shared[key] = frozenset(
+                            seg_ids[b] for w, m in enumerate(key) for b in _bits(m, w * _WORD)
+                        )
+                    links[cid] = s
+        out[name] = State(
+            segments=MappingProxyType(
+                {
+                    seg_ids[i]: Segment(segments[i].id, segments[i].name, segments[i].description)
+                    for i in mine
+                }
+            ),
+            access=MappingProxyType(
+                {
+                    seg_ids[i]: segments[i].access or EMPTY
+                    for i in mine
+                    if segments[i].access is not None
+                }
+            ),
+            customers=frozenset(links),
+            links=MappingProxyType(links),
+        )
+    return out
+
+
+def explain(config: Config, customer_id: str) -> list[Reason]:
+    """Why ``customer_id`` is in (or excluded from) each segment: by ids, a file or a rule."""
+    reasons: list[Reason] = []
+    con = duckdb.connect(":memory:")
+    try:
+        # evaluate every rule once per source, for this one customer
+        rule_hits: dict[tuple[int, bool], bool] = {}
+        by_source: dict[str, list[tuple[int, bool, SourceRule]]] = {}
+        for index, seg in enumerate(config.segments):
+            for sel, exclude in _selections(seg):
+                if sel.rule is not None:
+                    by_source.setdefault(sel.rule.source, []).append((index, exclude, sel.rule))
+        for name, rules in by_source.items():
+            source = config.customer_sources[name]
+            cols: list[str] = []
+            params: list[Any] = []
+            for _, _, rule in rules:
+                predicate, args = compile_rule(rule.rule, source.columns)
+                cols.append(f"coalesce(bool_or({predicate}), FALSE)")
+                params.extend(args)
+            ident = '"' + source.id_column.replace('"', '""') + '"'
+            row = con.execute(
+                f"SELECT {', '.join(cols)} FROM "
+                f"{source_sql(source.path, source.format, source.id_column)} "
+                f"WHERE CAST({ident} AS VARCHAR) = ?",
+                [*params, customer_id],
+            ).fetchall()[0]
+            for (index, exclude, _), hit in zip(rules, row, strict=True):
+                rule_hits[(index, exclude)] = bool(hit)
+
+        for index, seg in enumerate(config.segments):
+            for sel, exclude in _selections(seg):
+                for j, cid in enumerate(sel.ids):
+                    if cid == customer_id:
+                        path = (*sel.node, "ids", j)
+                        reasons.append(
+                            Reason(
+                                seg.id,
+                                seg.targets,
+                                "ids",
+                                f"listed in {format_path(path)}",
+                                config.location(path),
+                                exclude,
+                            )
+                        )
+                for f in sel.files:
+                    found = con.execute(
+                        f"SELECT count(*) FROM ({file_ids_sql(f.path, f.column)}) WHERE cid = ?",
+                        [customer_id],
+                    ).fetchall()[0][0]
+                    if found:
+                        detail = f.display + (f" (column {f.column})" if f.column else "")
+                        reasons.append(
+                            Reason(
+                                seg.id,
+                                seg.targets,
+                                "file",
+                                detail,
+                                config.location(f.node),
+                                exclude,
+                            )
+                        )
+                if sel.rule is not None and rule_hits.get((index, exclude)):
+                    detail = f"{sel.rule.source}: {render_rule(sel.rule.rule)}"
+                    reasons.append(
+                        Reason(
+                            seg.id,
+                            seg.targets,
+                            "rule",
+                            detail,
+                            config.location(sel.rule.node),
+                            exclude,
+                        )
+                    )
+    except duckdb.Error as exc:
+        message = str(exc).strip().splitlines()[0]
+        raise ConfigError(
+            [_problem(config, ("customer_sources",), f"cannot explain: {message}")]
+        ) from exc
+    finally:
+        con.close()
+    return reasons

@@ -1,0 +1,183 @@
+"""Layer one: the JSON Schema (also used by editors), with every error located and reworded."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import (  # type: ignore[import-untyped]
+    Draft202012Validator,
+    ValidationError,
+)
+
+from ..exceptions import Problem
+from ._secrets import SECRET_REF
+from ._yaml import Locations, NodePath, format_path
+
+__all__ = ["schema", "schema_text", "validate_schema"]
+
+
+@cache
+def schema_text() -> str:
+    """The JSON Schema of the configuration language (2020-12), as shipped in the package."""
+    return (
+        resources.files("reconciler")
+        .joinpath("schemas/audiences.schema.json")
+        .read_text(encoding="utf-8")
+    )
+
+
+@cache
+def schema() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(schema_text())
+    return data
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(schema())
+
+
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _leaves(error: ValidationError) -> Iterator[ValidationError]:
+    """For anyOf/oneOf, the errors of the alternative that went deepest (if it is unambiguous)."""
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        deepest = max(len(e.absolute_path) for e in error.context)
+        if deepest > len(error.absolute_path):
+            yield from (e for e in error.context if len(e.absolute_path) == deepest)
+            return
+    yield error
+
+
+def _message(error: ValidationError, path: NodePath) -> str:
+    v = error.validator
+    inst = error.instance
+    sch = error.schema if isinstance(error.schema, dict) else {}
+    if v == "type":
+        wanted = error.validator_value
+        words = [
+            _TYPE_WORDS.get(str(t), str(t))
+            for t in (wanted if isinstance(wanted, list) else [wanted])
+        ]
+        return f"expected {' or '.join(words)}, got {_describe(inst)}"
+    if v == "required":
+        missing = [r for r in error.validator_value if isinstance(inst, dict) and r not in inst]
+        return f"missing required field {missing[0] if missing else error.validator_value}"
+    if v == "const" and path == ("version",):
+        return f"unsupported version {_short(inst)}; this reconciler reads version 1"
+    if v == "enum":
+        options = ", ".join(str(o) for o in error.validator_value)
+        if len(path) == 3 and path[0] == "targets" and path[2] == "type":
+            return f"unknown target type {_short(inst)} (known: {options})"
+        return f"{_short(inst)} is not one of: {options}"
+    if v == "pattern":
+        pattern = error.validator_value
+        if pattern == SECRET_REF.pattern:
+            # never echo the value: it may be a real secret
+            return "credentials must be an ${ENV_VAR} reference, not a literal value"
+        title = sch.get("title", "value")
+        if "\\t\\r\\n" in pattern:
+            return (
+                f"{title.lower()} contains a tab, newline or carriage return, "
+                "which the Epsilon file feed cannot carry"
+            )
+        if "0-9a-fA-F]{8}" in pattern:
+            return f"{_short(inst)} is not a UUID"
+        if title == "Customer id":
+            return f"customer id {_short(inst)} contains whitespace or a control character"
+        if title == "Segment id":
+            return (
+                f"segment id {_short(inst)} must start with a letter or digit and contain only "
+                "letters, digits and . _ : -"
+            )
+        if "https?" in pattern:
+            return f"{_short(inst)} is not an http(s) URL"
+        return f"{_short(inst)} does not match {pattern}"
+    if v == "maxLength":
+        return f"too long: {len(inst)} characters, at most {error.validator_value}"
+    if v == "minLength":
+        return "must not be empty"
+    if v == "minItems":
+        return f"needs at least {error.validator_value} item(s)"
+    if v == "minProperties":
+        return f"needs at least {error.validator_value} entry(ies)"
+    if v == "uniqueItems":
+        return "items must be unique"
+    if v in ("anyOf", "oneOf"):
+        return f"{_describe(inst)} is not valid here: {error.schema.get('description', '')}".strip()
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return str(error.message)
+    return str(error.message)
+
+
+def validate_schema(data: Any, locations: Locations, file: str) -> list[tuple[NodePath, Problem]]:
+    """Every schema violation of ``data`` with the node path it concerns; [] when it conforms."""
+    problems: list[tuple[NodePath, Problem]] = []
+    for top in _validator().iter_errors(data):
+        for error in _leaves(top):
+            path: NodePath = tuple(error.absolute_path)
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+                allowed = list(error.schema.get("properties", {}))
+                for key in error.instance:
+                    if key in allowed:
+                        continue
+                    key_path = (*path, str(key))
+                    close = difflib.get_close_matches(str(key), allowed, n=1)
+                    hint = f"; did you mean {close[0]}?" if close else ""
+                    line, col = locations.key(key_path)
+                    message = f"unknown field {key}{hint}"
+                    problems.append(
+                        (key_path, Problem(file, line, col, format_path(key_path), message))
+                    )
+                continue
+            if "propertyNames" in error.relative_schema_path:
+                key_path = (*path, str(error.instance))
+                line, col = locations.key(key_path)
+                message = (
+                    f"invalid name {_short(error.instance)}: use letters, digits, - and _ "
+                    "(at most 64, starting with a letter or digit)"
+                )
+                problems.append(
+                    (key_path, Problem(file, line, col, format_path(key_path), message))
+                )
+                continue
+            line, col = locations.of(path)
+            message = _message(error, path)
+            problems.append((path, Problem(file, line, col, format_path(path), message)))
+    unique = {problem: path for path, problem in problems}
+    return sorted(((path, problem) for problem, path in unique.items()), key=lambda p: p[1])

@@ -1,0 +1,411 @@
+"""Layer two: semantic checks over schema-valid data, and building the :class:`Config`.
+
+Checks run on every part of the document that passed the schema (a segment with a schema error is
+skipped here, the rest is still checked), so one run reports every problem it can find.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, cast
+
+import duckdb
+
+from ..exceptions import ConfigError, Problem
+from ._model import (
+    TARGET_TYPES,
+    Config,
+    CustomerSource,
+    MemberFile,
+    Members,
+    RemovedConfig,
+    Safety,
+    SegmentConfig,
+    Selection,
+    SourceRule,
+    TargetConfig,
+)
+from ._rules import check_rule, parse_rule
+from ._secrets import env_var
+from ._sources import describe, describe_csv_columns, source_format
+from ._yaml import Document, NodePath, format_path
+
+__all__ = ["analyse"]
+
+SourceFormat = Literal["csv", "jsonl", "parquet"]
+
+
+class _Analyser:
+    def __init__(self, doc: Document, schema_errors: Iterable[NodePath]) -> None:
+        self.doc = doc
+        self.file = str(doc.path)
+        self.base = doc.path.parent
+        self.problems: list[Problem] = []
+        self.invalid = [tuple(p) for p in schema_errors]
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self.referenced: set[Path] = set()
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._con = duckdb.connect(":memory:")
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+
+    def report(self, path: NodePath, message: str) -> None:
+        line, col = self.doc.locations.of(path)
+        self.problems.append(Problem(self.file, line, col, format_path(path), message))
+
+    def bad(self, path: NodePath) -> bool:
+        """Whether the schema found a problem at, inside or above ``path``."""
+        n = len(path)
+        return any(p[:n] == path or path[: len(p)] == p for p in self.invalid)
+
+    def resolve_path(self, text: str) -> Path:
+        p = Path(text)
+        return p if p.is_absolute() else (self.base / p)
+
+    def check_regex(self, pattern: str) -> str | None:
+        try:
+            self.con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+        except duckdb.Error as exc:
+            return str(exc).split(": ", 1)[-1].splitlines()[0]
+        return None
+
+    # --- sections --------------------------------------------------------------------------
+
+    def targets(self, data: Mapping[str, Any]) -> dict[str, TargetConfig]:
+        out: dict[str, TargetConfig] = {}
+        for name, raw in data.items():
+            node: NodePath = ("targets", name)
+            if self.bad(node) or not isinstance(raw, Mapping):
+                continue
+            ttype = TARGET_TYPES.get(raw["type"])
+            if ttype is None:  # the schema enum and the registry disagree
+                self.report((*node, "type"), f"unknown target type {raw['type']!r}")
+                continue
+            settings: dict[str, Any] = {}
+            for key, default in ttype.settings.items():
+                value = raw.get(key, default)
+                if key in ttype.paths and isinstance(value, str):
+                    value = self.resolve_path(value)
+                if isinstance(value, str) and key.endswith("_url"):
+                    value = value.rstrip("/")
+                settings[key] = value
+            credentials = {
+                field: env_var(raw[field]) for field in ttype.credentials if field in raw
+            }
+            safety_raw = raw.get("safety") or {}
+            out[name] = TargetConfig(
+                name=name,
+                type=ttype.name,
+                settings=MappingProxyType(settings),
+                credentials=MappingProxyType(credentials),
+                prune=bool(raw.get("prune", False)),
+                prune_prefix=raw.get("prune_prefix"),
+                safety=Safety(
+                    max_delete_share=float(safety_raw.get("max_delete_share", 0.30)),
+                    min_existing=int(safety_raw.get("min_existing", 10)),
+                ),
+            )
+        return out
+
+    def sources(self, data: Mapping[str, Any]) -> dict[str, CustomerSource | None]:
+        """Every declared source; None for one that is declared but unusable (already reported)."""
+        out: dict[str, CustomerSource | None] = {}
+        for name, raw in data.items():
+            node: NodePath = ("customer_sources", name)
+            out[name] = None
+            if self.bad(node) or not isinstance(raw, Mapping):
+                continue
+            path = self.resolve_path(raw["path"])
+            fmt = raw.get("format") or source_format(path)
+            if fmt is None:
+                self.report(
+                    (*node, "path"),
+                    f"cannot tell the format of {raw['path']!r} from its name; "
+                    "add format: csv, jsonl or parquet",
+                )
+                continue
+            if not path.is_file():
+                self.report((*node, "path"), f"file not found: {raw['path']}")
+                continue
+            self.referenced.add(path)
+            try:
+                columns = describe(self.con, path, fmt)
+            except duckdb.Error as exc:
+                self.report((*node, "path"), f"cannot read {raw['path']}: {_first_line(exc)}")
+                continue
+            id_column = raw["id_column"]
+            if id_column not in columns:
+                close = difflib.get_close_matches(id_column, list(columns), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                self.report(
+                    (*node, "id_column"),
+                    f"column {id_column!r} not found in {raw['path']}{hint}",
+                )
+                continue
+            columns[id_column] = "VARCHAR"
+            out[name] = CustomerSource(
+                name=name,
+                path=path,
+                format=cast(SourceFormat, fmt),
+                id_column=id_column,
+                columns=MappingProxyType(columns),
+                node=node,
+            )
+        return out
+
+    def selection(
+        self,
+        raw: Mapping[str, Any],
+        node: NodePath,
+        sources: Mapping[str, CustomerSource | None],
+    ) -> Selection:
+        files: list[MemberFile] = []
+        for i, entry in enumerate(raw.get("files") or ()):
+            fnode = (*node, "files", i)
+            text, column = (
+                (entry, None) if isinstance(entry, str) else (entry["path"], entry.get("column"))
+            )
+            path = self.resolve_path(text)
+            pnode = fnode if isinstance(entry, str) else (*fnode, "path")
+            if not path.is_file():
+                self.report(pnode, f"file not found: {text}")
+                continue
+            self.referenced.add(path)
+            if column is not None:
+                try:
+                    columns = describe_csv_columns(self.con, path)
+                except duckdb.Error as exc:
+                    self.report(pnode, f"cannot read {text}: {_first_line(exc)}")
+                    continue
+                if column not in columns:
+                    self.report((*fnode, "column"), f"column {column!r} not found in {text}")
+                    continue
+            files.append(MemberFile(path, column, fnode, text))
+
+        rule: SourceRule | None = None
+        if "rule" in raw:
+            rnode = (*node, "rule")
+            rule_raw = raw["rule"]
+            parsed = parse_rule(rule_raw, rnode, self.report, root=True)
+            source_name = self._rule_source(rule_raw, rnode, sources)
+            if parsed is not None and source_name is not None:
+                source = sources[source_name]
+                if source is not None:
+                    before = len(self.problems)
+                    check_rule(
+                        parsed,
+                        source.columns,
+                        self.report,
+                        source=source_name,
+                        check_regex=self.check_regex,
+                    )
+                    if len(self.problems) == before:
+                        rule = SourceRule(source_name, parsed, rnode)
+        return Selection(tuple(raw.get("ids") or ()), tuple(files), rule, node)
+
+    def _rule_source(
+        self, raw: Mapping[str, Any], node: NodePath, sources: Mapping[str, CustomerSource | None]
+    ) -> str | None:
+        if "source" in raw:
+            name = raw["source"]
+            if name not in sources:
+                known = ", ".join(sources) or "none declared"
+                self.report((*node, "source"), f"unknown customer source {name!r} (known: {known})")
+                return None
+            return str(name)
+        if len(sources) == 1:
+            return next(iter(sources))
+        if not sources:
+            self.report(node, "a rule needs a customer source, but customer_sources is empty")
+        else:
+            self.report(
+                node,
+                f"several customer sources ({', '.join(sources)}): name one with source:",
+            )
+        return None
+
+    def segments(
+        self,
+        data: list[Any],
+        targets: Mapping[str, Any],
+        access_lists: Mapping[str, frozenset[str]],
+        sources: Mapping[str, CustomerSource | None],
+    ) -> list[SegmentConfig]:
+        out: list[SegmentConfig] = []
+        first_seen: dict[str, tuple[int, int]] = {}
+        for i, raw in enumerate(data):
+            node: NodePath = ("segments", i)
+            if not isinstance(raw, Mapping) or self.bad(node):
+                # still count a valid id for duplicate detection
+                if isinstance(raw, Mapping) and isinstance(raw.get("id"), str):
+                    first_seen.setdefault(raw["id"], self.doc.locations.of((*node, "id")))
+                continue
+            seg_id: str = raw["id"]
+            if seg_id in first_seen:
+                line, _ = first_seen[seg_id]
+                self.report(
+                    (*node, "id"), f"duplicate segment id {seg_id} (first declared on line {line})"
+                )
+            else:
+                first_seen[seg_id] = self.doc.locations.of((*node, "id"))
+
+            seg_targets = tuple(raw.get("targets") or targets)
+            for j, t in enumerate(raw.get("targets") or ()):
+                if t not in targets:
+                    known = ", ".join(targets)
+                    self.report((*node, "targets", j), f"unknown target {t} (known: {known})")
+
+            access: frozenset[str] | None = None
+            if "access" in raw:
+                acc = raw["access"]
+                if isinstance(acc, str):
+                    if acc in access_lists:
+                        access = access_lists[acc]
+                    else:
+                        known = ", ".join(access_lists) or "none declared"
+                        self.report(
+                            (*node, "access"), f"unknown access list {acc} (known: {known})"
+                        )
+                else:
+                    access = frozenset(acc)
+
+            members_raw = raw.get("members") or {}
+            mnode = (*node, "members")
+            include = self.selection(members_raw, mnode, sources)
+            exclude_raw = members_raw.get("exclude")
+            exclude = (
+                self.selection(exclude_raw, (*mnode, "exclude"), sources)
+                if exclude_raw
+                else Selection(node=(*mnode, "exclude"))
+            )
+            line, col = self.doc.locations.of(node)
+            out.append(
+                SegmentConfig(
+                    id=seg_id,
+                    name=raw["name"],
+                    description=raw.get("description") or "",
+                    targets=seg_targets,
+                    access=access,
+                    prevent_destroy=bool(raw.get("prevent_destroy", False)),
+                    members=Members(include, exclude),
+                    line=line,
+                    column=col,
+                    index=i,
+                )
+            )
+        return out
+
+    def removed(
+        self, data: list[Any], targets: Mapping[str, Any], declared: Mapping[str, SegmentConfig]
+    ) -> list[RemovedConfig]:
+        out: list[RemovedConfig] = []
+        seen: set[str] = set()
+        for i, raw in enumerate(data):
+            node: NodePath = ("removed", i)
+            if not isinstance(raw, Mapping) or self.bad(node):
+                continue
+            rid = raw["id"]
+            if rid in declared:
+                self.report(
+                    (*node, "id"),
+                    f"segment {rid} is listed as removed but still declared "
+                    f"(segments[{declared[rid].index}], line {declared[rid].line})",
+                )
+            if rid in seen:
+                self.report((*node, "id"), f"segment {rid} is listed as removed twice")
+            seen.add(rid)
+            for j, t in enumerate(raw.get("targets") or ()):
+                if t not in targets:
+                    self.report(
+                        (*node, "targets", j), f"unknown target {t} (known: {', '.join(targets)})"
+                    )
+            line, col = self.doc.locations.of(node)
+            out.append(
+                RemovedConfig(
+                    id=rid,
+                    destroy=bool(raw.get("destroy", True)),
+                    targets=tuple(raw.get("targets") or targets),
+                    line=line,
+                    column=col,
+                )
+            )
+        return out
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _digest(raw: bytes, files: Iterable[Path], base: Path) -> str:
+    h = hashlib.sha256()
+    h.update(b"audiences.yaml\0")
+    h.update(raw)
+
+    def key(p: Path) -> str:
+        try:
+            return p.relative_to(base).as_posix()
+        except ValueError:
+            return p.as_posix()
+
+    for path in sorted(files, key=key):
+        h.update(b"\0" + key(path).encode() + b"\0")
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def analyse(doc: Document, schema_problems: list[tuple[NodePath, Problem]]) -> Config:
+    """Run the semantic checks; raise :class:`ConfigError` with schema + semantic problems."""
+    data = doc.data if isinstance(doc.data, Mapping) else {}
+    an = _Analyser(doc, (path for path, _ in schema_problems))
+    try:
+        targets_raw = data.get("targets") if isinstance(data.get("targets"), Mapping) else {}
+        targets = an.targets(targets_raw or {})
+        # target names are usable for references even when a target's body is invalid
+        names: dict[str, Any] = {name: None for name in (targets_raw or {})}
+        lists_raw = data.get("access_lists")
+        access_lists: dict[str, frozenset[str]] = {}
+        if isinstance(lists_raw, Mapping):
+            for name, ids in lists_raw.items():
+                access_lists[name] = frozenset(ids) if isinstance(ids, list) else frozenset()
+        sources_raw = data.get("customer_sources")
+        sources = an.sources(sources_raw) if isinstance(sources_raw, Mapping) else {}
+        segs_raw = data.get("segments")
+        segments = (
+            an.segments(segs_raw, names, access_lists, sources)
+            if isinstance(segs_raw, list)
+            else []
+        )
+        declared = {s.id: s for s in segments}
+        rem_raw = data.get("removed")
+        removed = an.removed(rem_raw, names, declared) if isinstance(rem_raw, list) else []
+    finally:
+        an.close()
+
+    problems = [p for _, p in schema_problems] + an.problems
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        path=doc.path,
+        digest=_digest(doc.raw, an.referenced, doc.path.parent),
+        version=int(data["version"]),
+        targets=MappingProxyType(targets),
+        access_lists=MappingProxyType(access_lists),
+        customer_sources=MappingProxyType({k: v for k, v in sources.items() if v is not None}),
+        segments=tuple(segments),
+        removed=tuple(removed),
+        locations=doc.locations,
+    )

@@ -1,0 +1,320 @@
+"""YAML loading that keeps the line and column of every node.
+
+PyYAML composes the document into a node graph (aliases become shared nodes, nothing is expanded
+yet); we then measure the graph (alias uses, nodes after expansion, cycles) and only build plain
+Python values when it is within bounds, recording a :class:`Locations` entry for every mapping key
+and value and every sequence item. Every failure is a located :class:`Problem`.
+
+Scalars keep YAML 1.1 core types (null, bool, int, float, str); timestamps stay strings (a rule may
+compare them with a date column); any other tag is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from ..exceptions import ConfigError, Problem
+
+__all__ = [
+    "MAX_ALIASES",
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "Document",
+    "Locations",
+    "NodePath",
+    "format_path",
+    "load_yaml",
+]
+
+#: Largest configuration file accepted, in bytes.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+#: Most alias uses (``*name``) accepted in one document.
+MAX_ALIASES = 100
+#: Most nodes the document may have once every alias is expanded.
+MAX_NODES = 200_000
+
+NodePath = tuple[str | int, ...]
+
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:str",
+}
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def format_path(path: NodePath) -> str:
+    """``("segments", 2, "members", "rule")`` → ``segments[2].members.rule``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.replace("-", "").replace("_", "").isalnum():
+            out += f".{part}" if out else part
+        else:
+            out += f"[{part!r}]"
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Locations:
+    """1-based ``(line, column)`` of every value (and of every mapping key) by node path."""
+
+    values: Mapping[NodePath, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
+    keys: Mapping[NodePath, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def of(self, path: NodePath) -> tuple[int, int]:
+        """Where the value at ``path`` starts, or its nearest located ancestor (1:1 at worst)."""
+        probe = tuple(path)
+        while probe:
+            if probe in self.values:
+                return self.values[probe]
+            probe = probe[:-1]
+        return self.values.get((), (1, 1))
+
+    def key(self, path: NodePath) -> tuple[int, int]:
+        """Where the mapping key naming ``path`` is written (falls back to :meth:`of`)."""
+        return self.keys.get(tuple(path)) or self.of(path)
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A parsed YAML file: plain data, where each node is, and the exact bytes read."""
+
+    path: Path
+    data: Any
+    locations: Locations
+    raw: bytes
+
+
+def _mark(node: Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _problem(file: str, where: tuple[int, int], path: NodePath, message: str) -> Problem:
+    return Problem(file, where[0], where[1], format_path(path), message)
+
+
+def _measure(root: Node, file: str) -> list[Problem]:
+    """Refuse alias bombs and recursive aliases before anything is expanded."""
+    aliases = 0
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    problems: list[Problem] = []
+
+    # Iterative post-order walk; shared (aliased) nodes are measured once and reused.
+    def size(node: Node) -> int:
+        nonlocal aliases
+        key = id(node)
+        if key in sizes:
+            aliases += 1
+            return sizes[key]
+        if key in active:
+            raise _Recursive(node)
+        active.add(key)
+        total = 1
+        for child in _children(node):
+            total += size(child)
+            if total > MAX_NODES:
+                break
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        total = size(root)
+    except _Recursive as exc:
+        return [_problem(file, _mark(exc.node), (), "recursive YAML alias is not allowed")]
+    except RecursionError:
+        return [_problem(file, _mark(root), (), "document is nested too deeply")]
+    if aliases > MAX_ALIASES:
+        problems.append(
+            _problem(
+                file,
+                _mark(root),
+                (),
+                f"document uses {aliases} YAML aliases; at most {MAX_ALIASES} are allowed",
+            )
+        )
+    if total > MAX_NODES:
+        problems.append(
+            _problem(
+                file,
+                _mark(root),
+                (),
+                f"document expands to more than {MAX_NODES} nodes (YAML alias bomb?)",
+            )
+        )
+    return problems
+
+
+class _Recursive(Exception):
+    def __init__(self, node: Node) -> None:
+        super().__init__("recursive alias")
+        self.node = node
+
+
+def _children(node: Node) -> Iterator[Node]:
+    if isinstance(node, MappingNode):
+        for key, value in node.value:
+            yield key
+            yield value
+    elif isinstance(node, SequenceNode):
+        yield from node.value
+
+
+class _Builder:
+    """Turns a measured node graph into plain values plus locations."""
+
+    def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
+        self.loader = loader
+        self.file = file
+        self.values: dict[NodePath, tuple[int, int]] = {}
+        self.keys: dict[NodePath, tuple[int, int]] = {}
+        self.problems: list[Problem] = []
+
+    def build(self, node: Node, path: NodePath) -> Any:
+        self.values.setdefault(path, _mark(node))
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, SequenceNode):
+            if node.tag != _SEQ:
+                self._unsupported(node, path)
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _unsupported(self, node: Node, path: NodePath) -> None:
+        self.problems.append(
+            _problem(self.file, _mark(node), path, f"unsupported YAML tag {node.tag!r}")
+        )
+
+    def _mapping(self, node: MappingNode, path: NodePath) -> dict[Any, Any]:
+        if node.tag != _MAP:
+            self._unsupported(node, path)
+        out: dict[Any, Any] = {}
+        seen: dict[Any, tuple[int, int]] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                self.problems.append(
+                    _problem(
+                        self.file,
+                        _mark(key_node),
+                        path,
+                        "YAML merge keys (<<) are not supported; write the fields out",
+                    )
+                )
+                continue
+            if not isinstance(key_node, ScalarNode):
+                self.problems.append(
+                    _problem(self.file, _mark(key_node), path, "mapping keys must be scalars")
+                )
+                continue
+            key = self._scalar(key_node, path)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                key = str(key)
+            child: NodePath = (*path, str(key))
+            if key in seen:
+                line, _ = seen[key]
+                self.problems.append(
+                    _problem(
+                        self.file,
+                        _mark(key_node),
+                        child,
+                        f"duplicate key {key!s} (first defined on line {line})",
+                    )
+                )
+                continue
+            seen[key] = _mark(key_node)
+            self.keys[child] = _mark(key_node)
+            out[key] = self.build(value_node, child)
+        return out
+
+    def _scalar(self, node: Node, path: NodePath) -> Any:
+        if not isinstance(node, ScalarNode):  # pragma: no cover - callers check
+            return None
+        if node.tag in _PLAIN_TAGS:
+            return self.loader.construct_object(node, deep=True)
+        if node.tag == _TIMESTAMP:
+            return str(node.value)
+        self._unsupported(node, path)
+        return node.value
+
+
+def _syntax_problem(file: str, exc: yaml.YAMLError) -> Problem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+    problem = getattr(exc, "problem", None)
+    context = getattr(exc, "context", None)
+    text = " ".join(str(p) for p in (context, problem) if p) or str(exc)
+    return Problem(file, line, col, "", f"YAML syntax error: {text}")
+
+
+def _position(raw: bytes, offset: int) -> tuple[int, int]:
+    before = raw[:offset]
+    line = before.count(b"\n") + 1
+    column = offset - (before.rfind(b"\n") + 1) + 1
+    return line, column
+
+
+def load_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Document:
+    """Read ``path`` into a :class:`Document`; :class:`ConfigError` lists located problems."""
+    file = str(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ConfigError(
+                [Problem(file, 0, 0, "", f"file is {size} bytes; at most {max_bytes} are allowed")]
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            [Problem(file, 0, 0, "", f"cannot read the file: {exc.strerror or exc}")]
+        ) from exc
+    if len(raw) > max_bytes:  # grew between stat and read
+        raise ConfigError([Problem(file, 0, 0, "", f"file exceeds {max_bytes} bytes")])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line, col = _position(raw, exc.start)
+        raise ConfigError(
+            [Problem(file, line, col, "", f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})")]
+        ) from exc
+
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.YAMLError as exc:
+        raise ConfigError([_syntax_problem(file, exc)]) from exc
+    finally:
+        loader.dispose()
+    if root is None:
+        return Document(path, None, Locations(), raw)
+
+    problems = _measure(root, file)
+    if problems:
+        raise ConfigError(problems)
+    builder = _Builder(loader, file)
+    try:
+        data = builder.build(root, ())
+    except yaml.YAMLError as exc:  # e.g. a malformed !!int scalar
+        raise ConfigError([*builder.problems, _syntax_problem(file, exc)]) from exc
+    if builder.problems:
+        raise ConfigError(builder.problems)
+    return Document(
+        path,
+        data,
+        Locations(MappingProxyType(builder.values), MappingProxyType(builder.keys)),
+        raw,
+    )
