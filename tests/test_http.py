@@ -1,0 +1,102 @@
+"""The HTTP layer: retries with backoff, Retry-After, redaction — with an instant clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from reconciler._http import Http, RetryPolicy, StatusError
+from reconciler.exceptions import RemoteError
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+def client(handler, clock: Clock, **kw) -> Http:  # type: ignore[no-untyped-def]
+    policy = RetryPolicy(attempts=kw.pop("attempts", 5), sleep=clock.sleep)
+    return Http(
+        "http://127.0.0.1:9",
+        transport=httpx.MockTransport(handler),
+        retry=policy,
+        secrets=["s3cret-token"],
+        **kw,
+    )
+
+
+def test_retries_5xx_then_succeeds_and_counts_retries() -> None:
+    answers = iter([500, 503, 200])
+    clock = Clock()
+    http = client(lambda req: httpx.Response(next(answers), json={}), clock)
+    response = run(http.request("GET", "/x"))
+    assert response.status_code == 200
+    assert http.stats.retries == 2
+    assert http.stats.requests == 3
+    assert len(clock.slept) == 2
+
+
+def test_honours_retry_after() -> None:
+    answers = iter([httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(204)])
+    clock = Clock()
+    http = client(lambda req: next(answers), clock)
+    assert run(http.request("POST", "/x")).status_code == 204
+    assert clock.slept == [7.0]
+
+
+def test_connection_errors_and_timeouts_are_retried() -> None:
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise httpx.ConnectError("refused", request=request)
+        if calls["n"] == 2:
+            raise httpx.ReadTimeout("slow", request=request)
+        if calls["n"] == 3:
+            raise httpx.RemoteProtocolError("dropped", request=request)
+        return httpx.Response(200)
+
+    http = client(handler, Clock())
+    assert run(http.request("GET", "/x")).status_code == 200
+    assert http.stats.by_status == {"connection": 2, "timeout": 1, "200": 1}
+
+
+def test_gives_up_with_a_remote_error_after_the_attempts() -> None:
+    http = client(lambda req: httpx.Response(502), Clock(), attempts=3)
+    with pytest.raises(RemoteError, match="gave up after 3 attempts"):
+        run(http.request("GET", "/x"))
+    assert http.stats.requests == 3
+
+
+def test_other_statuses_are_not_retried_and_secrets_are_redacted() -> None:
+    http = client(lambda req: httpx.Response(400, text="bad token s3cret-token"), Clock())
+    with pytest.raises(StatusError) as info:
+        run(http.request("POST", "/x"))
+    assert info.value.status == 400
+    assert "s3cret-token" not in str(info.value)
+    assert "***" in str(info.value)
+    assert http.stats.requests == 1
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    clock = Clock()
+    policy = RetryPolicy(attempts=8, base=1.0, cap=4.0, sleep=clock.sleep)
+    http = Http(
+        "http://127.0.0.1:9",
+        transport=httpx.MockTransport(lambda r: httpx.Response(503)),
+        retry=policy,
+    )
+    with pytest.raises(RemoteError):
+        run(http.request("GET", "/x"))
+    assert len(clock.slept) == 7
+    assert all(0 <= s <= 4.0 for s in clock.slept)
