@@ -112,7 +112,8 @@ def test_safety_threshold_refuses_then_force_allows() -> None:
     with pytest.raises(UnsafePlanError, match=r"removes 40 of 100 links \(40.0%\).*by 10.0%"):
         check_safety(tp, Safety())
     notes = check_safety(tp, Safety(), force=True)
-    assert notes and "forced" in notes[0]
+    assert len(notes) == 1
+    assert "forced" in notes[0]
     assert check_safety(tp, Safety(max_delete_share=0.5)) == []
 
 
