@@ -78,7 +78,8 @@ def test_lock_refuses_a_second_holder_and_is_released_when_the_holder_dies(
     proc.start()
     assert ready.wait(10)
     store = StateStore(tmp_path / "s.db")
-    with pytest.raises(LockedError, match="another apply is running on target 't'"), store.lock("t"):
+    refused = pytest.raises(LockedError, match="another apply is running on target 't'")
+    with refused, store.lock("t"):
         pass
     proc.kill()
     proc.join()
