@@ -144,7 +144,7 @@ def render_error(style: str, err: ApiError, request_uuid: str) -> Response:
         resp = json_response(
             {
                 "message": err.message,
-                "errors": [{"title": err.code, "details": err.message}],
+                "errors": [{"title": err.code, "details": err.message, "source": {}}],
                 "StatusCode": err.status,
             },
             err.status,
