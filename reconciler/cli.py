@@ -72,6 +72,14 @@ SandboxOpt = Annotated[
         ".reconcile/sandbox/ next to the config); no credentials needed.",
     ),
 ]
+SandboxUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sandbox-url",
+        envvar="RECONCILE_SANDBOX_URL",
+        help="Use a sandbox already running at this URL (see `reconcile sandbox serve`).",
+    ),
+]
 RefreshOpt = Annotated[
     str,
     typer.Option(
@@ -151,14 +159,26 @@ def schema(
 # -- plan / apply / show ---------------------------------------------------------------------
 @contextlib.contextmanager
 def _reconciler(
-    file: Path, targets: list[str] | None, state: Path | None, sandbox: bool
+    file: Path,
+    targets: list[str] | None,
+    state: Path | None,
+    sandbox: bool,
+    sandbox_url: str | None = None,
 ) -> Iterator[Any]:
     from .config import load
     from .engine import Overrides, Reconciler, default_state_path
     from .statestore import StateStore
 
     config = load(file)
-    if sandbox:
+    if sandbox_url:
+        from .engine import SandboxEndpoints
+
+        folder = config.path.parent / ".reconcile" / "sandbox"
+        store = StateStore(state or folder / "state.db")
+        endpoints = SandboxEndpoints(sandbox_url)
+        yield Reconciler(config, store, targets=targets, overrides=Overrides.for_sandbox(endpoints))
+        store.close()
+    elif sandbox:
         from .sandbox import Sandbox
 
         folder = config.path.parent / ".reconcile" / "sandbox"
@@ -218,10 +238,11 @@ def plan(
     refresh: RefreshOpt = "full",
     state: StateOpt = None,
     sandbox: SandboxOpt = False,
+    sandbox_url: SandboxUrlOpt = None,
     full: Annotated[bool, typer.Option("--full", help="List every change in text output.")] = False,
 ) -> None:
     """Show what apply would change: segments → access → customers → links."""
-    with _reconciler(file, target, state, sandbox) as rec:
+    with _reconciler(file, target, state, sandbox, sandbox_url) as rec:
         result = asyncio.run(rec.plan(_refresh(refresh)))
     result = _with_path(result, file)
     if out_file:
@@ -262,6 +283,7 @@ def apply(
     ] = False,
     state: StateOpt = None,
     sandbox: SandboxOpt = False,
+    sandbox_url: SandboxUrlOpt = None,
     lock_wait: Annotated[
         float, typer.Option("--lock-wait", help="Seconds to wait for another apply's lock.")
     ] = 0.0,
@@ -281,7 +303,7 @@ def apply(
         if not config_file.is_absolute() and not config_file.exists():
             config_file = file.parent / saved.config_path
         target = target or [t.target for t in saved.targets]
-    with _reconciler(config_file, target, state, sandbox) as rec:
+    with _reconciler(config_file, target, state, sandbox, sandbox_url) as rec:
         current = asyncio.run(rec.plan())
         if saved is not None:
             _check_fresh(saved, current)
@@ -296,7 +318,9 @@ def apply(
             _render(current, format)
             if not auto_approve:
                 _confirm()
-        results = asyncio.run(rec.apply(current, force=force, reporter=_reporter()))
+        results = asyncio.run(
+            rec.apply(current, force=force, reporter=_reporter(), lock_wait=lock_wait)
+        )
     _summary(results)
 
 
