@@ -277,7 +277,8 @@ def check_rule(
             if not _fits(kind, value):
                 where = (*value_node, i) if op.arity == "list" else value_node
                 expected = {"date": "an ISO date string", "timestamp": "an ISO timestamp string"}
-                want = expected.get(kind, f"a {kind}")
+                expected.update(number="a number", text="text", boolean="true or false")
+                want = expected.get(kind, kind)
                 report(
                     where,
                     f"{cmp.op}: column {cmp.attribute!r} is {sql_type}, so the value must be "

@@ -15,7 +15,7 @@ from jsonschema import (  # type: ignore[import-untyped]
 )
 
 from ..exceptions import Problem
-from ._secrets import SECRET_REF
+from ._secrets import SECRET_PATTERN
 from ._yaml import Locations, NodePath, format_path
 
 __all__ = ["schema", "schema_text", "validate_schema"]
@@ -107,7 +107,7 @@ def _message(error: ValidationError, path: NodePath) -> str:
         return f"{_short(inst)} is not one of: {options}"
     if v == "pattern":
         pattern = error.validator_value
-        if pattern == SECRET_REF.pattern:
+        if pattern == SECRET_PATTERN:
             # never echo the value: it may be a real secret
             return "credentials must be an ${ENV_VAR} reference, not a literal value"
         title = sch.get("title", "value")

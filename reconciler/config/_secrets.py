@@ -7,9 +7,10 @@ from collections.abc import Mapping
 
 from ..exceptions import SecretError
 
-__all__ = ["SECRET_REF", "env_var", "is_reference", "read_secret"]
+__all__ = ["SECRET_PATTERN", "SECRET_REF", "env_var", "is_reference", "read_secret"]
 
-#: The only accepted form of a credential in the YAML.
+#: The only accepted form of a credential in the YAML (the schema uses this exact pattern).
+SECRET_PATTERN = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"
 SECRET_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 

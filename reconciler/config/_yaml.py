@@ -107,72 +107,70 @@ def _problem(file: str, where: tuple[int, int], path: NodePath, message: str) ->
     return Problem(file, where[0], where[1], format_path(path), message)
 
 
+class _Bomb(Exception):
+    def __init__(self, node: Node, path: NodePath, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+        self.path = path
+        self.message = message
+
+
 def _measure(root: Node, file: str) -> list[Problem]:
-    """Refuse alias bombs and recursive aliases before anything is expanded."""
+    """Refuse alias bombs and recursive aliases before anything is expanded.
+
+    Walks the composed graph once, measuring each shared (aliased) node a single time, and keeps
+    a running count of the nodes the document would have once expanded; the walk stops at the
+    first node that crosses a limit and reports where that is.
+    """
     aliases = 0
+    expanded = 0
     sizes: dict[int, int] = {}
     active: set[int] = set()
-    problems: list[Problem] = []
 
-    # Iterative post-order walk; shared (aliased) nodes are measured once and reused.
-    def size(node: Node) -> int:
-        nonlocal aliases
+    def size(node: Node, parent: Node, path: NodePath) -> int:
+        nonlocal aliases, expanded
         key = id(node)
+        if key in active:
+            raise _Bomb(parent, path, "recursive YAML alias is not allowed")
         if key in sizes:
             aliases += 1
-            return sizes[key]
-        if key in active:
-            raise _Recursive(node)
-        active.add(key)
-        total = 1
-        for child in _children(node):
-            total += size(child)
-            if total > MAX_NODES:
-                break
-        active.discard(key)
-        sizes[key] = total
-        return total
+            expanded += sizes[key]
+            if aliases > MAX_ALIASES:
+                raise _Bomb(
+                    parent, path, f"more than {MAX_ALIASES} YAML aliases; refusing to expand them"
+                )
+        else:
+            active.add(key)
+            expanded += 1
+            before = expanded
+            for child_path, child in _children(node, path):
+                size(child, node, child_path)
+            active.discard(key)
+            sizes[key] = expanded - before + 1
+        if expanded > MAX_NODES:
+            raise _Bomb(
+                parent, path, f"document expands to more than {MAX_NODES} nodes (YAML alias bomb?)"
+            )
+        return sizes[key]
 
     try:
-        total = size(root)
-    except _Recursive as exc:
-        return [_problem(file, _mark(exc.node), (), "recursive YAML alias is not allowed")]
+        size(root, root, ())
+    except _Bomb as exc:
+        return [_problem(file, _mark(exc.node), exc.path[:-1], exc.message)]
     except RecursionError:
         return [_problem(file, _mark(root), (), "document is nested too deeply")]
-    if aliases > MAX_ALIASES:
-        problems.append(
-            _problem(
-                file,
-                _mark(root),
-                (),
-                f"document uses {aliases} YAML aliases; at most {MAX_ALIASES} are allowed",
-            )
-        )
-    if total > MAX_NODES:
-        problems.append(
-            _problem(
-                file,
-                _mark(root),
-                (),
-                f"document expands to more than {MAX_NODES} nodes (YAML alias bomb?)",
-            )
-        )
-    return problems
+    return []
 
 
-class _Recursive(Exception):
-    def __init__(self, node: Node) -> None:
-        super().__init__("recursive alias")
-        self.node = node
-
-
-def _children(node: Node) -> Iterator[Node]:
+def _children(node: Node, path: NodePath) -> Iterator[tuple[NodePath, Node]]:
     if isinstance(node, MappingNode):
         for key, value in node.value:
-            yield key
-            yield value
+            name = str(key.value) if isinstance(key, ScalarNode) else "?"
+            yield (*path, name), key
+            yield (*path, name), value
     elif isinstance(node, SequenceNode):
-        yield from node.value
+        for i, item in enumerate(node.value):
+            yield (*path, i), item
 
 
 class _Builder:
