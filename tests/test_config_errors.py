@@ -1,4 +1,4 @@
-"""Every broken scenario config in tests/configs/ fails with exactly the expected located problems."""
+"""Every broken scenario config in tests/configs/ fails with exactly the expected problems."""
 
 from __future__ import annotations
 

@@ -40,8 +40,18 @@ def _messages(path: Path, **kwargs: int) -> list[str]:
 
 
 def test_public_api_is_what_we_mean() -> None:
-    for name in ("load", "resolve", "explain", "schema_text", "Config", "TargetConfig",
-                 "SegmentConfig", "CustomerSource", "RemovedConfig", "Reason"):
+    for name in (
+        "load",
+        "resolve",
+        "explain",
+        "schema_text",
+        "Config",
+        "TargetConfig",
+        "SegmentConfig",
+        "CustomerSource",
+        "RemovedConfig",
+        "Reason",
+    ):
         assert name in config_pkg.__all__
         assert hasattr(config_pkg, name)
 
@@ -67,8 +77,12 @@ def test_example_loads() -> None:
     }
     assert talon.settings["destination_host"] == "mycompany.europe-west1.talon.one"
     ids = [s.id for s in config.segments]
-    assert ids == ["general-segment-1", "general-segment-2", "general-segment-3",
-                   "custom-segment-1"]
+    assert ids == [
+        "general-segment-1",
+        "general-segment-2",
+        "general-segment-3",
+        "custom-segment-1",
+    ]
     seg1 = config.segments[0]
     assert seg1.name == "High Spending Shoppers"
     assert seg1.targets == ("epsilon", "talon")
@@ -123,8 +137,10 @@ def test_schema_target_types_match_the_registry() -> None:
     schema = json.loads(schema_text())
     enum = schema["$defs"]["target"]["properties"]["type"]["enum"]
     assert enum == list(TARGET_TYPES)
-    branches = {b["if"]["properties"]["type"]["const"]: b["then"]
-                for b in schema["$defs"]["target"]["allOf"]}
+    branches = {
+        b["if"]["properties"]["type"]["const"]: b["then"]
+        for b in schema["$defs"]["target"]["allOf"]
+    }
     for name, ttype in TARGET_TYPES.items():
         props = branches[name]["properties"]
         for field in (*ttype.settings, *ttype.credentials):
