@@ -16,6 +16,7 @@ __all__ = ["PROVIDER_MODULES", "provider_class", "provider_types"]
 #: config ``type`` → module defining its provider (imported on first use)
 PROVIDER_MODULES: dict[str, str] = {
     "epsilon": "reconciler.providers.epsilon:EpsilonProvider",
+    "talonone": "reconciler.providers.talonone:TalonOneProvider",
 }
 
 

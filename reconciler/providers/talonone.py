@@ -1,0 +1,395 @@
+"""Talon.One, written through its CDP ("third-party") API and read through its Management API.
+
+Follows ``shared/api/talonone.md``:
+
+- audiences are created, renamed and deleted through ``/cdp/audiences`` (``ApiKey-v1`` key plus
+  the ``customer-data-platform-name`` and ``destination-hostname`` headers); a 409 on create means
+  the audience is already there, so the provider reads it back and renames it if needed;
+- memberships are written as deltas with ``PUT /cdp/customer_profiles/audiences`` (numeric
+  audience ids, at most 1000 adds + deletes per request): :meth:`TalonOneProvider.write` packs a
+  batch of customers into as few full requests as possible;
+- reads go through the Management API (``ManagementKey-v1``, about 3 requests per second, paced
+  by the HTTP client): the audience list maps each ``integrationId`` to its numeric ``id``, and
+  one CSV export per managed audience gives its members;
+- Talon.One has no access control and creates customer profiles implicitly: those phases do not
+  exist here;
+- an audience has no description the CDP API can set, so the description of a segment is taken
+  from the state store (what was last applied) rather than from the platform: a description in
+  the YAML is then reconciled once, as a no-request update, and never shows as drift again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import urllib.parse
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from .._http import Http, HttpStats, StatusError
+from ..changes import Action, Change, LinkChange, Phase, SegmentChange
+from ..exceptions import ProviderError, RemoteError
+from ..model import Segment, StateBuilder
+from .base import (
+    BatchRejected,
+    Capabilities,
+    ItemResult,
+    Provider,
+    ProviderContext,
+    ReadScope,
+    Refresh,
+    RemoteState,
+    Source,
+)
+
+__all__ = ["MAX_ACTIONS", "PAGE_SIZE", "TalonOneProvider", "pack_link_requests"]
+
+#: adds + deletes in one ``PUT /cdp/customer_profiles/audiences``
+MAX_ACTIONS = 1000
+#: Management API page size (its maximum)
+PAGE_SIZE = 1000
+#: the CSV column of a membership export
+EXPORT_COLUMN = "profileintegrationid"
+DEFAULT_PLATFORM_NAME = "audience-reconciler"
+
+#: one customer's share of a link request: (customerProfileId, adds, deletes)
+Entry = tuple[str, list[int], list[int]]
+
+
+def _error_text(exc: StatusError) -> str:
+    """The CDP error body ``{"StatusCode", "Error", "RequestUUID"}`` (or the Management API's
+    ``{"message", ...}``), as one line."""
+    try:
+        body = exc.response.json()
+    except ValueError:
+        return str(exc)
+    if isinstance(body, dict):
+        text = body.get("Error") or body.get("message")
+        if text:
+            return f"HTTP {exc.status}: {text}"
+    return str(exc)
+
+
+def pack_link_requests(entries: Iterable[Entry], limit: int = MAX_ACTIONS) -> list[list[Entry]]:
+    """Pack per-customer deltas into requests of at most ``limit`` adds + deletes each.
+
+    Requests are filled up to the limit: a customer whose actions do not fit in what is left of a
+    request is split, the rest going into the next one (deltas commute, so this is safe). The
+    number of requests is therefore ``ceil(total actions / limit)``.
+    """
+    requests: list[list[Entry]] = []
+    current: list[Entry] = []
+    room = limit
+    for key, adds, deletes in entries:
+        while adds or deletes:
+            if room == 0:
+                requests.append(current)
+                current, room = [], limit
+            take_adds = adds[:room]
+            take_deletes = deletes[: room - len(take_adds)]
+            adds, deletes = adds[len(take_adds) :], deletes[len(take_deletes) :]
+            current.append((key, take_adds, take_deletes))
+            room -= len(take_adds) + len(take_deletes)
+    if current:
+        requests.append(current)
+    return requests
+
+
+class TalonOneProvider(Provider):
+    type: ClassVar[str] = "talonone"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        # LINKS: customers per batch; write() packs them into requests of <= 1000 actions
+        batch_size={Phase.SEGMENTS: 1, Phase.LINKS: MAX_ACTIONS},
+        phases=frozenset({Phase.SEGMENTS, Phase.LINKS}),
+        unsupported={
+            (Phase.ACCESS, Action.UPDATE): "Talon.One audiences have no access control",
+        },
+        caveats={
+            (Phase.SEGMENTS, Action.UPDATE): "Talon.One audiences carry no description the CDP "
+            "API can set: only a new name is sent, the description is only remembered",
+        },
+        delete_drops_links=True,
+        concurrency=8,
+    )
+
+    def __init__(
+        self,
+        name: str,
+        settings: Mapping[str, Any],
+        credentials: Mapping[str, str],
+        context: ProviderContext,
+    ) -> None:
+        super().__init__(name, settings, credentials, context)
+        base = str(settings.get("base_url") or "https://integration.talon.one").rstrip("/")
+        host = settings.get("destination_host")
+        management = settings.get("management_url") or (f"https://{host}" if host else None)
+        if not management:
+            raise ProviderError(
+                f"target {name!r}: Talon.One needs management_url (or destination_host)"
+            )
+        if not host:
+            host = urllib.parse.urlsplit(str(management)).hostname
+        self.platform_name = str(settings.get("platform_name") or DEFAULT_PLATFORM_NAME)
+        self.destination_host = str(host)
+        api_key, management_key = credentials["api_key"], credentials["management_key"]
+        secrets = (api_key, management_key)
+        self._cdp = Http(
+            base,
+            headers={
+                "accept": "application/json",
+                "Authorization": f"ApiKey-v1 {api_key}",
+                "customer-data-platform-name": self.platform_name,
+                "destination-hostname": self.destination_host,
+            },
+            secrets=secrets,
+            retry=context.retry,
+            max_connections=self.concurrency,
+        )
+        rps = float(settings.get("management_rps") or 3.0)
+        self._management = Http(
+            str(management),
+            headers={
+                "accept": "application/json",
+                "Authorization": f"ManagementKey-v1 {management_key}",
+            },
+            secrets=secrets,
+            retry=context.retry,
+            rate_limit=rps,
+            max_connections=max(1, min(self.concurrency, int(rps) or 1)),
+        )
+        #: audience integration id → numeric id, and → name (from the last audience list)
+        self._ids: dict[str, int] = {}
+        self._names: dict[str, str] = {}
+        self._listed = 0
+        self._list_lock = asyncio.Lock()
+
+    @classmethod
+    def sandbox_overrides(cls, sandbox: Any) -> tuple[Mapping[str, Any], Mapping[str, str]]:
+        creds = sandbox.credentials
+        return (
+            {
+                "base_url": sandbox.talonone_url,
+                "management_url": sandbox.talonone_management_url,
+                "destination_host": "sandbox.talon.one",
+            },
+            {
+                "api_key": creds["talonone_api_key"],
+                "management_key": creds["talonone_management_key"],
+            },
+        )
+
+    def http_stats(self) -> list[HttpStats]:
+        return [self._cdp.stats, self._management.stats]
+
+    async def aclose(self) -> None:
+        await self._cdp.aclose()
+        await self._management.aclose()
+
+    # -- read -----------------------------------------------------------------------------
+    async def read(self, scope: ReadScope) -> RemoteState:
+        last = self.context.store.load(self.name)
+        if scope.refresh is Refresh.NONE:
+            return RemoteState(
+                last, {Phase.SEGMENTS: Source.STATE_STORE, Phase.LINKS: Source.STATE_STORE}
+            )
+        audiences = await self._list_audiences()
+        marked = frozenset(
+            iid for iid, a in audiences.items() if a.get("integration") == self.platform_name
+        )
+        wanted = sorted((scope.segments | last.segments.keys() | marked) & audiences.keys())
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def export(iid: str) -> list[str] | None:
+            async with gate:
+                return await self._export(self._ids[iid])
+
+        exported = await asyncio.gather(*(export(iid) for iid in wanted))
+        builder = StateBuilder()
+        gone = {iid for iid, members in zip(wanted, exported, strict=True) if members is None}
+        for iid, audience in audiences.items():
+            if iid in gone:
+                continue
+            known = last.segments.get(iid)
+            builder.add_segment(
+                Segment(iid, str(audience.get("name") or ""), known.description if known else "")
+            )
+        per_customer: dict[str, list[str]] = {}
+        for iid, members in zip(wanted, exported, strict=True):
+            for customer in members or ():
+                per_customer.setdefault(customer, []).append(iid)
+        for customer, segs in per_customer.items():
+            builder.set_links(customer, segs)
+        return RemoteState(
+            builder.build(),
+            {Phase.SEGMENTS: Source.LIVE, Phase.LINKS: Source.LIVE},
+            marked=marked - gone,
+        )
+
+    async def _list_audiences(self) -> dict[str, dict[str, Any]]:
+        """Every audience with an integration id (``GET /v1/audiences``, paged); refreshes the
+        integration id → numeric id map used by link writes."""
+        found: dict[str, dict[str, Any]] = {}
+        skip = 0
+        while True:
+            response = await self._management.request(
+                "GET", "/v1/audiences", params={"pageSize": PAGE_SIZE, "skip": skip}, expect=(200,)
+            )
+            body = response.json()
+            data = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(data, list):
+                raise ProviderError("Talon.One: unexpected response to GET /v1/audiences")
+            for audience in data:
+                if not isinstance(audience, dict):
+                    continue
+                iid = audience.get("integrationId")
+                if iid and isinstance(audience.get("id"), int):
+                    found[str(iid)] = audience
+            if not body.get("hasMore") or not data:
+                break
+            skip += len(data)
+        self._ids = {iid: int(a["id"]) for iid, a in found.items()}
+        self._names = {iid: str(a.get("name") or "") for iid, a in found.items()}
+        self._listed += 1
+        return found
+
+    async def _export(self, audience_id: int) -> list[str] | None:
+        """The members of one audience (``None``: it disappeared since the list)."""
+        response = await self._management.request(
+            "GET", f"/v1/audiences/{audience_id}/memberships/export", expect=(200, 404)
+        )
+        if response.status_code == 404:
+            return None
+        rows = csv.reader(io.StringIO(response.text))
+        header = next(rows, None)
+        if header is None:
+            return []
+        if [h.strip().lower() for h in header] != [EXPORT_COLUMN]:
+            raise ProviderError(
+                f"Talon.One: unexpected export header {header!r} for audience {audience_id}"
+            )
+        return [row[0] for row in rows if row and row[0]]
+
+    async def _refresh_ids(self, needed: Iterable[str]) -> None:
+        """List the audiences again if one of ``needed`` has no known numeric id (one list call,
+        shared by every concurrent batch that needs it)."""
+        if all(s in self._ids for s in needed):
+            return
+        seen = self._listed
+        async with self._list_lock:
+            if self._listed == seen:
+                await self._list_audiences()
+
+    # -- write ----------------------------------------------------------------------------
+    async def write(self, phase: Phase, changes: Sequence[Change]) -> list[ItemResult]:
+        if phase is Phase.LINKS:
+            return await self._write_links(changes)
+        if phase is not Phase.SEGMENTS:
+            raise ProviderError(f"Talon.One has no {phase} phase")
+        if len(changes) != 1:
+            raise ProviderError("Talon.One writes audiences one at a time")
+        change = changes[0]
+        try:
+            return [await self._write_segment(change)]
+        except StatusError as exc:
+            self._check_auth(exc)
+            if exc.status == 400:
+                raise BatchRejected(_error_text(exc)) from None
+            return [ItemResult(change.key, False, _error_text(exc))]
+
+    def _check_auth(self, exc: StatusError) -> None:
+        if exc.status in (401, 403):
+            raise ProviderError(
+                f"target {self.name!r}: Talon.One refused the credentials ({exc})"
+            ) from None
+
+    @staticmethod
+    def _audience_path(audience_id: str) -> str:
+        return f"/cdp/audiences/{urllib.parse.quote(audience_id, safe='')}"
+
+    async def _write_segment(self, change: Change) -> ItemResult:
+        match change:
+            case SegmentChange(action=Action.CREATE, after=Segment() as seg):
+                await self._create(seg)
+            case SegmentChange(action=Action.UPDATE, before=before, after=Segment() as seg):
+                if before is None or before.name != seg.name:
+                    await self._rename(seg)
+                # a description-only change: nothing the CDP API can carry
+            case SegmentChange(action=Action.DELETE, key=audience_id):
+                await self._cdp.request(
+                    "DELETE", self._audience_path(audience_id), expect=(200, 204, 404)
+                )
+                self._ids.pop(audience_id, None)
+                self._names.pop(audience_id, None)
+            case SegmentChange(action=Action.FORGET):
+                pass  # stop managing it; the audience stays
+            case _:
+                raise ProviderError(f"Talon.One cannot apply {change.phase} {change.action}")
+        return ItemResult(change.key, True)
+
+    async def _create(self, seg: Segment) -> None:
+        body = {"audienceId": seg.id, "audienceName": seg.name}
+        response = await self._cdp.request(
+            "POST", "/cdp/audiences", json=body, expect=(200, 201, 409)
+        )
+        if response.status_code != 409:
+            created = response.json()
+            if isinstance(created, dict) and isinstance(created.get("id"), int):
+                self._ids[seg.id] = created["id"]
+                self._names[seg.id] = seg.name
+            return
+        # it exists already (a retried create, or made outside this run): read it, rename it
+        await self._list_audiences()
+        if self._names.get(seg.id) != seg.name:
+            await self._rename(seg)
+
+    async def _rename(self, seg: Segment) -> None:
+        body = {"audienceId": seg.id, "audienceName": seg.name}
+        response = await self._cdp.request(
+            "PUT", self._audience_path(seg.id), json=body, expect=(200, 404)
+        )
+        if response.status_code == 404:  # deleted behind our back: make it exist again
+            await self._create(seg)
+        else:
+            self._names[seg.id] = seg.name
+
+    async def _write_links(self, changes: Sequence[Change]) -> list[ItemResult]:
+        links = [c for c in changes if isinstance(c, LinkChange)]
+        if len(links) != len(changes):
+            raise ProviderError("Talon.One: a links batch holds only link changes")
+        await self._refresh_ids(s for c in links for s in (*c.added, *c.removed))
+        errors: dict[str, str] = {}
+        entries: list[Entry] = []
+        for c in links:
+            unknown = sorted(s for s in c.added if s not in self._ids)
+            if unknown:
+                errors[c.key] = f"audience {unknown[0]} does not exist on Talon.One"
+                continue
+            adds = sorted(self._ids[s] for s in c.added)
+            # an audience that no longer exists has no members left to remove
+            deletes = sorted(self._ids[s] for s in c.removed if s in self._ids)
+            if adds or deletes:
+                entries.append((c.key, adds, deletes))
+        for request in pack_link_requests(entries):
+            body = {
+                "data": [
+                    {"customerProfileId": key, "adds": adds, "deletes": deletes}
+                    for key, adds, deletes in request
+                ]
+            }
+            try:
+                await self._cdp.request(
+                    "PUT", "/cdp/customer_profiles/audiences", json=body, expect=(200, 204)
+                )
+            except StatusError as exc:
+                self._check_auth(exc)
+                if exc.status == 400 and len(links) > 1:
+                    # let the executor split the batch to isolate the bad customer (the
+                    # requests already sent are deltas: sending them again is harmless)
+                    raise BatchRejected(_error_text(exc)) from None
+                for key, _, _ in request:
+                    errors.setdefault(key, _error_text(exc))
+            except RemoteError as exc:
+                for key, _, _ in request:
+                    errors.setdefault(key, str(exc))
+        return [ItemResult(c.key, c.key not in errors, errors.get(c.key, "")) for c in links]
