@@ -33,9 +33,6 @@ class Segment:
     description: str = ""
 
 
-
-
-
 @dataclass(frozen=True, slots=True)
 class State:
     """Everything one target holds that the reconciler reasons about.
