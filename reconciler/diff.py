@@ -93,7 +93,11 @@ def diff(
     for seg_id in sorted(remote.segments.keys() - desired.segments.keys()):
         old = remote.segments[seg_id]
         if seg_id in ownership.forget:
-            changes.append(SegmentChange(Action.FORGET, seg_id, old, None))
+            # released: forgotten once while still managed, then unmanaged (never pruned)
+            if seg_id in ownership.managed:
+                changes.append(SegmentChange(Action.FORGET, seg_id, old, None))
+            else:
+                unmanaged.append(seg_id)
         elif seg_id in ownership.managed or (
             ownership.prune
             and seg_id in ownership.marked

@@ -94,6 +94,14 @@ def test_forget_stops_managing_without_deleting() -> None:
     assert [(c.action, c.key) for c in result.changes] == [(Action.FORGET, "old")]
 
 
+def test_a_forgotten_segment_is_then_unmanaged_and_never_pruned() -> None:
+    remote = state({"old": "O"}, links={"c1": ["old"]})
+    own = Ownership(forget=frozenset({"old"}), marked=frozenset({"old"}), prune=True)
+    result = diff(State(), remote, own)
+    assert result.changes == ()
+    assert result.unmanaged == ("old",)
+
+
 def test_rename_is_an_update_naming_the_field() -> None:
     result = diff(state({"a": "New"}), state({"a": "Old"}))
     (change,) = result.changes
