@@ -164,21 +164,29 @@ def _select_targets(config: Config, targets: Iterable[str] | None) -> list[str]:
     return names
 
 
-def _membership(
-    config: Config, segments: list[SegmentConfig]
-) -> tuple[list[str], list[tuple[int, ...]]]:
-    """Customer ids with at least one segment, and their masks (one int per 64 segments)."""
+@dataclass(frozen=True, slots=True)
+class _Membership:
+    """Customers with at least one segment, each with the index of its distinct mask."""
+
+    ids: list[str]
+    groups: list[int]
+    #: group index → one int per 64 segments
+    masks: list[tuple[int, ...]]
+
+
+def _membership(config: Config, segments: list[SegmentConfig]) -> _Membership:
     words = max(1, (len(segments) + _WORD - 1) // _WORD)
     con = duckdb.connect(":memory:")
     try:
         queries = _contributions(config, segments, con)
         if not queries:
-            return [], []
+            return _Membership([], [], [])
         union = " UNION ALL ".join(f"({q.sql})" for q in queries)
         params = [p for q in queries for p in q.params]
         masks = ", ".join(
             f"CAST(bit_or(i{w}) & ~bit_or(e{w}) AS UBIGINT) AS m{w}" for w in range(words)
         )
+        mcols = ", ".join(f"m{w}" for w in range(words))
         any_set = " OR ".join(f"m{w} <> 0" for w in range(words))
         try:
             con.execute(
@@ -190,7 +198,17 @@ def _membership(
                 f"SELECT cid, m0 FROM members WHERE cid IS NULL OR length(cid) > {_MAX_ID} "
                 f"OR regexp_matches(cid, '{_BAD_ID}') ORDER BY cid NULLS FIRST LIMIT 20"
             ).fetchall()
-            table = con.sql("SELECT * FROM members").to_arrow_table()
+            if not bad:
+                # one dense group number per distinct mask: Python never looks at a mask twice
+                con.execute(
+                    "CREATE TEMP TABLE groups AS SELECT "
+                    f"(row_number() OVER (ORDER BY {mcols}) - 1)::INTEGER AS g, {mcols} "
+                    f"FROM (SELECT DISTINCT {mcols} FROM members)"
+                ).fetchall()
+                distinct = con.execute(f"SELECT {mcols} FROM groups ORDER BY g").fetchall()
+                table = con.sql(
+                    f"SELECT cid, g FROM members JOIN groups USING ({mcols})"
+                ).to_arrow_table()
         except duckdb.Error as exc:
             message = str(exc).strip().splitlines()[0]
             raise ConfigError(
@@ -203,59 +221,70 @@ def _membership(
         for cid, m0 in bad:
             first = next(_bits(int(m0), 0), 0)
             seg = segments[first]
-            what = (
-                "an empty customer id"
-                if cid is None or cid == ""
-                else (
-                    f"customer id {cid!r}: too long"
-                    if len(cid) > _MAX_ID
-                    else f"customer id {cid!r}: contains whitespace or a control character"
-                )
-            )
+            if cid is None or cid == "":
+                what = "an empty customer id"
+            elif len(cid) > _MAX_ID:
+                what = f"customer id {cid[:40]!r}...: longer than {_MAX_ID} characters"
+            else:
+                what = f"customer id {cid!r}: contains whitespace or a control character"
             problems.append(_problem(config, (*seg.node, "members"), f"invalid member, {what}"))
         raise ConfigError(problems)
-    ids = [sys.intern(c) for c in table.column("cid").to_pylist()]
-    columns = [table.column(f"m{w}").to_pylist() for w in range(words)]
-    return ids, list(zip(*columns, strict=True))
+    return _Membership(
+        table.column("cid").to_pylist(),
+        table.column("g").to_pylist(),
+        [tuple(int(m) for m in row) for row in distinct],
+    )
+
+
+def _links(
+    membership: _Membership, seg_ids: list[str], mine: list[int]
+) -> dict[str, frozenset[str]]:
+    """customer id → shared frozenset of this target's segments (customers without one omitted)."""
+    words = len(membership.masks[0]) if membership.masks else 1
+    tmask = [0] * words
+    for i in mine:
+        tmask[i // _WORD] |= 1 << (i % _WORD)
+    by_key: dict[tuple[int, ...], frozenset[str]] = {}
+    per_group: list[frozenset[str]] = []
+    for mask in membership.masks:
+        key = tuple(m & t for m, t in zip(mask, tmask, strict=True))
+        shared = by_key.get(key)
+        if shared is None:
+            shared = by_key[key] = frozenset(
+                seg_ids[b] for w, m in enumerate(key) for b in _bits(m, w * _WORD)
+            )
+        per_group.append(shared)
+    if not membership.ids:
+        return {}
+    values = [per_group[g] for g in membership.groups]
+    if all(per_group):
+        return dict(zip(membership.ids, values, strict=True))
+    return {c: s for c, s in zip(membership.ids, values, strict=True) if s}
 
 
 def resolve(config: Config, targets: Iterable[str] | None = None) -> dict[str, State]:
-    """The desired :class:`State` of each target (all targets, or the ones named)."""
+    """The desired :class:`State` of each target (all targets, or the ones named).
+
+    Links map each customer to one frozenset shared by every customer with the same segments
+    on that target; ``customers`` is every customer with at least one link. The order of
+    ``links`` is unspecified (sort when presenting).
+    """
     names = _select_targets(config, targets)
     wanted = set(names)
     segments = [s for s in config.segments if wanted.intersection(s.targets)]
-    ids, masks = _membership(config, segments)
+    membership = _membership(config, segments)
     seg_ids = [sys.intern(s.id) for s in segments]
-    words = max(1, (len(segments) + _WORD - 1) // _WORD)
 
     out: dict[str, State] = {}
+    everyone: frozenset[str] | None = None
     for name in names:
         mine = [i for i, s in enumerate(segments) if name in s.targets]
-        tmask = [0] * words
-        for i in mine:
-            tmask[i // _WORD] |= 1 << (i % _WORD)
-        shared: dict[tuple[int, ...], frozenset[str]] = {}
-        links: dict[str, frozenset[str]] = {}
-        if words == 1:
-            t0 = tmask[0]
-            single: dict[int, frozenset[str]] = {}
-            for cid, (m,) in zip(ids, masks, strict=True):
-                hit = m & t0
-                if hit:
-                    s = single.get(hit)
-                    if s is None:
-                        s = single[hit] = frozenset(seg_ids[b] for b in _bits(hit, 0))
-                    links[cid] = s
+        links = _links(membership, seg_ids, mine)
+        if len(links) == len(membership.ids):
+            everyone = everyone if everyone is not None else frozenset(membership.ids)
+            customers = everyone
         else:
-            for cid, mask in zip(ids, masks, strict=True):
-                key = tuple(m & t for m, t in zip(mask, tmask, strict=True))
-                if any(key):
-                    s = shared.get(key)
-                    if s is None:
-                        s = shared[key] = frozenset(
-                            seg_ids[b] for w, m in enumerate(key) for b in _bits(m, w * _WORD)
-                        )
-                    links[cid] = s
+            customers = frozenset(links)
         out[name] = State(
             segments=MappingProxyType(
                 {
@@ -270,7 +299,7 @@ def resolve(config: Config, targets: Iterable[str] | None = None) -> dict[str, S
                     if segments[i].access is not None
                 }
             ),
-            customers=frozenset(links),
+            customers=customers,
             links=MappingProxyType(links),
         )
     return out

@@ -10,7 +10,7 @@ from ..exceptions import SecretError
 __all__ = ["SECRET_PATTERN", "SECRET_REF", "env_var", "is_reference", "read_secret"]
 
 #: The only accepted form of a credential in the YAML (the schema uses this exact pattern).
-SECRET_PATTERN = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"
+SECRET_PATTERN = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"  # noqa: S105 - a pattern, not a secret
 SECRET_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
