@@ -291,3 +291,11 @@ def test_member_file_column_must_exist(tmp_path: Path) -> None:
     assert _messages(_write(tmp_path, text)) == [
         "10:37: segments[0].members.files[0].column: column 'customer' not found in m.csv"
     ]
+
+
+def test_mapping_keys_must_be_text(tmp_path: Path) -> None:
+    text = "version: 1\ntargets:\n  1: {type: epsilon-feed, directory: x}\n  yes: {}\n"
+    assert _messages(_write(tmp_path, text)) == [
+        "3:3: targets: mapping key '1' is read as int, not text; quote it",
+        "4:3: targets: mapping key 'yes' is read as bool, not text; quote it",
+    ]

@@ -220,8 +220,17 @@ class _Builder:
                 )
                 continue
             key = self._scalar(key_node, path)
-            if not isinstance(key, str | int | float | bool) and key is not None:
-                key = str(key)
+            if not isinstance(key, str):
+                self.problems.append(
+                    _problem(
+                        self.file,
+                        _mark(key_node),
+                        path,
+                        f"mapping key {key_node.value!r} is read as {type(key).__name__}, "
+                        "not text; quote it",
+                    )
+                )
+                continue
             child: NodePath = (*path, str(key))
             if key in seen:
                 line, _ = seen[key]
