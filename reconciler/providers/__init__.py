@@ -17,6 +17,7 @@ __all__ = ["PROVIDER_MODULES", "provider_class", "provider_types"]
 PROVIDER_MODULES: dict[str, str] = {
     "epsilon": "reconciler.providers.epsilon:EpsilonProvider",
     "talonone": "reconciler.providers.talonone:TalonOneProvider",
+    "epsilon-feed": "reconciler.providers.feed:EpsilonFeedProvider",
 }
 
 
