@@ -1,4 +1,6 @@
-"""Write requests for 200,000 Talon.One membership changes: ``python -m benchmarks.talonone_requests``.
+"""Write requests for 200,000 Talon.One membership changes.
+
+Run: ``python -m benchmarks.talonone_requests [--customers N]``.
 
 Scenario (``--customers N``, 100,000 by default): every customer moves from audience
 ``bench-old`` to ``bench-new`` — one add and one delete each, 2 x N membership changes. The
