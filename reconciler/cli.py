@@ -119,10 +119,11 @@ def validate(
     ] = ValidateFormat.text,
 ) -> None:
     """Check a config file: schema, then meaning. Every problem is reported, located."""
-    from .config import load
+    from .config import load, resolve
 
     try:
         config = load(file)
+        resolve(config)  # the data files' ids are checked as the members are resolved
     except ConfigError as exc:
         if format is ValidateFormat.json:
             out.print_json(
@@ -433,6 +434,162 @@ def show(
     _render(Plan.from_json(text), format, full)
 
 
+# -- drift / import / explain ---------------------------------------------------------------
+@app.command()
+def drift(
+    file: FileArg = Path("audiences.yaml"),
+    target: TargetOpt = None,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+    state: StateOpt = None,
+    sandbox: SandboxOpt = False,
+    sandbox_url: SandboxUrlOpt = None,
+) -> None:
+    """Read-only check for CI: exit 0 in sync, 2 drifted (with which side moved), 1 error."""
+    from .drift import drift_reports
+
+    with _reconciler(file, target, state, sandbox, sandbox_url) as rec:
+        current = _with_path(asyncio.run(rec.plan()), file)
+        reports = drift_reports(current, rec.last_applied())
+    drifted = current.has_changes
+    if format is Format.json:
+        body = {
+            "in_sync": not drifted,
+            "targets": [r.as_dict() for r in reports],
+            "plan": current.to_dict(),
+        }
+        sys.stdout.write(json.dumps(body, indent=2) + "\n")
+    else:
+        lines = []
+        for r in reports:
+            if not r.changes:
+                lines.append(f"{r.target}: in sync")
+                continue
+            parts = [
+                f"{r.sides.get('config', 0):,} from config edits not yet applied",
+                f"{r.sides.get('remote', 0):,} from changes made on the platform",
+            ]
+            if r.sides.get("both"):
+                parts.append(f"{r.sides['both']:,} where both moved")
+            lines.append(f"{r.target}: {r.changes:,} pending change(s): " + ", ".join(parts))
+            for side, keys in r.examples.items():
+                lines.append(f"  {side}: {', '.join(keys)}")
+            if r.blind:
+                lines.append(
+                    f"  note: {', '.join(r.blind)} cannot be read from this platform; "
+                    "drift there is not visible"
+                )
+        if format is Format.markdown:
+            from .render import render_markdown
+
+            header = "## Drift detected\n\n" if drifted else "## In sync\n\n"
+            sys.stdout.write(header + "\n".join(f"- {line.strip()}" for line in lines) + "\n\n")
+            sys.stdout.write(render_markdown(current))
+        else:
+            for line in lines:
+                out.print(escape(line))
+    if drifted:
+        raise typer.Exit(EXIT_CHANGES)
+
+
+@app.command("import")
+def import_(
+    file: FileArg = Path("audiences.yaml"),
+    target: Annotated[str, typer.Option("--target", "-t", help="The target to import.")] = "",
+    out_file: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the imported config.")
+    ] = Path("imported.yaml"),
+    data_dir: Annotated[
+        str, typer.Option("--data-dir", help="Folder (next to --out) for large member lists.")
+    ] = "data",
+    state: StateOpt = None,
+    sandbox: SandboxOpt = False,
+    sandbox_url: SandboxUrlOpt = None,
+) -> None:
+    """Write a config from a target's remote state that plans to zero changes."""
+    from .changes import Phase
+    from .engine import default_state_path
+    from .importer import imported_state, render_import
+    from .providers import provider_class
+    from .statestore import StateStore
+
+    if not target:
+        _fail("import needs --target NAME (a target declared in FILE)")
+    if out_file.exists():
+        _fail(f"{out_file} exists; choose another --out or remove it")
+    with _reconciler(file, [target], state, sandbox, sandbox_url) as rec:
+        remote = asyncio.run(rec.read(target))
+        tconf = rec.config.targets[target]
+    remote_state = imported_state(remote.state)
+    caps = provider_class(tconf.type).capabilities
+    result = render_import(
+        tconf, remote_state, out_file, data_dir=data_dir, with_access=Phase.ACCESS in caps.phases
+    )
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    for rel, text in result.files.items():
+        path = out_file.parent / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    out_file.write_text(result.yaml_text)
+    if sandbox or sandbox_url:
+        store_path = state or out_file.resolve().parent / ".reconcile" / "sandbox" / "state.db"
+    else:
+        store_path = state or default_state_path(out_file)
+    store = StateStore(store_path)
+    store.replace(target, remote_state)
+    store.close()
+    err.print(
+        f"[green]Imported {result.segments} segment(s) and {result.links:,} link(s) from "
+        f"{escape(target)} into {escape(str(out_file))}[/green]"
+        + (f" (+ {len(result.files)} member file(s))" if result.files else "")
+    )
+
+
+@app.command()
+def explain(
+    customer_id: Annotated[str, typer.Argument(help="The customer id to explain.")],
+    file: FileArg = Path("audiences.yaml"),
+    format: Annotated[ValidateFormat, typer.Option("--format", "-f")] = ValidateFormat.text,
+) -> None:
+    """Which segments a customer is in, on which targets, and which rule or file put them there."""
+    from .config import explain as explain_customer
+    from .config import load
+
+    config = load(file)
+    reasons = explain_customer(config, customer_id)
+    if format is ValidateFormat.json:
+        data = [
+            {
+                "segment": r.segment_id,
+                "targets": list(r.targets),
+                "via": r.via,
+                "detail": r.detail,
+                "line": r.location[0],
+                "column": r.location[1],
+                "excluded": r.excluded,
+            }
+            for r in reasons
+        ]
+        sys.stdout.write(json.dumps({"customer": customer_id, "reasons": data}, indent=2) + "\n")
+        return
+    by_segment: dict[str, list[Any]] = {}
+    for r in reasons:
+        by_segment.setdefault(r.segment_id, []).append(r)
+    member_of = [s for s, rs in by_segment.items() if not any(r.excluded for r in rs)]
+    out.print(
+        f"{escape(customer_id)} is in {len(member_of)} segment(s)" + (":" if by_segment else ".")
+    )
+    for seg_id, rs in by_segment.items():
+        excluded = any(r.excluded for r in rs)
+        head = "excluded from" if excluded else "in"
+        out.print(f"  {head} [bold]{escape(seg_id)}[/bold] on {', '.join(rs[0].targets)}")
+        for r in rs:
+            verb = "excluded by" if r.excluded else "by"
+            out.print(
+                f"    {verb} {r.via}: {escape(r.detail)} "
+                f"({escape(config.path.name)}:{r.location[0]}:{r.location[1]})"
+            )
+
+
 def _mount_subcommands() -> None:
     from .sandbox.cli import app as sandbox_app
 
@@ -444,6 +601,11 @@ def main() -> None:
     _mount_subcommands()
     try:
         app()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(escape(str(problem)))
+        err.print(f"[red]{len(exc.problems)} problem(s) found.[/red]")
+        sys.exit(EXIT_ERROR)
     except ReconcilerError as exc:
         err.print(f"[red]Error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_ERROR)

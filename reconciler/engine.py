@@ -19,7 +19,7 @@ from .exceptions import PlanError
 from .model import State
 from .plan import Plan, Safety, TargetPlan, build_target_plan, check_safety
 from .providers import provider_class, provider_types
-from .providers.base import Provider, ProviderContext, ReadScope, Refresh
+from .providers.base import Provider, ProviderContext, ReadScope, Refresh, RemoteState
 from .statestore import StateStore
 
 __all__ = ["Overrides", "Reconciler", "SandboxEndpoints", "default_state_path"]
@@ -131,6 +131,17 @@ class Reconciler:
     def _protected(self, name: str) -> frozenset[str]:
         declared = {s.id for s in self.config.segments if s.prevent_destroy and name in s.targets}
         return self.store.protected(name) | declared
+
+    async def read(self, name: str, refresh: Refresh = Refresh.FULL) -> RemoteState:
+        """The remote state of one target, reading everything it holds."""
+        provider = self.provider(name)
+        try:
+            return await provider.read(ReadScope(refresh, frozenset()))
+        finally:
+            await provider.aclose()
+
+    def last_applied(self) -> dict[str, State]:
+        return {name: self.store.load(name) for name in self.target_names}
 
     # -- plan -----------------------------------------------------------------------------
     async def _plan_one(self, name: str, refresh: Refresh) -> TargetPlan:

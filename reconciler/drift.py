@@ -1,0 +1,88 @@
+"""Drift: which side moved since the last apply — the config, the remote, or both.
+
+The state store remembers what was last applied. For every pending change: if the last-applied
+value equals the remote's, the config was edited and not yet applied; if it equals the desired
+value, someone changed the platform behind the reconciler's back; otherwise both moved. Pure.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .changes import AccessChange, Action, Change, CustomerChange, LinkChange, SegmentChange
+from .model import EMPTY, State
+from .plan import Plan, TargetPlan
+
+__all__ = ["DriftReport", "Side", "classify", "drift_reports"]
+
+
+class Side(StrEnum):
+    CONFIG = "config"
+    REMOTE = "remote"
+    BOTH = "both"
+
+
+def _side(last: object, before: object, after: object) -> Side:
+    if last == before:
+        return Side.CONFIG
+    if last == after:
+        return Side.REMOTE
+    return Side.BOTH
+
+
+def classify(change: Change, last: State) -> Side:
+    """Which side a pending change comes from, given the last-applied state."""
+    match change:
+        case SegmentChange(action=Action.CREATE, key=k):
+            return Side.REMOTE if k in last.segments else Side.CONFIG
+        case SegmentChange(action=Action.UPDATE, key=k, before=b, after=a):
+            return _side(last.segments.get(k), b, a)
+        case SegmentChange():
+            return Side.CONFIG  # a delete or forget: the config no longer declares it
+        case AccessChange(key=k, before=b, after=a):
+            return _side(last.access.get(k, EMPTY), b, a)
+        case CustomerChange(key=k):
+            return Side.REMOTE if k in last.customers else Side.CONFIG
+        case LinkChange(key=k, before=b, after=a):
+            return _side(last.links.get(k, EMPTY), b, a)
+    return Side.BOTH  # pragma: no cover
+
+
+@dataclass(frozen=True, slots=True)
+class DriftReport:
+    target: str
+    changes: int
+    sides: dict[str, int]
+    #: a few keys per side, for the report
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    #: phases whose remote facts come from the state store: drift there is invisible
+    blind: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "changes": self.changes,
+            "sides": self.sides,
+            "examples": self.examples,
+            "not_read_live": list(self.blind),
+        }
+
+
+def drift_report(tp: TargetPlan, last: State, examples: int = 5) -> DriftReport:
+    sides: Counter[str] = Counter()
+    shown: dict[str, list[str]] = {}
+    for change in tp.changes:
+        side = classify(change, last).value
+        sides[side] += 1
+        keys = shown.setdefault(side, [])
+        if len(keys) < examples:
+            keys.append(f"{change.phase.value} {change.key}")
+    blind = tuple(p for p, src in tp.sources.items() if src == "state store")
+    return DriftReport(tp.target, len(tp.changes), dict(sides), shown, blind)
+
+
+def drift_reports(plan: Plan, last: dict[str, State]) -> list[DriftReport]:
+    return [drift_report(tp, last.get(tp.target, State())) for tp in plan.targets]
