@@ -113,34 +113,44 @@ def _root(
 # -- validate / schema -----------------------------------------------------------------------
 @app.command()
 def validate(
-    file: FileArg = Path("audiences.yaml"),
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Audiences files [default: audiences.yaml].")
+    ] = None,
     format: Annotated[
         ValidateFormat, typer.Option("--format", "-f", help="Report format.")
     ] = ValidateFormat.text,
 ) -> None:
-    """Check a config file: schema, then meaning. Every problem is reported, located."""
+    """Check config files: schema, then meaning. Every problem is reported, located."""
     from .config import load, resolve
 
-    try:
-        config = load(file)
-        resolve(config)  # the data files' ids are checked as the members are resolved
-    except ConfigError as exc:
-        if format is ValidateFormat.json:
-            out.print_json(
-                json.dumps({"valid": False, "problems": [p.as_dict() for p in exc.problems]})
+    report: list[dict[str, Any]] = []
+    failed = False
+    for file in files or [Path("audiences.yaml")]:
+        try:
+            config = load(file)
+            resolve(config)  # the data files' ids are checked as the members are resolved
+        except ConfigError as exc:
+            failed = True
+            report.append(
+                {"file": str(file), "valid": False, "problems": [p.as_dict() for p in exc.problems]}
             )
-        else:
-            for problem in exc.problems:
-                err.print(escape(str(problem)))
-            err.print(f"[red]{len(exc.problems)} problem(s) found.[/red]")
-        raise typer.Exit(EXIT_ERROR) from None
+            if format is ValidateFormat.text:
+                for problem in exc.problems:
+                    err.print(escape(str(problem)))
+                err.print(f"[red]{escape(str(file))}: {len(exc.problems)} problem(s) found.[/red]")
+            continue
+        report.append({"file": str(file), "valid": True, "problems": [], "digest": config.digest})
+        if format is ValidateFormat.text:
+            err.print(
+                f"[green]{escape(str(file))} is valid:[/green] {len(config.segments)} segment(s), "
+                f"{len(config.targets)} target(s)."
+            )
     if format is ValidateFormat.json:
-        out.print_json(json.dumps({"valid": True, "problems": [], "digest": config.digest}))
-    else:
-        err.print(
-            f"[green]{escape(str(file))} is valid:[/green] {len(config.segments)} segment(s), "
-            f"{len(config.targets)} target(s)."
-        )
+        problems = [p for r in report for p in r["problems"]]
+        body = {"valid": not failed, "problems": problems, "files": report}
+        sys.stdout.write(json.dumps(body, indent=2) + "\n")
+    if failed:
+        raise typer.Exit(EXIT_ERROR)
 
 
 @app.command()
