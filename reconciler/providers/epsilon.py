@@ -1,6 +1,7 @@
 """Epsilon Retail Media, through its Partner API (segments) and Integration API (customers).
 
-Follows ``shared/api/epsilon.md``:
+Follows the platform's published contract (seed document "Sync Customers & Audience" and
+the Integration API reference):
 
 - segments and access lists: Bearer token; created, never read back (the API has no read), so
   the state store holds what was applied;
