@@ -145,13 +145,13 @@ def test_drift_exit_codes(fresh_sandbox: Any, tmp_path: Path) -> None:
 
 
 # -- import -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["epsilon", "talonone"])
+@pytest.mark.parametrize("kind", ["epsilon", "talonone", "epsilon-feed"])
 def test_import_then_plan_shows_zero_changes(fresh_sandbox: Any, tmp_path: Path, kind: str) -> None:
     source = write_config(tmp_path / "before", [kind])
     apply(source, fresh_sandbox, tmp_path / "before" / "state.db")
     out = tmp_path / "after" / "imported.yaml"
     state = ["--sandbox-url", fresh_sandbox.url, "--state", str(tmp_path / "after" / "state.db")]
-    target = "eps" if kind == "epsilon" else "talon"
+    target = {"epsilon": "eps", "talonone": "talon", "epsilon-feed": "feed"}[kind]
     done = cli("import", str(source), "--target", target, "--out", str(out), *state)
     assert done.returncode == 0, done.stderr
     assert (out.parent / "data" / "seg-a.txt").exists()  # 250 members: a file
