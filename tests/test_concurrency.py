@@ -1,0 +1,88 @@
+"""Two applies started together on one target (two processes, one ``--state`` file).
+
+With ``--lock-wait 0`` one of them refuses, clearly, with exit 1; with ``--lock-wait 30`` the
+second waits for the first. Either way the remote ends exactly as the config says.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _scenario import plan, write_config, writes
+from hostile.remote import assert_epsilon_matches, cli, desired_of
+
+from reconciler.sandbox import Sandbox
+
+#: Every link write answers 50 ms late, so an apply holds its lock for a second or more: the
+#: two processes surely overlap, however the machine schedules them.
+SLOW_LINKS = "rate=1,kinds=timeout,delay=0.05,route=POST /epsilon/v1/customers/manage-segments"
+
+
+def _both(cfg: Path, sandbox: Sandbox, state: Path, lock_wait: str) -> list[tuple[int, str, str]]:
+    common = ["--sandbox-url", sandbox.url, "--state", str(state), "--auto-approve"]
+    procs = [cli("apply", str(cfg), *common, "--lock-wait", lock_wait) for _ in range(2)]
+    done = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        done.append((proc.returncode, out.decode(), err.decode()))
+    return done
+
+
+def _creates(sandbox: Sandbox) -> list[int]:
+    return [r["status"] for r in sandbox.requests() if r["route"] == "POST /epsilon/v1/segments"]
+
+
+def test_second_apply_refuses_while_the_first_holds_the_lock(
+    fresh_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    fresh_sandbox.set_faults(SLOW_LINKS)
+    cfg = write_config(tmp_path, ["epsilon"])
+    state = tmp_path / "state.db"
+    results = _both(cfg, fresh_sandbox, state, "0")
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 1], results
+    (_, _, loser_err) = next(r for r in results if r[0] == 1)
+    assert "another apply is running on target 'eps'" in loser_err
+    assert "Traceback" not in loser_err
+    assert len(loser_err.strip().splitlines()) <= 3, loser_err  # one clear line, not a dump
+    (_, winner_out, _) = next(r for r in results if r[0] == 0)
+    assert "verify: the remote matches the config" in winner_out
+    fresh_sandbox.set_faults(None)
+    assert_epsilon_matches(fresh_sandbox.state(), desired_of(cfg)["eps"])
+    assert _creates(fresh_sandbox) == [200, 200, 200]  # the loser wrote nothing
+    assert not plan(cfg, fresh_sandbox, state).has_changes
+
+
+def test_second_apply_waits_for_the_lock_and_the_remote_ends_correct(
+    fresh_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    fresh_sandbox.set_faults(SLOW_LINKS)
+    cfg = write_config(tmp_path, ["epsilon"])
+    state = tmp_path / "state.db"
+    results = _both(cfg, fresh_sandbox, state, "30")
+    assert [code for code, _, _ in results] == [0, 0], results
+    for _, out, err in results:
+        assert "Traceback" not in err
+        assert "verify: the remote matches the config" in out or "Nothing to apply" in err
+    fresh_sandbox.set_faults(None)
+    assert_epsilon_matches(fresh_sandbox.state(), desired_of(cfg)["eps"])
+    assert not plan(cfg, fresh_sandbox, state).has_changes
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the apply lock is taken after planning (cli.apply plans, then Reconciler.apply -> "
+    "apply_target -> store.lock): an apply that waited for another's lock applies the plan it "
+    "computed while the other was running, resending writes already made (593 writes where a "
+    "minimal apply sends 318); it should re-plan once it holds the lock",
+)
+def test_an_apply_that_waited_for_the_lock_sends_only_what_is_left(
+    fresh_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    fresh_sandbox.set_faults(SLOW_LINKS)
+    cfg = write_config(tmp_path, ["epsilon"])
+    results = _both(cfg, fresh_sandbox, tmp_path / "state.db", "30")
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert _creates(fresh_sandbox) == [200, 200, 200]
+    assert len(writes(fresh_sandbox)) == 318  # the minimal apply, once: the waiter had nothing
