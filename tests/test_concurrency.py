@@ -14,9 +14,9 @@ from hostile.remote import assert_epsilon_matches, cli, desired_of
 
 from reconciler.sandbox import Sandbox
 
-#: Every link write answers 50 ms late, so an apply holds its lock for a second or more: the
+#: Every link write answers 100 ms late, so an apply holds its lock for about two seconds: the
 #: two processes surely overlap, however the machine schedules them.
-SLOW_LINKS = "rate=1,kinds=timeout,delay=0.05,route=POST /epsilon/v1/customers/manage-segments"
+SLOW_LINKS = "rate=1,kinds=timeout,delay=0.1,route=POST /epsilon/v1/customers/manage-segments"
 
 
 def _both(cfg: Path, sandbox: Sandbox, state: Path, lock_wait: str) -> list[tuple[int, str, str]]:
