@@ -9,8 +9,11 @@ the result — so ``not: {attribute: region, eq: north}`` holds for a customer w
 while ``{attribute: region, ne: north}`` does not. ``exists`` tests for a value; ``matches`` finds
 a regular expression anywhere in the value (anchor with ``^``/``$``).
 
-The SQL specifics live in :class:`Dialect` (identifier quoting, placeholders, the operator
-templates as a table), so another engine is one more ``Dialect`` value.
+The operator table :data:`OPERATORS` is the one place that spells each comparison in SQL (the
+same in every dialect); a :class:`Dialect` holds only what differs between engines: identifier
+quoting, placeholders, casts, and how "find the pattern anywhere" is spelled, with the pattern
+re-spelled for the engine's regex flavour (see :mod:`._patterns`). Another engine is one more
+``Dialect`` value.
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ import datetime as dt
 import difflib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from ._patterns import Flavor, render_pattern
 from ._yaml import NodePath
 
 __all__ = [
     "COMBINATORS",
     "DUCKDB",
     "OPERATORS",
+    "SPARK",
     "AllOf",
     "AnyOf",
     "Compare",
@@ -55,6 +60,9 @@ class Operator:
     symbol: str
     arity: Arity
     kinds: frozenset[Kind]
+    #: SQL template, the same in every dialect (``{col}``, ``{val}`` or ``{vals}``); "" when the
+    #: dialect spells it (``matches``) or for ``exists``
+    sql: str = ""
 
 
 _ORDERED: frozenset[Kind] = frozenset({"number", "text", "date", "timestamp"})
@@ -65,14 +73,14 @@ _ANY: frozenset[Kind] = _EQUATABLE | {"other"}
 OPERATORS: Mapping[str, Operator] = {
     op.name: op
     for op in (
-        Operator("eq", "=", "scalar", _EQUATABLE),
-        Operator("ne", "!=", "scalar", _EQUATABLE),
-        Operator("lt", "<", "scalar", _ORDERED),
-        Operator("lte", "<=", "scalar", _ORDERED),
-        Operator("gt", ">", "scalar", _ORDERED),
-        Operator("gte", ">=", "scalar", _ORDERED),
-        Operator("in", "in", "list", _EQUATABLE),
-        Operator("not_in", "not in", "list", _EQUATABLE),
+        Operator("eq", "=", "scalar", _EQUATABLE, "{col} = {val}"),
+        Operator("ne", "!=", "scalar", _EQUATABLE, "{col} <> {val}"),
+        Operator("lt", "<", "scalar", _ORDERED, "{col} < {val}"),
+        Operator("lte", "<=", "scalar", _ORDERED, "{col} <= {val}"),
+        Operator("gt", ">", "scalar", _ORDERED, "{col} > {val}"),
+        Operator("gte", ">=", "scalar", _ORDERED, "{col} >= {val}"),
+        Operator("in", "in", "list", _EQUATABLE, "{col} IN ({vals})"),
+        Operator("not_in", "not in", "list", _EQUATABLE, "{col} NOT IN ({vals})"),
         Operator("exists", "exists", "flag", _ANY),
         Operator("matches", "matches", "pattern", frozenset({"text"})),
     )
@@ -289,45 +297,43 @@ def check_rule(
 # --- SQL generation -----------------------------------------------------------------------------
 
 
+_CASTS: Mapping[str, str] = {"date": "CAST({p} AS DATE)", "timestamp": "CAST({p} AS TIMESTAMP)"}
+
+
 @dataclass(frozen=True, slots=True)
 class Dialect:
-    """How one SQL engine spells identifiers, parameters and the comparison operators."""
+    """What one SQL engine spells its own way; the comparisons come from :data:`OPERATORS`."""
 
     name: str
-    #: op name → template with ``{col}`` and ``{val}`` (scalar/pattern) or ``{vals}`` (list)
-    templates: Mapping[str, str]
-    exists_true: str
-    exists_false: str
+    #: "the pattern ``{val}`` is found anywhere in ``{col}``" (never a whole-string match)
+    matches: str
+    #: the regex flavour the pattern parameter is re-spelled for
+    flavor: Flavor
+    #: identifier quote character (doubled inside an identifier)
+    quote_char: str = '"'
     placeholder: str = "?"
     #: how a parameter is cast to a column kind (``{p}`` is the placeholder)
-    casts: Mapping[str, str] | None = None
+    casts: Mapping[str, str] = field(default_factory=lambda: _CASTS)
     null_false: str = "COALESCE({expr}, FALSE)"
+    exists_true: str = "{col} IS NOT NULL"
+    exists_false: str = "{col} IS NULL"
 
     def quote(self, identifier: str) -> str:
-        return '"' + identifier.replace('"', '""') + '"'
+        q = self.quote_char
+        return q + identifier.replace(q, q + q) + q
 
     def param(self, kind: Kind) -> str:
-        template = (self.casts or {}).get(kind)
+        template = self.casts.get(kind)
         return template.format(p=self.placeholder) if template else self.placeholder
 
+    def template(self, op: str) -> str:
+        return OPERATORS[op].sql or self.matches
 
-DUCKDB = Dialect(
-    name="duckdb",
-    templates={
-        "eq": "{col} = {val}",
-        "ne": "{col} <> {val}",
-        "lt": "{col} < {val}",
-        "lte": "{col} <= {val}",
-        "gt": "{col} > {val}",
-        "gte": "{col} >= {val}",
-        "in": "{col} IN ({vals})",
-        "not_in": "{col} NOT IN ({vals})",
-        "matches": "regexp_matches({col}, {val})",
-    },
-    exists_true="{col} IS NOT NULL",
-    exists_false="{col} IS NULL",
-    casts={"date": "CAST({p} AS DATE)", "timestamp": "CAST({p} AS TIMESTAMP)"},
-)
+
+#: DuckDB: ``regexp_matches`` finds anywhere (``~`` and ``regexp_full_match`` match the whole value)
+DUCKDB = Dialect(name="duckdb", matches="regexp_matches({col}, {val})", flavor="re2")
+#: Spark SQL: ``RLIKE`` is ``java.util.regex.Matcher.find`` (anywhere)
+SPARK = Dialect(name="spark", matches="{col} RLIKE {val}", flavor="java", quote_char="`")
 
 
 def compile_rule(
@@ -353,10 +359,13 @@ def compile_rule(
             values = list(node.value)
             params.extend(values)
             vals = ", ".join(dialect.param(kind) for _ in values)
-            expr = dialect.templates[node.op].format(col=col, vals=vals)
+            expr = dialect.template(node.op).format(col=col, vals=vals)
         else:
-            params.append(node.value)
-            expr = dialect.templates[node.op].format(col=col, val=dialect.param(kind))
+            value = node.value
+            if op.arity == "pattern":
+                value = render_pattern(value, dialect.flavor)
+            params.append(value)
+            expr = dialect.template(node.op).format(col=col, val=dialect.param(kind))
         return dialect.null_false.format(expr=expr)
 
     return walk(rule), params

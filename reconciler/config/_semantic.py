@@ -29,6 +29,7 @@ from ._model import (
     SourceRule,
     TargetConfig,
 )
+from ._patterns import PatternError, check_pattern
 from ._rules import check_rule, parse_rule
 from ._secrets import env_var
 from ._sources import describe, describe_csv_columns, source_format
@@ -79,6 +80,10 @@ class _Analyser:
             self.con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
         except duckdb.Error as exc:
             return str(exc).split(": ", 1)[-1].splitlines()[0]
+        try:
+            check_pattern(pattern)
+        except PatternError as exc:
+            return f"not portable across engines: {exc}"
         return None
 
     # --- sections --------------------------------------------------------------------------
