@@ -17,7 +17,7 @@ from .config import Config, TargetConfig, resolve
 from .diff import Ownership
 from .exceptions import PlanError
 from .model import State
-from .plan import Plan, Safety, TargetPlan, build_target_plan, check_safety
+from .plan import Plan, TargetPlan, build_target_plan, check_safety
 from .providers import provider_class, provider_types
 from .providers.base import Provider, ProviderContext, ReadScope, Refresh, RemoteState
 from .statestore import StateStore
@@ -177,9 +177,7 @@ class Reconciler:
         """Safety checks of every target (raises UnsafePlanError); returns notes when forced."""
         notes: list[str] = []
         for tp in plan.targets:
-            target = self.config.targets[tp.target]
-            safety = Safety(target.safety.max_delete_share, target.safety.min_existing)
-            notes += check_safety(tp, safety, force=force)
+            notes += check_safety(tp, self.config.targets[tp.target].safety, force=force)
         return notes
 
     async def apply(

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from ..exceptions import SecretError
+from ..plan import Safety
 from ._rules import Rule
 from ._secrets import read_secret
 from ._yaml import Locations, NodePath
@@ -81,14 +82,6 @@ TARGET_TYPES: Mapping[str, TargetType] = MappingProxyType(
         ),
     }
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Safety:
-    """How much a plan may remove before it needs ``--force``."""
-
-    max_delete_share: float = 0.30
-    min_existing: int = 10
 
 
 @dataclass(frozen=True, slots=True)
