@@ -329,9 +329,10 @@ def apply(
             _render(current, format)
             if not auto_approve:
                 _confirm()
-        results = asyncio.run(
-            rec.apply(current, force=force, reporter=_reporter(), lock_wait=lock_wait)
-        )
+        with _reporter() as report:
+            results = asyncio.run(
+                rec.apply(current, force=force, reporter=report, lock_wait=lock_wait)
+            )
     _summary(results)
 
 
@@ -360,48 +361,45 @@ def _confirm() -> None:
         _fail("apply cancelled")
 
 
-def _reporter() -> Any:
+@contextlib.contextmanager
+def _reporter() -> Iterator[Any]:
+    """Progress of an apply: Rich bars per target and phase on a terminal, plain lines in CI."""
     from .apply import ApplyEvent
 
-    if err.is_terminal:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    if not err.is_terminal:
 
-        progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=False,
-        )
-        tasks: dict[tuple[str, str], Any] = {}
+        def plain_report(e: ApplyEvent) -> None:
+            if e.kind == "note":
+                err.print(f"{e.target}: {escape(e.message)}")
+            elif e.kind == "start":
+                err.print(f"{e.target}: {e.step}: {e.total:,} change(s)…")
+            elif e.kind == "end":
+                err.print(f"{e.target}: {e.step}: done ({e.done:,})")
+
+        yield plain_report
+        return
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    tasks: dict[tuple[str, str], Any] = {}
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    ) as progress:
 
         def rich_report(e: ApplyEvent) -> None:
             key = (e.target, e.step)
             if e.kind == "note":
-                err.print(f"[yellow]{escape(e.target)}: {escape(e.message)}[/yellow]")
+                progress.console.print(f"[yellow]{escape(e.target)}: {escape(e.message)}[/yellow]")
             elif e.kind == "start":
-                if not progress.live.is_started:
-                    progress.start()
                 tasks[key] = progress.add_task(f"{e.target}: {e.step}", total=e.total)
             elif key in tasks:
                 progress.update(tasks[key], completed=e.done)
-                if e.kind == "end" and all(
-                    progress.tasks[t].finished for t in range(len(progress.tasks))
-                ):
-                    progress.stop()
 
-        return rich_report
-
-    def plain_report(e: ApplyEvent) -> None:
-        if e.kind == "note":
-            err.print(f"{e.target}: {e.message}")
-        elif e.kind == "start":
-            err.print(f"{e.target}: {e.step}: {e.total:,} change(s)…")
-        elif e.kind == "end":
-            err.print(f"{e.target}: {e.step}: done ({e.done:,})")
-
-    return plain_report
+        yield rich_report
 
 
 def _summary(results: list[Any]) -> None:
