@@ -1,5 +1,6 @@
-"""The Epsilon file feed: seed 000's tables, determinism, delta statuses, gzip, atomic
-publishing, refusal of values the format cannot carry, and read-back."""
+"""The Epsilon file feed: the tables of Epsilon's "Sync Customers & Audience" guide,
+determinism, delta statuses, gzip, atomic publishing, refusal of values the format cannot carry,
+and read-back."""
 
 from __future__ import annotations
 

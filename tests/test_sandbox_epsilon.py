@@ -23,7 +23,7 @@ TEAM = EPSILON_RETAILER_TEAM_ID
 ADV_1 = "90d5f138-2090-412b-a397-1f59ea6a31b3"
 ADV_2 = "1439f6f2-8c43-4ec5-b511-fc153f7d8119"
 
-# The bodies of seed 000, as written there.
+# The bodies of the Epsilon "Sync Customers & Audience" guide, as written there.
 SEED_SEGMENT = """{
   "segment":{
         "segmentId": "general-segment-4",
@@ -92,7 +92,7 @@ def assert_400(resp: httpx.Response, needle: str) -> None:
     assert isinstance(body["additionalInfo"][0]["code"], str)
 
 
-# ---------------------------------------------------------------------- seed 000 bodies
+# --------------------------------------------- the bodies of the "Sync Customers & Audience" guide
 def test_seed_000_create_segment_example_is_accepted(fresh_sandbox: Sandbox, http: httpx.Client
                                                      ) -> None:
     resp = post(http, fresh_sandbox, "/v1/segments", SEED_SEGMENT, BEARER)

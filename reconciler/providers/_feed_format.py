@@ -1,11 +1,13 @@
 """The Epsilon file-feed format: render and parse the segment and customer files, and publish a
 file atomically.
 
-Per ``shared/api/epsilon.md``: tab-separated, a header row, no quoting, UTF-8, ``\\n`` line
-endings, list columns as JSON arrays. Choices made here, all deterministic byte for byte:
+Per Epsilon's audience-targeting file reference: tab-separated, a header row, no quoting,
+UTF-8, ``\\n`` line endings, list columns as JSON arrays. Choices made here, all deterministic
+byte for byte:
 
-- list columns are compact JSON of the sorted ids (``["a","b"]``, no spaces: as seed 000's
-  segment file prints ``team_ids``); parsing accepts any JSON array of strings, so the seed's
+- list columns are compact JSON of the sorted ids (``["a","b"]``, no spaces: as the segment
+  file of Epsilon's "Sync Customers & Audience" guide prints ``team_ids``); parsing accepts any
+  JSON array of strings, so the guide's
   customer rows (``["general-segment-3", "general-segment-4"]``) read back too;
 - ``team_ids`` is left **empty** for a segment without an access list (as in the seed; the
   reference reads an empty cell as "visible to all teams") — ``[]`` is never written, and is read

@@ -1,6 +1,6 @@
 """Talon.One, written through its CDP ("third-party") API and read through its Management API.
 
-Follows ``shared/api/talonone.md``:
+Follows Talon.One's published CDP and Management API specifications:
 
 - audiences are created, renamed and deleted through ``/cdp/audiences`` (``ApiKey-v1`` key plus
   the ``customer-data-platform-name`` and ``destination-hostname`` headers); a 409 on create means

@@ -1,7 +1,8 @@
 """Epsilon Retail Media (CitrusAd) simulation: segments (Partner API), customers (Integration API).
 
-Only the operations of seed 000 and the documented customer reads exist: there is no read of
-segments or access lists and no customer delete; the state is visible only under ``/_sandbox/``.
+Only the operations of Epsilon's "Sync Customers & Audience" guide and the documented customer
+reads exist: there is no read of segments or access lists and no customer delete; the state is
+visible only under ``/_sandbox/``.
 """
 
 from __future__ import annotations
