@@ -1,0 +1,150 @@
+"""The command line: exit codes, formats, help on every command, one line per error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from reconciler import __version__
+
+ROOT = Path(__file__).parent.parent
+EXAMPLE = ROOT / "examples" / "audiences.yaml"
+COMMANDS = ["validate", "schema", "plan", "apply", "show", "drift", "import", "explain", "sandbox"]
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+def test_version() -> None:
+    done = cli("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"audience-reconciler {__version__}"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    done = cli(command, "--help")
+    assert done.returncode == 0, done.stderr
+    assert "Usage" in done.stdout
+
+
+def test_validate_the_example() -> None:
+    done = cli("validate", str(EXAMPLE))
+    assert done.returncode == 0, done.stderr
+    assert "is valid: 4 segment(s), 2 target(s)" in done.stderr
+
+
+def test_validate_defaults_to_audiences_yaml_in_the_current_folder() -> None:
+    done = cli("validate", cwd=EXAMPLE.parent)
+    assert done.returncode == 0, done.stderr
+
+
+def test_validate_reports_located_problems_as_text_and_json(tmp_path: Path) -> None:
+    bad = tmp_path / "audiences.yaml"
+    bad.write_text("version: 1\ntargets:\n  x: {type: nope}\nsegments: []\n")
+    text = cli("validate", str(bad))
+    assert text.returncode == 1
+    assert f"{bad}:3:" in text.stderr
+    assert "Traceback" not in text.stderr
+    as_json = cli("validate", str(bad), "--format", "json")
+    assert as_json.returncode == 1
+    report = json.loads(as_json.stdout)
+    assert report["valid"] is False
+    first = report["problems"][0]
+    assert (first["file"], first["line"]) == (str(bad), 3)
+    assert first["path"].startswith("targets.x")
+
+
+def test_missing_file_is_one_located_line(tmp_path: Path) -> None:
+    done = cli("plan", str(tmp_path / "nope.yaml"))
+    assert done.returncode == 1
+    assert "nope.yaml" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_schema_commands_print_valid_json_schemas() -> None:
+    for args in (["schema"], ["schema", "--plan"]):
+        done = cli(*args)
+        assert done.returncode == 0
+        schema = json.loads(done.stdout)
+        jsonschema.Draft202012Validator.check_schema(schema)
+    assert json.loads(cli("schema").stdout) == json.loads(
+        (ROOT / "schemas" / "audiences.schema.json").read_text()
+    )
+
+
+def test_show_renders_a_saved_plan_and_refuses_garbage(tmp_path: Path) -> None:
+    from reconciler.diff import Ownership
+    from reconciler.model import Segment, State, StateBuilder
+    from reconciler.plan import Plan, build_target_plan
+    from reconciler.providers.base import RemoteState
+    from reconciler.providers.epsilon import EpsilonProvider
+
+    desired = StateBuilder().add_segment(Segment("s1", "One")).set_links("c1", ["s1"]).build()
+    tp = build_target_plan(
+        "eps",
+        "epsilon",
+        EpsilonProvider.capabilities,
+        desired,
+        RemoteState(State(), {}),
+        Ownership(),
+    )
+    saved = tmp_path / "plan.json"
+    saved.write_text(Plan("audiences.yaml", "0" * 64, (tp,)).to_json())
+    shown = cli("show", str(saved))
+    assert shown.returncode == 0, shown.stderr
+    assert "+ segment s1" in shown.stdout
+    assert (
+        "Plan: 1 to create, 0 to update, 0 to delete; 1 links to add, 0 to remove." in shown.stdout
+    )
+    md = cli("show", str(saved), "--format", "markdown")
+    assert md.stdout.startswith("### Plan:")
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("[1, 2]")
+    refused = cli("show", str(garbage))
+    assert refused.returncode == 1
+    assert "not a valid plan file" in refused.stderr
+
+
+def test_apply_refuses_without_a_terminal_or_auto_approve(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(EXAMPLE.parent, tmp_path / "ex", ignore=shutil.ignore_patterns(".reconcile"))
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "apply", "audiences.yaml", "--sandbox"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path / "ex",
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 1
+    assert "refusing to apply without --auto-approve" in done.stderr
+
+
+def test_missing_credentials_name_the_variable_not_a_value(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if "EPSILON" not in k and "TALONONE" not in k}
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "plan", str(EXAMPLE), "--state", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 1
+    assert "EPSILON_BEARER_TOKEN" in done.stderr
+    assert "Traceback" not in done.stderr
