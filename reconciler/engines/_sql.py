@@ -1,0 +1,164 @@
+"""The SQL every engine runs, built once from the rule tree and spelled per dialect.
+
+Members of every segment of one source: one ``SELECT`` per segment (``include AND NOT exclude``,
+each a never-null predicate from :func:`~reconciler.config._rules.compile_rule`), joined with
+``UNION ALL``, yielding ``(customer_id, segment_id)`` as text. The diff against a snapshot of the
+same shape is two anti-joins on the id columns only (``NOT EXISTS``, which every engine plans as
+an anti-join), plus a count query that lets the caller cross-check the anti-joins against an
+inner join: ``|desired| - |kept| = |adds|`` and ``|snapshot| - |kept| = |removes|``.
+
+Every value (segment ids included) is a ``?`` parameter: string-literal escaping differs between
+dialects (Snowflake, BigQuery and Spark read backslashes in literals), parameters do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..config._rules import DUCKDB, SPARK, Dialect, Rule, compile_rule
+
+__all__ = [
+    "BIGQUERY",
+    "DIALECTS",
+    "DUCKDB_SQL",
+    "SNOWFLAKE",
+    "SPARK_SQL",
+    "DiffQueries",
+    "Query",
+    "SegmentRule",
+    "SqlDialect",
+    "diff_queries",
+    "distinct_pairs",
+    "empty_pairs",
+    "members_query",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRule:
+    """The rule part of one segment's membership: ``include`` minus ``exclude``."""
+
+    segment_id: str
+    include: Rule
+    exclude: Rule | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    sql: str
+    params: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SqlDialect:
+    """A rule :class:`Dialect` plus the few statement-level spellings the diff needs."""
+
+    rules: Dialect
+    text_type: str
+    #: the name sqlglot knows this dialect by (formatting and syntax checks)
+    sqlglot: str
+    temp_table: str = "CREATE TEMP TABLE {name} AS {select}"
+
+    @property
+    def name(self) -> str:
+        return self.rules.name
+
+    def ident(self, dotted: str) -> str:
+        """A possibly qualified name (``db.schema.table``), each part quoted."""
+        return ".".join(self.rules.quote(part) for part in dotted.split("."))
+
+
+#: Snowflake: REGEXP_LIKE / RLIKE match the WHOLE value; REGEXP_INSTR finds anywhere.
+_SNOWFLAKE_RULES = Dialect(
+    name="snowflake", matches="REGEXP_INSTR({col}, {val}) > 0", flavor="posix"
+)
+#: BigQuery: REGEXP_CONTAINS finds anywhere (RE2).
+_BIGQUERY_RULES = Dialect(
+    name="bigquery", matches="REGEXP_CONTAINS({col}, {val})", flavor="re2", quote_char="`"
+)
+
+DUCKDB_SQL = SqlDialect(DUCKDB, "VARCHAR", "duckdb")
+SPARK_SQL = SqlDialect(SPARK, "STRING", "spark", temp_table="CACHE TABLE {name} AS {select}")
+SNOWFLAKE = SqlDialect(
+    _SNOWFLAKE_RULES, "VARCHAR", "snowflake", temp_table="CREATE TEMPORARY TABLE {name} AS {select}"
+)
+BIGQUERY = SqlDialect(_BIGQUERY_RULES, "STRING", "bigquery")
+
+DIALECTS: Mapping[str, SqlDialect] = {
+    d.name: d for d in (DUCKDB_SQL, SPARK_SQL, SNOWFLAKE, BIGQUERY)
+}
+
+
+def members_query(
+    dialect: SqlDialect,
+    relation: str,
+    id_column: str,
+    columns: Mapping[str, str],
+    segments: Sequence[SegmentRule],
+) -> Query:
+    """``(customer_id, segment_id)`` for every segment's members in ``relation`` (a FROM item)."""
+    if not segments:
+        return Query(
+            f"SELECT CAST(NULL AS {dialect.text_type}) AS customer_id, "
+            f"CAST(NULL AS {dialect.text_type}) AS segment_id WHERE 1 = 0"
+        )
+    ident = dialect.rules.quote(id_column)
+    parts: list[str] = []
+    params: list[Any] = []
+    for seg in segments:
+        where, args = compile_rule(seg.include, columns, dialect.rules)
+        if seg.exclude is not None:
+            excl, more = compile_rule(seg.exclude, columns, dialect.rules)
+            where = f"{where} AND NOT {excl}"
+            args = [*args, *more]
+        parts.append(
+            f"SELECT CAST({ident} AS {dialect.text_type}) AS customer_id, "
+            f"CAST(? AS {dialect.text_type}) AS segment_id FROM {relation} "
+            f"WHERE {ident} IS NOT NULL AND {where}"
+        )
+        params += [seg.segment_id, *args]
+    return Query(" UNION ALL ".join(parts), tuple(params))
+
+
+def empty_pairs(dialect: SqlDialect) -> str:
+    """A relation of no ``(customer_id, segment_id)`` rows (a target never applied)."""
+    t = dialect.text_type
+    return f"(SELECT CAST(NULL AS {t}) AS customer_id, CAST(NULL AS {t}) AS segment_id WHERE 1 = 0)"
+
+
+@dataclass(frozen=True, slots=True)
+class DiffQueries:
+    """The set-based diff of ``desired`` against ``snapshot`` (both distinct id pairs)."""
+
+    counts: Query
+    adds: Query
+    removes: Query
+
+
+def _anti(left: str, right: str, op: str) -> str:
+    return (
+        f"SELECT l.customer_id, l.segment_id, '{op}' AS op FROM {left} AS l "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {right} AS r "
+        "WHERE r.customer_id = l.customer_id AND r.segment_id = l.segment_id)"
+    )
+
+
+def diff_queries(desired: str, snapshot: str) -> DiffQueries:
+    """Counts and the two anti-joins between two relations of distinct id pairs."""
+    adds = _anti(desired, snapshot, "add")
+    removes = _anti(snapshot, desired, "remove")
+    counts = (
+        f"SELECT (SELECT COUNT(*) FROM {desired}) AS desired, "
+        f"(SELECT COUNT(*) FROM {snapshot}) AS snapshot, "
+        f"(SELECT COUNT(*) FROM {desired} AS d INNER JOIN {snapshot} AS s "
+        "ON d.customer_id = s.customer_id AND d.segment_id = s.segment_id) AS kept, "
+        f"(SELECT COUNT(*) FROM ({adds}) AS a) AS adds, "
+        f"(SELECT COUNT(*) FROM ({removes}) AS x) AS removes"
+    )
+    return DiffQueries(Query(counts), Query(adds), Query(removes))
+
+
+def distinct_pairs(select: str) -> str:
+    return f"SELECT DISTINCT customer_id, segment_id FROM ({select}) AS m"

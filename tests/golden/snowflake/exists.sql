@@ -1,0 +1,9 @@
+-- params: ["exists"]
+SELECT
+  CAST("customer_id" AS VARCHAR) AS customer_id,
+  CAST(? AS VARCHAR) AS segment_id
+FROM "shop"."customers"
+WHERE
+  NOT "customer_id" IS NULL AND (
+    NOT "email" IS NULL
+  )

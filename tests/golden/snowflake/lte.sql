@@ -1,0 +1,7 @@
+-- params: ["lte", "2020-01-31"]
+SELECT
+  CAST("customer_id" AS VARCHAR) AS customer_id,
+  CAST(? AS VARCHAR) AS segment_id
+FROM "shop"."customers"
+WHERE
+  NOT "customer_id" IS NULL AND COALESCE("signup_date" <= CAST(? AS DATE), FALSE)

@@ -1,0 +1,7 @@
+-- params: ["matches", "^[a-z.]+[0-9]*@example\\.com$"]
+SELECT
+  CAST("customer_id" AS VARCHAR) AS customer_id,
+  CAST(? AS VARCHAR) AS segment_id
+FROM "shop"."customers"
+WHERE
+  NOT "customer_id" IS NULL AND COALESCE(REGEXP_INSTR("email", ?) > 0, FALSE)

@@ -1,0 +1,7 @@
+-- params: ["matches", "^[a-z.]+[0-9]*@example\\.com\\z"]
+SELECT
+  CAST(`customer_id` AS STRING) AS customer_id,
+  CAST(? AS STRING) AS segment_id
+FROM `shop`.`customers`
+WHERE
+  NOT `customer_id` IS NULL AND COALESCE(`email` RLIKE ?, FALSE)
