@@ -71,7 +71,8 @@ class DuckDBEngine(Engine):
         self, sql: str, params: Sequence[object], batch_rows: int
     ) -> Iterator[pa.RecordBatch]:
         try:
-            reader = self.con.sql(sql, params=list(params)).to_arrow_reader(batch_rows)
+            cursor = self.con.cursor()  # one per stream: several may be open at once
+            reader = cursor.sql(sql, params=list(params)).to_arrow_reader(batch_rows)
             yield from reader
         except duckdb.Error as exc:
             raise PlanError(f"engine duckdb: {_first_line(exc)}") from exc
@@ -110,7 +111,7 @@ class DuckDBEngine(Engine):
                 + distinct_pairs(f"SELECT * FROM {self._snapshot_relation(snapshot)}")
             )
             dq = diff_queries("_desired", "_snapshot")
-            row = self.con.execute(dq.counts.sql).fetchone()
+            row = self.con.execute(dq.counts.sql).fetchall()[0]
         except duckdb.Error as exc:
             raise PlanError(f"engine duckdb: {_first_line(exc)}") from exc
         assert row is not None

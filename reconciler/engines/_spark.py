@@ -234,7 +234,7 @@ class SparkEngine(Engine):
         desired, snap = f"_desired_{tag}", f"_snapshot_{tag}"
         self._sql(f"CACHE TABLE {desired} AS {distinct_pairs(q.sql)}", q.params)
         self._sql(
-            f"CACHE TABLE {snap} AS "
+            f"CREATE OR REPLACE TEMP VIEW {snap} AS "
             + distinct_pairs(f"SELECT * FROM {self._snapshot_relation(snapshot)}")
         )
         dq = diff_queries(desired, snap)

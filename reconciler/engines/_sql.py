@@ -1,8 +1,9 @@
 """The SQL every engine runs, built once from the rule tree and spelled per dialect.
 
-Members of every segment of one source: one ``SELECT`` per segment (``include AND NOT exclude``,
-each a never-null predicate from :func:`~reconciler.config._rules.compile_rule`), joined with
-``UNION ALL``, yielding ``(customer_id, segment_id)`` as text. The diff against a snapshot of the
+Members of every segment of one source: one scan computing every segment's predicate
+(``include AND NOT exclude``, each a never-null predicate from
+:func:`~reconciler.config._rules.compile_rule`) as a boolean column, crossed with a tiny table of
+segment ids, yielding ``(customer_id, segment_id)`` as text. The diff against a snapshot of the
 same shape is two anti-joins on the id columns only (``NOT EXISTS``, which every engine plans as
 an anti-join), plus a count query that lets the caller cross-check the anti-joins against an
 inner join: ``|desired| - |kept| = |adds|`` and ``|snapshot| - |kept| = |removes|``.
@@ -98,28 +99,40 @@ def members_query(
     columns: Mapping[str, str],
     segments: Sequence[SegmentRule],
 ) -> Query:
-    """``(customer_id, segment_id)`` for every segment's members in ``relation`` (a FROM item)."""
+    """``(customer_id, segment_id)`` for every segment's members in ``relation`` (a FROM item).
+
+    ONE scan of the source: every segment's predicate is a boolean column ``s<i>`` of that scan,
+    joined to a tiny table of segment numbers and ids, kept where ``s<i>`` holds.
+    """
+    t = dialect.text_type
     if not segments:
         return Query(
-            f"SELECT CAST(NULL AS {dialect.text_type}) AS customer_id, "
-            f"CAST(NULL AS {dialect.text_type}) AS segment_id WHERE 1 = 0"
+            f"SELECT CAST(NULL AS {t}) AS customer_id, CAST(NULL AS {t}) AS segment_id WHERE 1 = 0"
         )
     ident = dialect.rules.quote(id_column)
-    parts: list[str] = []
+    flags: list[str] = []
     params: list[Any] = []
-    for seg in segments:
+    for i, seg in enumerate(segments):
         where, args = compile_rule(seg.include, columns, dialect.rules)
         if seg.exclude is not None:
             excl, more = compile_rule(seg.exclude, columns, dialect.rules)
-            where = f"{where} AND NOT {excl}"
+            where = f"({where} AND NOT {excl})"
             args = [*args, *more]
-        parts.append(
-            f"SELECT CAST({ident} AS {dialect.text_type}) AS customer_id, "
-            f"CAST(? AS {dialect.text_type}) AS segment_id FROM {relation} "
-            f"WHERE {ident} IS NOT NULL AND {where}"
-        )
-        params += [seg.segment_id, *args]
-    return Query(" UNION ALL ".join(parts), tuple(params))
+        flags.append(f"{where} AS s{i}")
+        params += args
+    seg_rows = " UNION ALL ".join(
+        f"SELECT {i} AS i, CAST(? AS {t}) AS segment_id" for i in range(len(segments))
+    )
+    params += [seg.segment_id for seg in segments]
+    pick = " ".join(f"WHEN {i} THEN f.s{i}" for i in range(len(segments)))
+    sql = (
+        f"SELECT f.customer_id, g.segment_id FROM "
+        f"(SELECT CAST({ident} AS {t}) AS customer_id, {', '.join(flags)} FROM {relation} "
+        f"WHERE {ident} IS NOT NULL) AS f "
+        f"CROSS JOIN ({seg_rows}) AS g "
+        f"WHERE CASE g.i {pick} ELSE FALSE END"
+    )
+    return Query(sql, tuple(params))
 
 
 def empty_pairs(dialect: SqlDialect) -> str:

@@ -1,31 +1,40 @@
 -- desired
--- params: ["high-spend", 0.4, "north", "example-mail", "^[a-z.]+[0-9]*@example\\.com$", "north", "south"]
+-- params: [0.4, "north", "^[a-z.]+[0-9]*@example\\.com$", "north", "south", "high-spend", "example-mail"]
 CREATE TEMPORARY TABLE "reconcile_desired" AS
 SELECT DISTINCT
   customer_id,
   segment_id
 FROM (
   SELECT
-    CAST("customer_id" AS TEXT) AS customer_id,
-    CAST(? AS TEXT) AS segment_id
-  FROM "shop"."customers"
+    f.customer_id,
+    g.segment_id
+  FROM (
+    SELECT
+      CAST("customer_id" AS TEXT) AS customer_id,
+      (
+        COALESCE("share" >= ?, FALSE) AND NOT (
+          NOT COALESCE("region" = ?, FALSE)
+        )
+      ) AS s0,
+      (
+        COALESCE(REGEXP_MATCHES("email", ?), FALSE)
+        AND COALESCE("region" IN (?, ?), FALSE)
+      ) AS s1
+    FROM "shop"."customers"
+    WHERE
+      NOT "customer_id" IS NULL
+  ) AS f
+  CROSS JOIN (
+    SELECT
+      0 AS i,
+      CAST(? AS TEXT) AS segment_id
+    UNION ALL
+    SELECT
+      1 AS i,
+      CAST(? AS TEXT) AS segment_id
+  ) AS g
   WHERE
-    NOT "customer_id" IS NULL
-    AND COALESCE("share" >= ?, FALSE)
-    AND NOT (
-      NOT COALESCE("region" = ?, FALSE)
-    )
-  UNION ALL
-  SELECT
-    CAST("customer_id" AS TEXT) AS customer_id,
-    CAST(? AS TEXT) AS segment_id
-  FROM "shop"."customers"
-  WHERE
-    NOT "customer_id" IS NULL
-    AND (
-      COALESCE(REGEXP_MATCHES("email", ?), FALSE)
-      AND COALESCE("region" IN (?, ?), FALSE)
-    )
+    CASE g.i WHEN 0 THEN f.s0 WHEN 1 THEN f.s1 ELSE FALSE END
 ) AS m;
 -- counts
 -- params: []

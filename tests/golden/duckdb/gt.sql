@@ -1,7 +1,19 @@
--- params: ["gt", "2024-05-01T10:00:00"]
+-- params: ["2024-05-01T10:00:00", "gt"]
 SELECT
-  CAST("customer_id" AS TEXT) AS customer_id,
-  CAST(? AS TEXT) AS segment_id
-FROM "shop"."customers"
+  f.customer_id,
+  g.segment_id
+FROM (
+  SELECT
+    CAST("customer_id" AS TEXT) AS customer_id,
+    COALESCE("last_seen" > CAST(? AS TIMESTAMP), FALSE) AS s0
+  FROM "shop"."customers"
+  WHERE
+    NOT "customer_id" IS NULL
+) AS f
+CROSS JOIN (
+  SELECT
+    0 AS i,
+    CAST(? AS TEXT) AS segment_id
+) AS g
 WHERE
-  NOT "customer_id" IS NULL AND COALESCE("last_seen" > CAST(? AS TIMESTAMP), FALSE)
+  CASE g.i WHEN 0 THEN f.s0 ELSE FALSE END

@@ -1,7 +1,19 @@
--- params: ["gte", 0.4]
+-- params: [0.4, "gte"]
 SELECT
-  CAST("customer_id" AS TEXT) AS customer_id,
-  CAST(? AS TEXT) AS segment_id
-FROM "shop"."customers"
+  f.customer_id,
+  g.segment_id
+FROM (
+  SELECT
+    CAST("customer_id" AS TEXT) AS customer_id,
+    COALESCE("share" >= ?, FALSE) AS s0
+  FROM "shop"."customers"
+  WHERE
+    NOT "customer_id" IS NULL
+) AS f
+CROSS JOIN (
+  SELECT
+    0 AS i,
+    CAST(? AS TEXT) AS segment_id
+) AS g
 WHERE
-  NOT "customer_id" IS NULL AND COALESCE("share" >= ?, FALSE)
+  CASE g.i WHEN 0 THEN f.s0 ELSE FALSE END

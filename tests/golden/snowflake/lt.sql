@@ -1,7 +1,19 @@
--- params: ["lt", 10]
+-- params: [10, "lt"]
 SELECT
-  CAST("customer_id" AS VARCHAR) AS customer_id,
-  CAST(? AS VARCHAR) AS segment_id
-FROM "shop"."customers"
+  f.customer_id,
+  g.segment_id
+FROM (
+  SELECT
+    CAST("customer_id" AS VARCHAR) AS customer_id,
+    COALESCE("spend" < ?, FALSE) AS s0
+  FROM "shop"."customers"
+  WHERE
+    NOT "customer_id" IS NULL
+) AS f
+CROSS JOIN (
+  SELECT
+    0 AS i,
+    CAST(? AS VARCHAR) AS segment_id
+) AS g
 WHERE
-  NOT "customer_id" IS NULL AND COALESCE("spend" < ?, FALSE)
+  CASE g.i WHEN 0 THEN f.s0 ELSE FALSE END

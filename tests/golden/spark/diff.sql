@@ -1,30 +1,39 @@
 -- desired
--- params: ["high-spend", 0.4, "north", "example-mail", "^[a-z.]+[0-9]*@example\\.com\\z", "north", "south"]
+-- params: [0.4, "north", "^[a-z.]+[0-9]*@example\\.com\\z", "north", "south", "high-spend", "example-mail"]
 CACHE TABLE `reconcile_desired` AS
 SELECT DISTINCT
   customer_id,
   segment_id
 FROM (
   SELECT
-    CAST(`customer_id` AS STRING) AS customer_id,
-    CAST(? AS STRING) AS segment_id
-  FROM `shop`.`customers`
+    f.customer_id,
+    g.segment_id
+  FROM (
+    SELECT
+      CAST(`customer_id` AS STRING) AS customer_id,
+      (
+        COALESCE(`share` >= ?, FALSE) AND NOT (
+          NOT COALESCE(`region` = ?, FALSE)
+        )
+      ) AS s0,
+      (
+        COALESCE(`email` RLIKE ?, FALSE) AND COALESCE(`region` IN (?, ?), FALSE)
+      ) AS s1
+    FROM `shop`.`customers`
+    WHERE
+      NOT `customer_id` IS NULL
+  ) AS f
+  CROSS JOIN (
+    SELECT
+      0 AS i,
+      CAST(? AS STRING) AS segment_id
+    UNION ALL
+    SELECT
+      1 AS i,
+      CAST(? AS STRING) AS segment_id
+  ) AS g
   WHERE
-    NOT `customer_id` IS NULL
-    AND COALESCE(`share` >= ?, FALSE)
-    AND NOT (
-      NOT COALESCE(`region` = ?, FALSE)
-    )
-  UNION ALL
-  SELECT
-    CAST(`customer_id` AS STRING) AS customer_id,
-    CAST(? AS STRING) AS segment_id
-  FROM `shop`.`customers`
-  WHERE
-    NOT `customer_id` IS NULL
-    AND (
-      COALESCE(`email` RLIKE ?, FALSE) AND COALESCE(`region` IN (?, ?), FALSE)
-    )
+    CASE g.i WHEN 0 THEN f.s0 WHEN 1 THEN f.s1 ELSE FALSE END
 ) AS m;
 -- counts
 -- params: []

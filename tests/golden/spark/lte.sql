@@ -1,7 +1,19 @@
--- params: ["lte", "2020-01-31"]
+-- params: ["2020-01-31", "lte"]
 SELECT
-  CAST(`customer_id` AS STRING) AS customer_id,
-  CAST(? AS STRING) AS segment_id
-FROM `shop`.`customers`
+  f.customer_id,
+  g.segment_id
+FROM (
+  SELECT
+    CAST(`customer_id` AS STRING) AS customer_id,
+    COALESCE(`signup_date` <= CAST(? AS DATE), FALSE) AS s0
+  FROM `shop`.`customers`
+  WHERE
+    NOT `customer_id` IS NULL
+) AS f
+CROSS JOIN (
+  SELECT
+    0 AS i,
+    CAST(? AS STRING) AS segment_id
+) AS g
 WHERE
-  NOT `customer_id` IS NULL AND COALESCE(`signup_date` <= CAST(? AS DATE), FALSE)
+  CASE g.i WHEN 0 THEN f.s0 ELSE FALSE END
