@@ -9,14 +9,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _scenario import plan, write_config, writes
+from _scenario import plan, writes
+from hostile.configs import write_dense_config
 from hostile.remote import assert_epsilon_matches, cli, desired_of
 
 from reconciler.sandbox import Sandbox
 
-#: Every link write answers 100 ms late, so an apply holds its lock for about two seconds: the
-#: two processes surely overlap, however the machine schedules them.
-SLOW_LINKS = "rate=1,kinds=timeout,delay=0.1,route=POST /epsilon/v1/customers/manage-segments"
+#: Every link write answers 200 ms late, so an apply of ~80 links holds its lock for a second
+#: or more: the two processes surely overlap, however the machine schedules them.
+SLOW_LINKS = "rate=1,kinds=timeout,delay=0.2,route=POST /epsilon/v1/customers/manage-segments"
+CUSTOMERS, SEGMENTS = 100, 3
+
+
+def _config(folder: Path) -> Path:
+    return write_dense_config(
+        folder, ["epsilon"], seed=11, customers=CUSTOMERS, segments=SEGMENTS
+    )
 
 
 def _both(cfg: Path, sandbox: Sandbox, state: Path, lock_wait: str) -> list[tuple[int, str, str]]:
@@ -37,7 +45,7 @@ def test_second_apply_refuses_while_the_first_holds_the_lock(
     fresh_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     fresh_sandbox.set_faults(SLOW_LINKS)
-    cfg = write_config(tmp_path, ["epsilon"])
+    cfg = _config(tmp_path)
     state = tmp_path / "state.db"
     results = _both(cfg, fresh_sandbox, state, "0")
     codes = sorted(code for code, _, _ in results)
@@ -50,7 +58,7 @@ def test_second_apply_refuses_while_the_first_holds_the_lock(
     assert "verify: the remote matches the config" in winner_out
     fresh_sandbox.set_faults(None)
     assert_epsilon_matches(fresh_sandbox.state(), desired_of(cfg)["eps"])
-    assert _creates(fresh_sandbox) == [200, 200, 200]  # the loser wrote nothing
+    assert _creates(fresh_sandbox) == [200] * SEGMENTS  # the loser wrote nothing
     assert not plan(cfg, fresh_sandbox, state).has_changes
 
 
@@ -58,7 +66,7 @@ def test_second_apply_waits_for_the_lock_and_the_remote_ends_correct(
     fresh_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     fresh_sandbox.set_faults(SLOW_LINKS)
-    cfg = write_config(tmp_path, ["epsilon"])
+    cfg = _config(tmp_path)
     state = tmp_path / "state.db"
     results = _both(cfg, fresh_sandbox, state, "30")
     assert [code for code, _, _ in results] == [0, 0], results
@@ -74,15 +82,16 @@ def test_second_apply_waits_for_the_lock_and_the_remote_ends_correct(
     strict=True,
     reason="the apply lock is taken after planning (cli.apply plans, then Reconciler.apply -> "
     "apply_target -> store.lock): an apply that waited for another's lock applies the plan it "
-    "computed while the other was running, resending writes already made (593 writes where a "
-    "minimal apply sends 318); it should re-plan once it holds the lock",
+    "computed while the other was running, resending writes already made (146 link writes for 77 "
+    "customers); it should re-plan once it holds the lock",
 )
 def test_an_apply_that_waited_for_the_lock_sends_only_what_is_left(
     fresh_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     fresh_sandbox.set_faults(SLOW_LINKS)
-    cfg = write_config(tmp_path, ["epsilon"])
+    cfg = _config(tmp_path)
     results = _both(cfg, fresh_sandbox, tmp_path / "state.db", "30")
     assert [code for code, _, _ in results] == [0, 0], results
-    assert _creates(fresh_sandbox) == [200, 200, 200]
-    assert len(writes(fresh_sandbox)) == 318  # the minimal apply, once: the waiter had nothing
+    links = [r for r in writes(fresh_sandbox) if r["route"].endswith("manage-segments")]
+    assert len(links) == len(desired_of(cfg)["eps"].links)  # each customer linked once
+    assert _creates(fresh_sandbox) == [200] * SEGMENTS

@@ -132,8 +132,8 @@ def test_epsilon_converges_exactly_under_faults(
 
 @pytest.mark.parametrize(
     ("seed", "dense"),
-    [*((s, True) for s in SEEDS), *((s, False) for s in SEEDS[:2])],
-    ids=[*(f"dense-{s}" for s in SEEDS), *(f"scenario-{s}" for s in SEEDS[:2])],
+    [*((s, True) for s in SEEDS[:4]), (SEEDS[4], False)],
+    ids=[*(f"dense-{s}" for s in SEEDS[:4]), f"scenario-{SEEDS[4]}"],
 )
 def test_talonone_converges_exactly_under_faults(
     fresh_sandbox: Sandbox, tmp_path: Path, seed: int, dense: bool

@@ -33,6 +33,9 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
+#: the examples that load AND resolve a config (DuckDB) are fewer, to keep the suite fast
+RESOLVING = settings(SETTINGS, max_examples=50)
+
 _counter = itertools.count()
 
 
@@ -193,7 +196,7 @@ def test_any_yaml_structure_loads_or_raises_config_error(folder: Path, data: Any
     load_or_config_error(_write(folder, yaml.safe_dump(data, allow_unicode=True)))
 
 
-@SETTINGS
+@RESOLVING
 @given(where=st.sampled_from(_paths(VALID)), value=VALUES)
 def test_a_valid_config_with_any_field_replaced_loads_or_raises_config_error(
     folder: Path, where: tuple[Any, ...], value: Any
@@ -302,7 +305,7 @@ MALFORMED = st.builds(lambda a, b: {"all": [a], "any": [b]}, comparisons(), comp
 ANY_RULE = st.one_of(*[RULES] * 9, MALFORMED, st.just({"all": []}))
 
 
-@SETTINGS
+@RESOLVING
 @given(rule=ANY_RULE)
 def test_any_rule_resolves_or_raises_a_located_config_error(
     folder: Path, rule: dict[str, Any]
