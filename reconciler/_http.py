@@ -29,9 +29,16 @@ from tenacity import (
 )
 
 from . import __version__
-from .exceptions import RemoteError
+from .exceptions import ProviderError, RemoteError
 
-__all__ = ["RETRY_STATUSES", "Http", "HttpStats", "RetryPolicy", "StatusError"]
+__all__ = [
+    "RETRY_STATUSES",
+    "CredentialsRefused",
+    "Http",
+    "HttpStats",
+    "RetryPolicy",
+    "StatusError",
+]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -56,13 +63,18 @@ class HttpStats:
     by_status: dict[str, int] = field(default_factory=dict)
 
 
-class StatusError(Exception):
-    """A response with a status the caller did not expect (internal; providers map it)."""
+class StatusError(RemoteError):
+    """A response with a status the caller did not expect (providers map the ones they know;
+    any other reaches the user as one line)."""
 
     def __init__(self, response: httpx.Response, message: str) -> None:
         super().__init__(message)
         self.response = response
         self.status = response.status_code
+
+
+class CredentialsRefused(ProviderError):
+    """HTTP 401 or 403: the target refused the credentials. Never retried."""
 
 
 class _Retryable(Exception):
@@ -113,7 +125,10 @@ class Http:
         rate_limit: float | None = None,
         max_connections: int = 32,
         transport: httpx.AsyncBaseTransport | None = None,
+        label: str = "",
     ) -> None:
+        #: prefixes messages, e.g. "target 'eps': "
+        self.label = f"{label}: " if label else ""
         self.retry = retry or RetryPolicy()
         self.stats = HttpStats()
         self._secrets = tuple(s for s in secrets if s)
@@ -207,6 +222,11 @@ class Http:
             return response
         if response.status_code in RETRY_STATUSES:
             raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
+        if response.status_code in (401, 403):
+            raise CredentialsRefused(
+                f"{self.label}{method} {path}: HTTP {response.status_code}: the platform refused "
+                "the credentials (check the environment variables this target names)"
+            )
         body = self.redact(response.text[:300])
         raise StatusError(response, f"{method} {path}: HTTP {response.status_code} {body}".strip())
 
