@@ -108,14 +108,6 @@ def test_any_bytes_load_or_raise_config_error(folder: Path, data: bytes) -> None
     load_or_config_error(_write(folder, b"version: 1\n" + data))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a config holding a non-printable character (NUL, \\x01, \\x7f, U+0085-free C1 "
-    "controls, U+FFFE) crashes validate with yaml.reader.ReaderError: config/_yaml.py "
-    "load_yaml builds yaml.SafeLoader(text) (which checks the characters) outside its "
-    "try/except yaml.YAMLError; move the constructor into the try, and locate the problem "
-    "from ReaderError.position (it has no problem_mark)",
-)
 @pytest.mark.parametrize("char", ["\x00", "\x01", "\x1b", "\x7f", "\x9b", "\ufffe"])
 def test_a_non_printable_character_is_a_located_config_error(folder: Path, char: str) -> None:
     path = _write(folder, f"version: 1\nsegments: []\n# {char}\n")

@@ -24,6 +24,7 @@ from ..exceptions import ConfigError, Problem
 
 __all__ = [
     "MAX_ALIASES",
+    "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "MAX_NODES",
     "Document",
@@ -39,6 +40,9 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_ALIASES = 100
 #: Most nodes the document may have once every alias is expanded.
 MAX_NODES = 200_000
+#: Deepest nesting accepted (a rule nested this deep is already unreadable; deeper documents
+#: would exhaust the parsers' recursion).
+MAX_DEPTH = 128
 
 NodePath = tuple[str | int, ...]
 
@@ -132,6 +136,10 @@ def _measure(root: Node, file: str) -> list[Problem]:
         key = id(node)
         if key in active:
             raise _Bomb(parent, path, "recursive YAML alias is not allowed")
+        if len(path) > MAX_DEPTH:
+            raise _Bomb(
+                parent, path, f"the document is nested more than {MAX_DEPTH} levels deep"
+            )
         if key in sizes:
             aliases += 1
             expanded += sizes[key]
@@ -299,11 +307,31 @@ def load_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Document:
             [Problem(file, line, col, "", f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})")]
         ) from exc
 
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks every character is printable
+    except yaml.reader.ReaderError as exc:
+        line, col = _position(text.encode(), len(text[: exc.position].encode()))
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise ConfigError(
+            [Problem(file, line, col, "", f"the file holds a non-printable character ({char})")]
+        ) from exc
     try:
         root = loader.get_single_node()
     except yaml.YAMLError as exc:
         raise ConfigError([_syntax_problem(file, exc)]) from exc
+    except RecursionError as exc:
+        mark = loader.get_mark()
+        raise ConfigError(
+            [
+                Problem(
+                    file,
+                    mark.line + 1,
+                    mark.column + 1,
+                    "",
+                    f"the document is nested more than {MAX_DEPTH} levels deep",
+                )
+            ]
+        ) from exc
     finally:
         loader.dispose()
     if root is None:
