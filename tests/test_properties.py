@@ -205,13 +205,6 @@ def _known_access_list_crash(where: tuple[Any, ...], value: Any) -> bool:
     return where[:1] == ("access_lists",) and len(where) == 3 and isinstance(value, list | dict)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an access list holding a list or a mapping (access_lists: {team: [[]]}) crashes "
-    "load with TypeError: unhashable type: 'list' at config/_semantic.py:388 "
-    "(frozenset(ids) over unhashable items); the schema problem is already found, so keep only "
-    "the string items there: frozenset(i for i in ids if isinstance(i, str))",
-)
 @pytest.mark.parametrize("item", [[], {"a": 1}])
 def test_an_access_list_of_non_scalars_is_a_config_error(folder: Path, item: Any) -> None:
     data = {**VALID, "access_lists": {"team": [item]}}

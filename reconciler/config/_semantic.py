@@ -385,7 +385,9 @@ def analyse(doc: Document, schema_problems: list[tuple[NodePath, Problem]]) -> C
         access_lists: dict[str, frozenset[str]] = {}
         if isinstance(lists_raw, Mapping):
             for name, ids in lists_raw.items():
-                access_lists[name] = frozenset(ids) if isinstance(ids, list) else frozenset()
+                # the schema already reported any item that is not a string
+                items = ids if isinstance(ids, list) else []
+                access_lists[name] = frozenset(i for i in items if isinstance(i, str))
         sources_raw = data.get("customer_sources")
         sources = an.sources(sources_raw) if isinstance(sources_raw, Mapping) else {}
         segs_raw = data.get("segments")
