@@ -15,9 +15,9 @@ from hostile.remote import assert_epsilon_matches, cli, desired_of
 
 from reconciler.sandbox import Sandbox
 
-#: Every link write answers 200 ms late, so an apply of ~80 links holds its lock for a second
-#: or more: the two processes surely overlap, however the machine schedules them.
-SLOW_LINKS = "rate=1,kinds=timeout,delay=0.2,route=POST /epsilon/v1/customers/manage-segments"
+#: Every link write answers 500 ms late, so an apply of ~80 links (16 at a time) holds its lock
+#: for 2.5 s or more: the two processes surely overlap, even on a busy machine.
+SLOW_LINKS = "rate=1,kinds=timeout,delay=0.5,route=POST /epsilon/v1/customers/manage-segments"
 CUSTOMERS, SEGMENTS = 100, 3
 
 

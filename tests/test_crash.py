@@ -117,5 +117,6 @@ def test_killed_apply_converges_without_duplicates(
     segments = 4 if edited else 3
     assert created.count(ok) == segments, created  # each segment created exactly once
     assert set(created) <= {ok, 409}
-    # a 409 only means a killed run created a segment without recording it
-    assert created.count(409) <= (1 if killed else 0), created
+    # a 409 only means a killed run created a segment without recording it (creates run
+    # concurrently, so one kill may leave each of them unrecorded, once)
+    assert created.count(409) <= (segments if killed else 0), created
