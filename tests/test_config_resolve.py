@@ -221,7 +221,7 @@ def test_invalid_ids_in_data_are_located(tmp_path: Path) -> None:
         resolve(config)
     messages = sorted(f"{p.path}: {p.message}" for p in info.value.problems)
     assert messages == [
-        "segments[0].members: invalid member, customer id 'bad id': "
+        "segments[0].members.files[0]: ids.txt:2: customer id 'bad id' "
         "contains whitespace or a control character",
         "segments[1].members: invalid member, an empty customer id",
     ]

@@ -1,7 +1,7 @@
 """Hostile input: every file below is refused by ``reconcile validate`` (run as a user would, in
 a child process) with exit 1 and a clear located message — ``file:line:col: path: message``,
-or for a data file its name (and line) — and never a traceback. The cases that fail today
-(xfail) run in-process: load + resolve must raise ConfigError and nothing else.
+or for a data file its name (and line) — and never a traceback. Some cases run in-process
+(cheaper): load + resolve must raise ConfigError and nothing else.
 
 The inputs are generated into ``tmp_path`` (see ``hostile/inputs.py``); nothing big is
 committed. The 100 MB file is sparse on disk.
@@ -88,17 +88,17 @@ def test_each_hostile_file_is_refused_with_a_located_message(tmp_path: Path) -> 
         ),
         "file-control": (
             inputs.segment_with_files(t / "file-control", {"ids.txt": b"c1\nc\x01x\nc3\n"}),
-            r"^segments\[0\]\.members: .*control character",
+            r"^segments\[0\]\.members\.files\[0\]: ids\.txt:2: .*control character",
         ),
         "file-long": (
             inputs.segment_with_files(t / "file-long", {"ids.txt": b"c1\n" + b"y" * 10_000}),
-            r"^segments\[0\]\.members: .*longer than",
+            r"^segments\[0\]\.members\.files\[0\]: ids\.txt:2: .*longer than",
         ),
         "file-empty": (
             inputs.segment_with_files(
                 t / "file-empty", {"ids.csv": b'id\nc1\n""\nc2\n'}, column="id"
             ),
-            r"^segments\[0\]\.members: .*empty customer id",
+            r"^segments\[0\]\.members\.files\[0\]: ids\.csv:3: an empty customer id",
         ),
         "file-not-utf8": (
             inputs.segment_with_files(t / "file-not-utf8", {"ids.txt": b"c1\nc\xff\xfe2\n"}),
@@ -189,36 +189,16 @@ def test_a_rule_nested_10000_levels_deep_is_refused_cleanly(tmp_path: Path) -> N
 
 
 # -- data files ------------------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="a bad id inside a member file (control character, 10,000 characters, empty) is "
-    "reported at the segment's YAML node ('segments[0].members: invalid member ...'), without "
-    "the data file's name or line (config/_resolve.py _membership): the message should name "
-    "the file and line, e.g. 'ids.txt:2: customer id ...'",
-)
 def test_a_bad_id_in_a_member_file_names_the_file_and_line(tmp_path: Path) -> None:
     found = refused(inputs.segment_with_files(tmp_path, {"ids.txt": b"c1\nc\x01x\nc3\n"}))
     assert any("ids.txt:2" in text for _, _, text in found), found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a member file that is not UTF-8 is reported at 1:1 with the path "
-    "'customer_sources' (the catch-all duckdb.Error in config/_resolve.py _membership), not at "
-    "the segment's files entry that names it; its message is DuckDB's, with the absolute path",
-)
 def test_a_member_file_not_utf8_is_located_at_its_files_entry(tmp_path: Path) -> None:
     found = refused(inputs.segment_with_files(tmp_path, {"ids.txt": b"c1\nc\xff\xfe2\n"}))
     assert any(text.startswith("segments[0].members.files[0]: ") for _, _, text in found), found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="duplicate ids in a member file (and inline: ids: [c1, c1]) are accepted silently "
-    "(the resolver groups by id); validate should report each repeated id with the data "
-    "file's name and line — or, if duplicates are meant to be allowed, DESIGN.md should say so "
-    "and this test be dropped",
-)
 def test_duplicate_ids_in_a_member_file_are_refused(tmp_path: Path) -> None:
     found = refused(inputs.segment_with_files(tmp_path, {"ids.txt": b"c1\nc2\nc1\n"}))
     assert any("duplicate" in text for _, _, text in found), found

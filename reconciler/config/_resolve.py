@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from ..exceptions import ConfigError, Problem
 from ..model import EMPTY, Segment, State
+from ._datafiles import check_members
 from ._model import Config, Reason, SegmentConfig, Selection, SourceRule
 from ._rules import compile_rule, render_rule
 from ._sources import file_ids_sql, source_sql
@@ -174,7 +175,9 @@ class _Membership:
     masks: list[tuple[int, ...]]
 
 
-def _membership(config: Config, segments: list[SegmentConfig]) -> _Membership:
+def _membership(
+    config: Config, segments: list[SegmentConfig], skip: list[str] | None = None
+) -> _Membership:
     words = max(1, (len(segments) + _WORD - 1) // _WORD)
     con = duckdb.connect(":memory:")
     try:
@@ -195,8 +198,11 @@ def _membership(config: Config, segments: list[SegmentConfig]) -> _Membership:
                 params,
             ).fetchall()
             bad = con.execute(
-                f"SELECT cid, m0 FROM members WHERE cid IS NULL OR length(cid) > {_MAX_ID} "
-                f"OR regexp_matches(cid, '{_BAD_ID}') ORDER BY cid NULLS FIRST LIMIT 20"
+                "SELECT cid, m0 FROM members WHERE (cid IS NULL OR length(cid) > "
+                f"{_MAX_ID} OR regexp_matches(cid, '{_BAD_ID}')) AND NOT "
+                "coalesce(list_contains(?::VARCHAR[], cid), false) "
+                "ORDER BY cid NULLS FIRST LIMIT 20",
+                [skip or []],
             ).fetchall()
             if not bad:
                 # one dense group number per distinct mask: Python never looks at a mask twice
@@ -272,6 +278,15 @@ def resolve(config: Config, targets: Iterable[str] | None = None) -> dict[str, S
     names = _select_targets(config, targets)
     wanted = set(names)
     segments = [s for s in config.segments if wanted.intersection(s.targets)]
+    report = check_members(config, segments)
+    if report.problems:
+        problems = report.problems
+        if not report.unreadable:  # also find what the customer sources hold, in the same run
+            try:
+                _membership(config, segments, skip=report.bad_ids)
+            except ConfigError as exc:
+                problems = [*problems, *exc.problems]
+        raise ConfigError(problems)
     membership = _membership(config, segments)
     seg_ids = [sys.intern(s.id) for s in segments]
 

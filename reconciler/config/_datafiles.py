@@ -1,0 +1,128 @@
+"""Checks of the member lists a config names: ids inline and in files, located to the line.
+
+Run before membership is computed, so a bad id is reported as ``ids.txt:2: …`` under the
+``files`` entry that names the file, rather than as a segment-wide problem. Each file is scanned
+by DuckDB (line numbers included); nothing is loaded into Python but the offenders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import duckdb
+
+from ..exceptions import Problem
+from ._model import Config, MemberFile, SegmentConfig
+from ._sources import sql_string
+from ._yaml import NodePath, format_path
+
+__all__ = ["MAX_ID", "MemberReport", "check_members"]
+
+#: the longest customer id accepted
+MAX_ID = 256
+#: whitespace (incl. Unicode separators) or a control character
+BAD_ID = r"[\s\p{Z}\p{Cc}]"
+#: offenders reported per file
+LIMIT = 20
+
+
+@dataclass(slots=True)
+class MemberReport:
+    problems: list[Problem] = field(default_factory=list)
+    #: the bad ids already reported (so later checks don't report them twice)
+    bad_ids: list[str] = field(default_factory=list)
+    #: a file could not be read at all
+    unreadable: bool = False
+
+
+def _problem(config: Config, node: NodePath, message: str) -> Problem:
+    line, col = config.location(node)
+    return Problem(str(config.path), line, col, format_path(node), message)
+
+
+def _numbered_sql(f: MemberFile) -> str:
+    """``(n, cid)`` for every id of a member file, ``n`` its line in the file."""
+    lit = sql_string(str(f.path))
+    if f.column is None:
+        return (
+            "SELECT n, cid FROM (SELECT unnest(generate_series(1, len(lines))) AS n, "
+            "trim(unnest(lines), ' \t\r') AS cid FROM "
+            f"(SELECT string_split(content, chr(10)) AS lines FROM read_text({lit}))) "
+            "WHERE cid <> '' AND NOT starts_with(cid, '#')"
+        )
+    col = '"' + f.column.replace('"', '""') + '"'
+    return (
+        f"SELECT (row_number() OVER () + 1)::BIGINT AS n, CAST({col} AS VARCHAR) AS cid FROM "
+        f"read_csv({lit}, header=true, types={{{sql_string(f.column)}: 'VARCHAR'}})"
+    )
+
+
+def _what(cid: str | None) -> str:
+    if not cid:
+        return "an empty customer id"
+    if len(cid) > MAX_ID:
+        return f"customer id {cid[:40]!r}… is longer than {MAX_ID} characters"
+    return f"customer id {cid!r} contains whitespace or a control character"
+
+
+def _check_file(
+    con: duckdb.DuckDBPyConnection, config: Config, f: MemberFile, report: MemberReport
+) -> None:
+    numbered = _numbered_sql(f)
+    try:
+        bad = con.execute(
+            f"SELECT n, cid FROM ({numbered}) WHERE cid IS NULL OR cid = '' OR "
+            f"length(cid) > {MAX_ID} OR regexp_matches(cid, '{BAD_ID}') ORDER BY n LIMIT {LIMIT}"
+        ).fetchall()
+        dupes = con.execute(
+            f"SELECT cid, list(n ORDER BY n)[1:3] FROM ({numbered}) WHERE cid IS NOT NULL "
+            f"GROUP BY cid HAVING count(*) > 1 ORDER BY min(n) LIMIT {LIMIT}"
+        ).fetchall()
+    except duckdb.Error as exc:
+        text = str(exc)
+        if "utf-8" in text.lower() or "unicode" in text.lower():
+            reason = "is not valid UTF-8 text"
+        else:
+            first = text.strip().splitlines()[0].replace(str(f.path), f.display)
+            reason = f"cannot be read ({first})"
+        report.unreadable = True
+        report.problems.append(_problem(config, f.node, f"member file {f.display} {reason}"))
+        return
+    report.bad_ids += [cid for _, cid in bad if cid]
+    for n, cid in bad:
+        report.problems.append(_problem(config, f.node, f"{f.display}:{n}: {_what(cid)}"))
+    for cid, lines in dupes:
+        again = ", ".join(str(x) for x in lines[1:])
+        message = f"{f.display}:{lines[0]}: duplicate customer id {cid!r} (again on line {again})"
+        report.problems.append(_problem(config, f.node, message))
+
+
+def _check_inline(config: Config, node: NodePath, ids: Iterable[str]) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for i, cid in enumerate(ids):
+        if cid in seen:
+            first = format_path((*node, seen[cid]))
+            problems.append(
+                _problem(config, (*node, i), f"duplicate customer id {cid!r} (first at {first})")
+            )
+        else:
+            seen[cid] = i
+    return problems
+
+
+def check_members(config: Config, segments: Iterable[SegmentConfig]) -> MemberReport:
+    """Every problem in the member ids and member files of ``segments``."""
+    report = MemberReport()
+    con = duckdb.connect(":memory:")
+    try:
+        for seg in segments:
+            for sel, where in ((seg.members.include, ()), (seg.members.exclude, ("exclude",))):
+                base = (*seg.node, "members", *where)
+                report.problems += _check_inline(config, (*base, "ids"), sel.ids)
+                for f in sel.files:
+                    _check_file(con, config, f, report)
+    finally:
+        con.close()
+    return report
