@@ -1,0 +1,375 @@
+"""Plan and apply at scale against the sandbox: ``python -m benchmarks.scale [--customers N]``.
+
+Generates a seeded dataset (1,000,000 customers by default, 10 rule-based segments, one Epsilon
+target), seeds the sandbox and the state store with "yesterday's" state (1% churn), then
+measures — every timed phase in its own process, so each peak RSS is its own:
+
+- parse floor: DuckDB reading the customer CSV (``count(*)``, and materialising every column);
+- plan: wall time and peak RSS, split into config load, resolve, read remote, diff + plan build;
+- apply: write requests sent (from the sandbox request log) against the minimum
+  ``ceil(new customers / 100) + one per customer whose set changed``, and changes/second;
+- a naive sequential script (one request per change, no batching, no concurrency) on a sample;
+- deepdiff over the two states as plain dicts, against our diff, at ``--deepdiff-customers``.
+
+Only 127.0.0.1 is contacted (the sandbox runs in a child process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import _data
+
+GIB = 2**30
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- child phases (each runs in a fresh process) ---------------------------------------------
+def phase_parse(directory: Path) -> dict[str, Any]:
+    import duckdb
+
+    csv = directory / "customers.csv"
+    con = duckdb.connect()
+    start = time.perf_counter()
+    rows = con.execute(f"SELECT count(*) FROM read_csv('{csv}', header=true)").fetchall()[0][0]
+    count_s = time.perf_counter() - start
+    start = time.perf_counter()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{csv}', header=true)").fetchall()
+    materialise_s = time.perf_counter() - start
+    con.close()
+    return {"rows": rows, "count_s": count_s, "materialise_s": materialise_s,
+            "peak_mib": _peak_mib()}
+
+
+def _reconciler(directory: Path, url: str) -> Any:
+    from reconciler.config import load
+    from reconciler.engine import Overrides, Reconciler, SandboxEndpoints
+    from reconciler.statestore import StateStore
+
+    config = load(directory / "audiences.yaml")
+    store = StateStore(directory / "state.db")
+    return Reconciler(config, store, overrides=Overrides.for_sandbox(SandboxEndpoints(url)))
+
+
+async def _timed_plan(directory: Path, url: str) -> tuple[Any, dict[str, float]]:
+    """What ``Reconciler.plan`` does for one target, with each stage timed."""
+    from reconciler.plan import Plan, build_target_plan
+    from reconciler.providers.base import ReadScope, Refresh
+
+    t0 = time.perf_counter()
+    rec = _reconciler(directory, url)
+    t1 = time.perf_counter()
+    (name,) = rec.target_names
+    desired = rec.desired()[name]
+    t2 = time.perf_counter()
+    provider = rec.provider(name)
+    try:
+        remote = await provider.read(ReadScope(Refresh.FULL, frozenset(desired.segments)))
+    finally:
+        await provider.aclose()
+    t3 = time.perf_counter()
+    target = rec.config.targets[name]
+    tp = build_target_plan(
+        name,
+        target.type,
+        provider.capabilities,
+        desired,
+        remote,
+        rec._ownership(target, remote.marked),
+        protected=rec._protected(name),
+    )
+    plan = Plan(str(rec.config.path.name), rec.config.digest, (tp,))
+    t4 = time.perf_counter()
+    times = {"load": t1 - t0, "resolve": t2 - t1, "read": t3 - t2, "build": t4 - t3,
+             "total": t4 - t0}
+    return (rec, plan), times
+
+
+def _plan_summary(plan: Any) -> dict[str, Any]:
+    (tp,) = plan.targets
+    by_phase = {k: dict(v) for k, v in tp.counts.by_phase.items()}
+    return {"changes": len(tp.changes), "by_phase": by_phase,
+            "fingerprint": tp.remote_fingerprint, "existing": dict(tp.existing),
+            "changes_digest": plan.changes_digest()}
+
+
+def phase_plan(directory: Path, url: str) -> dict[str, Any]:
+    (_, plan), times = asyncio.run(_timed_plan(directory, url))
+    return {"times": times, "peak_mib": _peak_mib(), **_plan_summary(plan)}
+
+
+def phase_apply(directory: Path, url: str) -> dict[str, Any]:
+    async def run() -> dict[str, Any]:
+        (rec, plan), times = await _timed_plan(directory, url)
+        (directory / "plan.json").write_text(plan.to_json(indent=None), encoding="utf-8")
+        start = time.perf_counter()
+        (result,) = await rec.apply(plan, verify=False)
+        seconds = time.perf_counter() - start
+        return {"plan_s": times["total"], "apply_s": seconds, "applied": result.applied,
+                "failures": len(result.failures), "requests": result.requests,
+                "retries": result.retries, "changes": len(plan.targets[0].changes)}
+
+    return asyncio.run(run())
+
+
+def phase_deepdiff(directory: Path, customers: int) -> dict[str, Any]:
+    """Our diff against ``DeepDiff`` over the same two states as plain dicts."""
+    from deepdiff import DeepDiff
+
+    from reconciler.config import load, resolve
+    from reconciler.diff import Ownership, diff
+    from reconciler.model import StateBuilder
+
+    config = load(directory / "audiences.yaml")
+    (desired,) = resolve(config).values()
+    remote_links = _data.yesterday(desired.links, _data.segment_ids(len(config.segments))).links
+    builder = StateBuilder()
+    for seg in desired.segments.values():
+        builder.add_segment(seg)
+    for seg_id, teams in desired.access.items():
+        builder.set_access(seg_id, teams)
+    builder.add_customers(remote_links)
+    for cid, segs in remote_links.items():
+        builder.set_links(cid, segs)
+    remote = builder.build()
+    ownership = Ownership(managed=frozenset(desired.segments))
+
+    start = time.perf_counter()
+    ours = diff(desired, remote, ownership)
+    ours_s = time.perf_counter() - start
+
+    remote_dict = {c: sorted(s) for c, s in remote.links.items()}
+    desired_dict = {c: sorted(s) for c, s in desired.links.items()}
+    start = time.perf_counter()
+    theirs = DeepDiff(remote_dict, desired_dict)
+    theirs_s = time.perf_counter() - start
+    return {"customers": customers, "ours_s": ours_s, "deepdiff_s": theirs_s,
+            "ours_changes": len(ours.changes),
+            "deepdiff_items": sum(len(v) for v in theirs.values())}
+
+
+# -- the naive script -------------------------------------------------------------------------
+def naive(url: str, plan_path: Path, sample: int) -> dict[str, Any]:
+    """One request per change, in order, one at a time, no batching: creates, then links."""
+    import httpx
+
+    from reconciler.changes import CustomerChange, LinkChange
+    from reconciler.plan import Plan
+    from reconciler.sandbox import EPSILON_API_KEY
+
+    (tp,) = Plan.from_json(plan_path.read_text(encoding="utf-8")).targets
+    links = [c for c in tp.changes if isinstance(c, LinkChange)]
+    new = {c.key for c in tp.changes if isinstance(c, CustomerChange)}
+    ratio = len(links) / (len(links) + len(new))
+    stride = max(1, round(len(links) / (sample * ratio)))
+    picked = links[::stride]
+    creates = [c.key for c in picked if c.key in new]
+    headers = {"Authorization": f"Basic {EPSILON_API_KEY}", "accept": "application/json"}
+    sent = 0
+    with httpx.Client(base_url=f"{url}/epsilon", headers=headers, trust_env=False) as client:
+        start = time.perf_counter()
+        for cid in creates:
+            client.post("/v1/customers", json={"customers": [{"id": cid}]}).raise_for_status()
+            sent += 1
+        for change in picked:
+            body = {"customerId": change.key, "teamId": _data.RETAILER,
+                    "segments": {"segmentIds": sorted(change.after)}}
+            client.post("/v1/customers/manage-segments", json=body).raise_for_status()
+            sent += 1
+        seconds = time.perf_counter() - start
+    return {"changes": sent, "seconds": seconds, "rate": sent / seconds}
+
+
+# -- orchestration ----------------------------------------------------------------------------
+def _child(*args: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.scale", "--phase", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _prepare(directory: Path, customers: int, segments: int, *, sandbox: bool) -> dict[str, Any]:
+    from reconciler.config import load, resolve
+
+    info: dict[str, Any] = {}
+    start = time.perf_counter()
+    _data.generate_customers(directory / "customers.csv", customers)
+    config_path = _data.write_config(directory, segments)
+    info["generate_s"] = time.perf_counter() - start
+    info["csv_mib"] = (directory / "customers.csv").stat().st_size / 2**20
+    if not sandbox:
+        return info
+    config = load(config_path)
+    (desired,) = resolve(config).values()
+    remote = _data.yesterday(desired.links, _data.segment_ids(segments))
+    info["churn"] = {"new": remote.new, "added": remote.added, "removed": remote.removed,
+                     "gone": remote.gone, "changed": remote.changed_customers,
+                     "minimal_writes": remote.minimal_writes}
+    info["desired_customers"] = len(desired.customers)
+    del desired
+    start = time.perf_counter()
+    _data.seed_sandbox(directory / "sandbox.db", config, remote)
+    info["seed_sandbox_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    _data.seed_statestore(directory / "state.db", config, remote)
+    info["seed_statestore_s"] = time.perf_counter() - start
+    info["remote_customers"] = len(remote.links)
+    return info
+
+
+def _seed_state_rate(directory: Path, customers: int = 20_000) -> float:
+    """Customers per second through ``seed_state`` (the per-customer path), on a sample."""
+    from reconciler.sandbox import seed_state
+
+    data = {"epsilon": {
+        "segments": [{"segmentId": s, "name": s, "description": ""} for s in _data.segment_ids(10)],
+        "customers": [{"id": f"c{i:08d}", "segmentIds": _data.segment_ids(10)[: i % 4 + 1]}
+                      for i in range(customers)],
+    }}
+    start = time.perf_counter()
+    seed_state(directory / "seed-sample.db", data)
+    return customers / (time.perf_counter() - start)
+
+
+def _row(label: str, value: str, note: str = "") -> None:
+    print(f"  {label:<44} {value:>16}  {note}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--segments", type=int, default=10)
+    parser.add_argument("--deepdiff-customers", type=int, default=100_000)
+    parser.add_argument("--naive-sample", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=1, help="plan runs (best is shown)")
+    parser.add_argument("--skip", default="", help="comma list of: apply,naive,deepdiff")
+    parser.add_argument("--workdir", type=Path, help="keep (and reuse) the dataset here")
+    parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.phase:
+        name, *rest = args.phase
+        directory = Path(rest[0])
+        if name == "parse":
+            result = phase_parse(directory)
+        elif name == "plan":
+            result = phase_plan(directory, rest[1])
+        elif name == "apply":
+            result = phase_apply(directory, rest[1])
+        elif name == "deepdiff":
+            result = phase_deepdiff(directory, int(rest[1]))
+        else:
+            raise SystemExit(f"unknown phase {name}")
+        print(json.dumps(result))
+        return
+
+    from reconciler.sandbox import Sandbox
+
+    skip = set(filter(None, args.skip.split(",")))
+    with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+        root = Path(tmp)
+        big = root / "big"
+        kept = args.workdir / f"{args.customers}x{args.segments}" if args.workdir else None
+        if kept is not None and (kept / "info.json").exists():
+            print(f"reusing the dataset in {kept}", flush=True)
+            shutil.copytree(kept, big)
+            info = json.loads((big / "info.json").read_text(encoding="utf-8"))
+        else:
+            big.mkdir()
+            print(f"preparing {args.customers:,} customers, {args.segments} segments ...",
+                  flush=True)
+            info = _prepare(big, args.customers, args.segments, sandbox=True)
+            info["seed_state_rate"] = _seed_state_rate(root)
+            (big / "info.json").write_text(json.dumps(info), encoding="utf-8")
+            if kept is not None:
+                shutil.copytree(big, kept)
+        seed_rate = info["seed_state_rate"]
+        shutil.copy(big / "sandbox.db", big / "naive.db")
+
+        parse = _child("parse", str(big))
+        floor = parse["materialise_s"]
+        with Sandbox(big / "sandbox.db", subprocess=True, talonone_rate_limit=0) as sb:
+            plans = [_child("plan", str(big), sb.url) for _ in range(args.repeat)]
+            best = min(plans, key=lambda p: p["times"]["total"])
+            apply = verify = None
+            writes: list[dict[str, Any]] = []
+            if "apply" not in skip:
+                since = sb.requests()[-1]["id"] if sb.requests() else 0
+                apply = _child("apply", str(big), sb.url)
+                writes = [r for r in sb.requests(since=since) if r["method"] != "GET"]
+                verify = _child("plan", str(big), sb.url)
+        naive_result = None
+        if "naive" not in skip and (big / "plan.json").exists():
+            with Sandbox(big / "naive.db", subprocess=True, talonone_rate_limit=0) as sb:
+                naive_result = naive(sb.url, big / "plan.json", args.naive_sample)
+        dd = None
+        if "deepdiff" not in skip:
+            small = root / "small"
+            small.mkdir()
+            _prepare(small, args.deepdiff_customers, args.segments, sandbox=False)
+            dd = _child("deepdiff", str(small), str(args.deepdiff_customers))
+
+    churn = info["churn"]
+    t = best["times"]
+    print()
+    print(f"scale benchmark: {args.customers:,} customers ({info['csv_mib']:.0f} MiB CSV), "
+          f"{args.segments} rule-based segments, 1 Epsilon target (sandbox subprocess)")
+    print(f"  remote: {info['remote_customers']:,} customers; churn: {churn['new']:,} new, "
+          f"{churn['added']:,} +1 segment, {churn['removed']:,} -1 segment, "
+          f"{churn['gone']:,} gone")
+    print(f"  seeding: bulk {info['seed_sandbox_s']:.1f} s sandbox + "
+          f"{info['seed_statestore_s']:.1f} s state store; seed_state() runs "
+          f"{seed_rate:,.0f} customers/s (~{args.customers / seed_rate:.0f} s at this size)")
+    print()
+    _row("parse floor: count(*) over the CSV", f"{parse['count_s']:.2f} s")
+    _row("parse floor: materialise every column", f"{floor:.2f} s", "(the floor used below)")
+    _row(f"plan wall time (best of {args.repeat})", f"{t['total']:.2f} s",
+         f"{t['total'] / floor:.2f}x parse floor (target <= 2x)")
+    _row("  config load", f"{t['load']:.2f} s")
+    _row("  resolve (desired state)", f"{t['resolve']:.2f} s")
+    _row("  read remote (1,000-customer pages)", f"{t['read']:.2f} s")
+    _row("  diff + plan build", f"{t['build']:.2f} s")
+    _row("plan peak RSS", f"{best['peak_mib']:.0f} MiB",
+         f"{best['peak_mib'] * 2**20 / GIB:.2f} GiB (target <= 1 GiB)")
+    _row("plan changes", f"{best['changes']:,}", json.dumps(best["by_phase"]))
+    if apply is not None and verify is not None:
+        n_writes = len(writes)
+        _row("apply write requests / minimal", f"{n_writes:,} / {churn['minimal_writes']:,}",
+             f"ratio {n_writes / churn['minimal_writes']:.2f} (must be 1.00)")
+        rate = apply["changes"] / apply["apply_s"]
+        _row("apply throughput (reconciler)", f"{rate:,.0f} changes/s",
+             f"{apply['changes']:,} changes in {apply['apply_s']:.1f} s, "
+             f"{apply['failures']} failures, {apply['retries']} retries")
+        if naive_result is not None:
+            _row("apply throughput (naive sequential)", f"{naive_result['rate']:,.0f} changes/s",
+                 f"{naive_result['changes']:,} sampled in {naive_result['seconds']:.1f} s; "
+                 f"reconciler {rate / naive_result['rate']:.1f}x faster; naive would take "
+                 f"{apply['changes'] / naive_result['rate']:.0f} s")
+        _row("plan after apply", f"{verify['changes']} changes", "(must be 0)")
+    if dd is not None:
+        _row(f"diff at {dd['customers']:,} customers: ours", f"{dd['ours_s'] * 1000:.1f} ms",
+             f"{dd['ours_changes']:,} changes")
+        _row(f"diff at {dd['customers']:,} customers: deepdiff", f"{dd['deepdiff_s']:.2f} s",
+             f"{dd['deepdiff_items']:,} items; ours {dd['deepdiff_s'] / dd['ours_s']:.0f}x "
+             "faster (target >= 50x)")
+
+
+if __name__ == "__main__":
+    main()
