@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -115,13 +116,17 @@ async def apply_target(
     plan_digest: str = "",
     reporter: Reporter | None = None,
     lock_wait: float = 0.0,
+    locked: bool = False,
 ) -> ApplyResult:
-    """Apply ``plan`` to its target through ``provider``; never raises for per-item failures."""
+    """Apply ``plan`` to its target through ``provider``; never raises for per-item failures.
+
+    ``locked``: the caller already holds the target's lock (and planned under it).
+    """
     report = reporter or (lambda _e: None)
     result = ApplyResult(plan.target)
     started = time.monotonic()
     target = plan.target
-    with store.lock(target, wait=lock_wait):
+    with contextlib.nullcontext() if locked else store.lock(target, wait=lock_wait):
         result.resumed = store.interrupted_runs(target)
         store.close_interrupted(target)
         for run in result.resumed:

@@ -314,7 +314,10 @@ def apply(
         if not config_file.is_absolute() and not config_file.exists():
             config_file = file.parent / saved.config_path
         target = target or [t.target for t in saved.targets]
-    with _reconciler(config_file, target, state, sandbox, sandbox_url) as rec:
+    with (
+        _reconciler(config_file, target, state, sandbox, sandbox_url) as rec,
+        rec.hold_locks(lock_wait),
+    ):
         current = asyncio.run(rec.plan())
         if saved is not None:
             _check_fresh(saved, current)
@@ -330,9 +333,7 @@ def apply(
             if not auto_approve:
                 _confirm()
         with _reporter() as report:
-            results = asyncio.run(
-                rec.apply(current, force=force, reporter=report, lock_wait=lock_wait)
-            )
+            results = asyncio.run(rec.apply(current, force=force, reporter=report))
     _summary(results)
 
 
@@ -620,3 +621,11 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("[red]Interrupted.[/red]")
         sys.exit(130)
+    except Exception as exc:  # the last resort: one line, the traceback only on request
+        if os.environ.get("RECONCILE_DEBUG"):
+            raise
+        err.print(
+            f"[red]Internal error:[/red] {escape(type(exc).__name__)}: {escape(str(exc))} "
+            "(set RECONCILE_DEBUG=1 to see the traceback; please report it)"
+        )
+        sys.exit(EXIT_ERROR)

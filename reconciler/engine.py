@@ -7,7 +7,8 @@ the CLI, the tests and the benchmarks all drive the reconciler through :class:`R
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,20 @@ class Reconciler:
         self.overrides = overrides or Overrides()
         self.retry = retry
         self._desired: dict[str, State] | None = None
+        self._held = False
+
+    @contextlib.contextmanager
+    def hold_locks(self, wait: float = 0.0) -> Iterator[None]:
+        """Hold the apply lock of every target, so a plan made inside is applied inside,
+        with no other apply in between (waiting up to ``wait`` seconds for each)."""
+        with contextlib.ExitStack() as stack:
+            for name in sorted(self.target_names):
+                stack.enter_context(self.store.lock(name, wait=wait))
+            self._held = True
+            try:
+                yield
+            finally:
+                self._held = False
 
     # -- building blocks ------------------------------------------------------------------
     def desired(self) -> dict[str, State]:
@@ -202,6 +217,7 @@ class Reconciler:
                     plan_digest=digest,
                     reporter=reporter,
                     lock_wait=lock_wait,
+                    locked=self._held,
                 )
             finally:
                 await provider.aclose()

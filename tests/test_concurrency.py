@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from _scenario import plan, writes
 from hostile.configs import write_dense_config
 from hostile.remote import assert_epsilon_matches, cli, desired_of
@@ -22,9 +21,7 @@ CUSTOMERS, SEGMENTS = 100, 3
 
 
 def _config(folder: Path) -> Path:
-    return write_dense_config(
-        folder, ["epsilon"], seed=11, customers=CUSTOMERS, segments=SEGMENTS
-    )
+    return write_dense_config(folder, ["epsilon"], seed=11, customers=CUSTOMERS, segments=SEGMENTS)
 
 
 def _both(cfg: Path, sandbox: Sandbox, state: Path, lock_wait: str) -> list[tuple[int, str, str]]:
@@ -78,13 +75,6 @@ def test_second_apply_waits_for_the_lock_and_the_remote_ends_correct(
     assert not plan(cfg, fresh_sandbox, state).has_changes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the apply lock is taken after planning (cli.apply plans, then Reconciler.apply -> "
-    "apply_target -> store.lock): an apply that waited for another's lock applies the plan it "
-    "computed while the other was running, resending writes already made (146 link writes for 77 "
-    "customers); it should re-plan once it holds the lock",
-)
 def test_an_apply_that_waited_for_the_lock_sends_only_what_is_left(
     fresh_sandbox: Sandbox, tmp_path: Path
 ) -> None:
