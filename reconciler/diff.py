@@ -128,22 +128,38 @@ def diff(
             CustomerChange(Action.CREATE, c) for c in desired.customers - remote.customers
         )
 
-    # -- links: every customer that has, or should have, a managed segment
+    # -- links: every customer that has, or should have, a managed segment. Both states share
+    # one frozenset per distinct membership, so the outcome is computed once per distinct
+    # (have, want) pair and looked up for every other customer with the same pair.
     unchanged = 0
     want_links = desired.links
+    have_get = remote.links.get
+    outcome: dict[tuple[frozenset[str], frozenset[str]], frozenset[str] | None] = {}
     for customer, want in want_links.items():
-        have = remote.links.get(customer, EMPTY)
+        have = have_get(customer, EMPTY)
         if have is want:
             unchanged += 1
             continue
-        new = (have - managed_now) | want if have else want
-        if new == have:
+        pair = (have, want)
+        if pair in outcome:
+            new = outcome[pair]
+        else:
+            after = (have - managed_now) | want if have else want
+            # None: unchanged; otherwise the same frozenset object for every such customer
+            new = outcome[pair] = None if after == have else after
+        if new is None:
             unchanged += 1
         else:
             changes.append(LinkChange(customer, have, new))
+    touched: dict[frozenset[str], frozenset[str] | None] = {}
     for customer, have in remote.links.items():
-        if customer in want_links or have.isdisjoint(managed_now):
+        if customer in want_links:
             continue
-        changes.append(LinkChange(customer, have, have - managed_now))
+        if have in touched:
+            rest = touched[have]
+        else:
+            rest = touched[have] = None if have.isdisjoint(managed_now) else have - managed_now
+        if rest is not None:
+            changes.append(LinkChange(customer, have, rest))
 
     return Diff(_sorted(changes), tuple(sorted(unmanaged)), unchanged)

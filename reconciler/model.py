@@ -9,9 +9,10 @@ set of segments shares one ``frozenset`` object.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeVar
 
 __all__ = [
     "EMPTY",
@@ -22,6 +23,8 @@ __all__ = [
 ]
 
 EMPTY: frozenset[str] = frozenset()
+
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,7 @@ class StateBuilder:
 
     def share(self, segment_ids: Iterable[str]) -> frozenset[str]:
         """The canonical frozenset for these ids (one object per distinct membership)."""
-        key = frozenset(sys.intern(s) for s in segment_ids)
+        key = frozenset(map(sys.intern, segment_ids))
         return self._sets.setdefault(key, key)
 
     def add_segment(self, segment: Segment) -> StateBuilder:
@@ -108,7 +111,7 @@ class StateBuilder:
         return self
 
     def add_customers(self, ids: Iterable[str]) -> StateBuilder:
-        self._customers.update(sys.intern(i) for i in ids)
+        self._customers.update(map(sys.intern, ids))
         return self
 
     def set_links(self, customer_id: str, segment_ids: Iterable[str]) -> StateBuilder:
@@ -118,6 +121,26 @@ class StateBuilder:
             self._links[cid] = shared
         else:
             self._links.pop(cid, None)
+        return self
+
+    def set_links_many(
+        self, rows: Iterable[tuple[str, K]], segments_of: Callable[[K], Iterable[str]]
+    ) -> StateBuilder:
+        """:meth:`set_links` for many customers at once, in order: ``rows`` are (customer id,
+        key), where equal keys stand for the same segment list as the platform sent it (a
+        tuple of ids, a joined string…), so ``segments_of(key)`` runs once per distinct key
+        rather than once per customer."""
+        known: dict[K, frozenset[str]] = {}
+        links = self._links
+        intern = sys.intern
+        for customer_id, key in rows:
+            shared = known.get(key)
+            if shared is None:
+                shared = known[key] = self.share(segments_of(key))
+            if shared:
+                links[intern(customer_id)] = shared
+            else:
+                links.pop(intern(customer_id), None)
         return self
 
     def add_link(self, customer_id: str, segment_id: str) -> StateBuilder:

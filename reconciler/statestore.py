@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS batches (
 """
 
 
+def _split(segments: str) -> list[str]:
+    return segments.split(_SEP)
+
+
 @dataclass(frozen=True, slots=True)
 class RunRecord:
     id: int
@@ -88,8 +92,12 @@ class StateStore:
         self._db.close()
 
     # -- last-applied state ---------------------------------------------------------------
-    def load(self, target: str) -> State:
-        """The state this reconciler last applied to ``target``."""
+    def load(self, target: str, *, membership: bool = True) -> State:
+        """The state this reconciler last applied to ``target``.
+
+        ``membership=False`` loads the segments and access lists alone (customers and links
+        left empty), for a provider that reads membership live.
+        """
         b = StateBuilder()
         q = self._db.execute
         for seg_id, name, desc in q(
@@ -98,9 +106,12 @@ class StateStore:
             b.add_segment(Segment(seg_id, name, desc))
         for seg_id, teams in q("SELECT segment, teams FROM access WHERE target=?", (target,)):
             b.set_access(seg_id, teams.split(_SEP) if teams else ())
-        b.add_customers(r[0] for r in q("SELECT id FROM customers WHERE target=?", (target,)))
-        for customer, segs in q("SELECT customer, segments FROM links WHERE target=?", (target,)):
-            b.set_links(customer, segs.split(_SEP))
+        if membership:
+            rows = q("SELECT id FROM customers WHERE target=?", (target,))
+            b.add_customers(r[0] for r in rows)
+            b.set_links_many(
+                q("SELECT customer, segments FROM links WHERE target=?", (target,)), _split
+            )
         return b.build()
 
     def protected(self, target: str) -> frozenset[str]:

@@ -15,7 +15,10 @@ the Integration API reference):
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import urllib.parse
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -40,6 +43,10 @@ __all__ = ["EpsilonProvider"]
 PAGE_SIZE = 1000
 
 _FEED_HINT = "use an epsilon-feed target (the segment file) for that"
+
+
+def _segment_ids(segs: tuple[Any, ...]) -> list[str]:
+    return [str(s) for s in segs]
 
 
 def _error_text(exc: StatusError) -> str:
@@ -119,33 +126,84 @@ class EpsilonProvider(Provider):
 
     # -- read -----------------------------------------------------------------------------
     async def read(self, scope: ReadScope) -> RemoteState:
-        last = self.context.store.load(self.name)
         sources = {Phase.SEGMENTS: Source.STATE_STORE, Phase.ACCESS: Source.STATE_STORE}
         if scope.refresh is Refresh.NONE:
             sources |= {Phase.CUSTOMERS: Source.STATE_STORE, Phase.LINKS: Source.STATE_STORE}
-            return RemoteState(last, sources)
+            return RemoteState(self.context.store.load(self.name), sources)
+        # membership is read live: only segments and access come from the state store
+        last = self.context.store.load(self.name, membership=False)
         builder = StateBuilder()
         for seg in last.segments.values():
             builder.add_segment(seg)
         for seg_id, teams in last.access.items():
             builder.set_access(seg_id, teams)
-        skip = 0
-        while True:
-            response = await self._integration.request(
-                "GET", "/v1/customers", params={"limit": PAGE_SIZE, "skip": skip}, expect=(200,)
+        await self._read_customers(builder)
+        sources |= {Phase.CUSTOMERS: Source.LIVE, Phase.LINKS: Source.LIVE}
+        return RemoteState(builder.build(), sources)
+
+    async def _page(self, skip: int) -> tuple[list[dict[str, Any]], Any]:
+        response = await self._integration.request(
+            "GET", "/v1/customers", params={"limit": PAGE_SIZE, "skip": skip}, expect=(200,)
+        )
+        body = response.json()
+        total = body.get("totalCount") if isinstance(body, dict) else None
+        return self._customers_of(body), total
+
+    async def _read_customers(self, builder: StateBuilder) -> None:
+        """Every customer, page by page, in page order; stops at the first short page.
+
+        The first page's ``totalCount`` gives every other offset up front, so the rest are
+        fetched ``concurrency`` at a time (a sliding window: at most that many pages are held
+        at once). Pages past a short one are dropped, and reading goes on one page at a time
+        after the last full page, so the result is what a page-by-page read gives.
+        """
+        page, total = await self._page(0)
+        self._add_page(builder, page)
+        skip = len(page)
+        if len(page) == PAGE_SIZE and isinstance(total, int) and total > skip:
+            offsets = iter(range(skip, total, PAGE_SIZE))
+            window: deque[asyncio.Task[tuple[list[dict[str, Any]], Any]]] = deque(
+                asyncio.ensure_future(self._page(o))
+                for o in itertools.islice(offsets, max(1, self.concurrency))
             )
-            page = self._customers_of(response.json())
-            for item in page:
-                cid = str(item["id"])
-                builder.add_customers((cid,))
+            try:
+                while window:
+                    page, _ = await window.popleft()
+                    self._add_page(builder, page)
+                    if len(page) < PAGE_SIZE:
+                        return
+                    skip += len(page)
+                    nxt = next(offsets, None)
+                    if nxt is not None:
+                        window.append(asyncio.ensure_future(self._page(nxt)))
+            finally:
+                for task in window:
+                    task.cancel()
+                await asyncio.gather(*window, return_exceptions=True)
+        while len(page) == PAGE_SIZE:
+            page, _ = await self._page(skip)
+            self._add_page(builder, page)
+            skip += len(page)
+
+    @staticmethod
+    def _add_page(builder: StateBuilder, page: list[dict[str, Any]]) -> None:
+        ids = [str(item["id"]) for item in page]
+        builder.add_customers(ids)
+        try:
+            # customers with the same list (as sent) share one frozenset, built once
+            builder.set_links_many(
+                (
+                    (cid, tuple(segs))
+                    for cid, item in zip(ids, page, strict=True)
+                    if (segs := item.get("segmentIds"))
+                ),
+                _segment_ids,
+            )
+        except TypeError:  # ids that are not hashable as sent: one customer at a time
+            for cid, item in zip(ids, page, strict=True):
                 segs = item.get("segmentIds") or ()
                 if segs:
                     builder.set_links(cid, (str(s) for s in segs))
-            if len(page) < PAGE_SIZE:
-                break
-            skip += len(page)
-        sources |= {Phase.CUSTOMERS: Source.LIVE, Phase.LINKS: Source.LIVE}
-        return RemoteState(builder.build(), sources)
 
     @staticmethod
     def _customers_of(body: Any) -> list[dict[str, Any]]:
