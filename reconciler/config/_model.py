@@ -27,6 +27,7 @@ __all__ = [
     "SegmentConfig",
     "Selection",
     "SourceRule",
+    "SparkSettings",
     "TargetConfig",
     "TargetType",
 ]
@@ -118,16 +119,35 @@ class TargetConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SparkSettings:
+    """The one Spark session of a config: its master and settings."""
+
+    #: ``local[*]``, ``local[N]``, ``sc://host:port`` (Spark Connect) or ``spark://host:port``
+    master: str = "local[*]"
+    conf: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: seconds a remote master may take to accept a connection and answer (validation)
+    timeout: float = 10.0
+
+    @property
+    def remote(self) -> bool:
+        return not self.master.startswith("local")
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerSource:
-    """A table of customers (CSV, JSON lines or Parquet) with an id column and attributes."""
+    """A table of customers with an id column and attributes: a file (CSV, JSON lines or
+    Parquet) read by DuckDB, or a path or table read by Spark (``engine == "spark"``)."""
 
     name: str
-    path: Path
-    format: Literal["csv", "jsonl", "parquet"]
+    #: exactly one of ``path`` and ``table`` is set (a table needs the spark engine)
+    path: Path | None
+    format: Literal["csv", "jsonl", "parquet"] | None
     id_column: str
-    #: column name → DuckDB type name, as DESCRIBE reports it
+    #: column name → DuckDB type name, as DESCRIBE reports it (Spark types mapped to these)
     columns: Mapping[str, str]
     node: NodePath
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    table: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +255,8 @@ class Config:
     segments: tuple[SegmentConfig, ...]
     removed: tuple[RemovedConfig, ...]
     locations: Locations = field(default_factory=Locations, repr=False, compare=False)
+    #: the Spark session of the ``engine: spark`` sources (None when there are none)
+    spark: SparkSettings | None = None
 
     def location(self, path: NodePath) -> tuple[int, int]:
         """1-based ``(line, column)`` of the node at ``path`` (or its nearest located parent)."""

@@ -17,13 +17,14 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from ..exceptions import ConfigError, Problem
+from ..exceptions import ConfigError, PlanError, Problem
 from ..model import EMPTY, Segment, State
 from ._datafiles import check_members
-from ._model import Config, Reason, SegmentConfig, Selection, SourceRule
+from ._model import Config, CustomerSource, Reason, SegmentConfig, Selection, SourceRule
 from ._rules import compile_rule, render_rule
-from ._sources import file_ids_sql, source_sql
+from ._sources import file_ids_sql, source_ref, source_sql, spark_engine
 from ._yaml import format_path
 
 __all__ = ["explain", "resolve"]
@@ -61,7 +62,12 @@ def _selections(seg: SegmentConfig) -> Iterator[tuple[Selection, bool]]:
     yield seg.members.exclude, True
 
 
-def _contributions(config: Config, segments: list[SegmentConfig], con: Any) -> list[_Query]:
+def _contributions(
+    config: Config,
+    segments: list[SegmentConfig],
+    con: Any,
+    failures: list[ConfigError] | None = None,
+) -> list[_Query]:
     words = max(1, (len(segments) + _WORD - 1) // _WORD)
     queries: list[_Query] = []
 
@@ -89,27 +95,14 @@ def _contributions(config: Config, segments: list[SegmentConfig], con: Any) -> l
             if sel.rule is not None:
                 by_source.setdefault(sel.rule.source, []).append((index, exclude, sel.rule))
     if cids:
-        con.register(
-            "_inline_ids",
-            pa.table(
-                {
-                    "cid": pa.array(cids, pa.string()),
-                    "w": pa.array(word, pa.int32()),
-                    "b": pa.array(bit, pa.int32()),
-                    "x": pa.array(exc, pa.bool_()),
-                }
-            ),
-        )
-        cols = [
-            f"CASE WHEN w = {w} AND {'' if kind == 'e' else 'NOT '}x "
-            f"THEN CAST(1::UBIGINT << b AS UBIGINT) ELSE 0::UBIGINT END AS {kind}{w}"
-            for kind in ("i", "e")
-            for w in range(words)
-        ]
-        queries.append(_Query(f"SELECT cid, {', '.join(cols)} FROM _inline_ids"))
+        con.register("_inline_ids", _bit_table(cids, word, bit, exc))
+        queries.append(_Query(f"SELECT cid, {_bit_columns(words)} FROM _inline_ids"))
 
-    for name, rules in by_source.items():
+    for n, (name, rules) in enumerate(by_source.items()):
         source = config.customer_sources[name]
+        if source.engine != "duckdb":
+            queries.append(_engine_contribution(config, source, rules, words, con, n, failures))
+            continue
         params: list[Any] = []
         terms: dict[tuple[str, int], list[str]] = {}
         for index, exclude, rule in rules:
@@ -129,12 +122,111 @@ def _contributions(config: Config, segments: list[SegmentConfig], con: Any) -> l
         queries.append(
             _Query(
                 f"SELECT * FROM (SELECT CAST({ident} AS VARCHAR) AS cid, {', '.join(cols)} "
-                f"FROM {source_sql(source.path, source.format, source.id_column)}) "
-                f"WHERE {nonzero}",
+                f"FROM {_duckdb_relation(source)}) WHERE {nonzero}",
                 tuple(params),
             )
         )
     return queries
+
+
+def _bit_table(cids: list[str], word: list[int], bit: list[int], exc: list[bool]) -> pa.Table:
+    """Segment bits to set, one row each: word ``w``, bit ``b``, exclude ``x``."""
+    return pa.table(
+        {
+            "cid": pa.array(cids, pa.string()),
+            "w": pa.array(word, pa.int32()),
+            "b": pa.array(bit, pa.int32()),
+            "x": pa.array(exc, pa.bool_()),
+        }
+    )
+
+
+def _bit_columns(words: int) -> str:
+    """The ``i<w>``/``e<w>`` columns of a relation with the columns of :func:`_bit_table`."""
+    return ", ".join(
+        f"CASE WHEN w = {w} AND {'' if kind == 'e' else 'NOT '}x "
+        f"THEN CAST(1::UBIGINT << b AS UBIGINT) ELSE 0::UBIGINT END AS {kind}{w}"
+        for kind in ("i", "e")
+        for w in range(words)
+    )
+
+
+def _duckdb_relation(source: CustomerSource) -> str:
+    assert source.path is not None
+    assert source.format is not None
+    return source_sql(source.path, source.format, source.id_column)
+
+
+def _engine_members(
+    config: Config,
+    source: CustomerSource,
+    rules: list[tuple[int, bool, SourceRule]],
+    failures: list[ConfigError] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """``(customer_id, k)`` for every row matching ``rules[k]``, evaluated by the source's engine.
+
+    Each rule is its own "segment" of the engine's one-scan members query, so include and
+    exclude rules come back apart and the bitmask algebra stays in DuckDB.
+    """
+    from ..engines import SegmentRule
+
+    assert config.spark is not None
+    engine = spark_engine(config.spark)
+    segments = [SegmentRule(str(k), rule.rule) for k, (_, _, rule) in enumerate(rules)]
+    try:
+        yield from engine.members(source_ref(source), segments)
+    except PlanError as exc:
+        message = _first_line(exc).removeprefix(f"engine {source.engine}: ")
+        error = ConfigError(
+            [
+                _problem(
+                    config,
+                    (*source.node, "engine"),
+                    f"cannot compute members on {source.engine}: {message}",
+                )
+            ]
+        )
+        if failures is not None:  # DuckDB, scanning this stream, reports it as its own error
+            failures.append(error)
+        raise error from exc
+
+
+def _engine_contribution(
+    config: Config,
+    source: CustomerSource,
+    rules: list[tuple[int, bool, SourceRule]],
+    words: int,
+    con: Any,
+    n: int,
+    failures: list[ConfigError] | None,
+) -> _Query:
+    """The bits of ``rules`` from the members the engine streams back as Arrow batches,
+    registered in ``con`` (scanned once, never held whole in Python)."""
+    from ..engines import MEMBERS_SCHEMA
+
+    keys, view = f"_engine_keys_{n}", f"_engine_members_{n}"
+    con.register(
+        keys,
+        _bit_table(
+            [str(k) for k in range(len(rules))],
+            [index // _WORD for index, _, _ in rules],
+            [index % _WORD for index, _, _ in rules],
+            [exclude for _, exclude, _ in rules],
+        ),
+    )
+    reader = pa.RecordBatchReader.from_batches(
+        MEMBERS_SCHEMA, _engine_members(config, source, rules, failures)
+    )
+    con.register(view, reader)
+    return _Query(
+        f"SELECT m.customer_id AS cid, {_bit_columns(words)} "
+        f"FROM {view} AS m JOIN {keys} AS k ON m.segment_id = k.cid"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _problem(config: Config, path: tuple[str | int, ...], message: str) -> Problem:
@@ -181,7 +273,8 @@ def _membership(
     words = max(1, (len(segments) + _WORD - 1) // _WORD)
     con = duckdb.connect(":memory:")
     try:
-        queries = _contributions(config, segments, con)
+        failures: list[ConfigError] = []
+        queries = _contributions(config, segments, con, failures)
         if not queries:
             return _Membership([], [], [])
         union = " UNION ALL ".join(f"({q.sql})" for q in queries)
@@ -216,6 +309,8 @@ def _membership(
                     f"SELECT cid, g FROM members JOIN groups USING ({mcols})"
                 ).to_arrow_table()
         except duckdb.Error as exc:
+            if failures:  # an engine's stream failed: its located problem, not DuckDB's wrapper
+                raise failures[0] from exc
             message = str(exc).strip().splitlines()[0]
             raise ConfigError(
                 [_problem(config, ("customer_sources",), f"cannot compute members: {message}")]
@@ -334,6 +429,15 @@ def explain(config: Config, customer_id: str) -> list[Reason]:
                     by_source.setdefault(sel.rule.source, []).append((index, exclude, sel.rule))
         for name, rules in by_source.items():
             source = config.customer_sources[name]
+            if source.engine != "duckdb":
+                # the engine scans its table once; only this customer's rows are looked at
+                hits: set[str] = set()
+                for batch in _engine_members(config, source, rules):
+                    mine = batch.filter(pc.equal(batch.column(0), customer_id))
+                    hits.update(str(k) for k in mine.column(1).to_pylist())
+                for k, (index, exclude, _) in enumerate(rules):
+                    rule_hits[(index, exclude)] = str(k) in hits
+                continue
             cols: list[str] = []
             params: list[Any] = []
             for _, _, rule in rules:
@@ -342,8 +446,7 @@ def explain(config: Config, customer_id: str) -> list[Reason]:
                 params.extend(args)
             ident = '"' + source.id_column.replace('"', '""') + '"'
             row = con.execute(
-                f"SELECT {', '.join(cols)} FROM "
-                f"{source_sql(source.path, source.format, source.id_column)} "
+                f"SELECT {', '.join(cols)} FROM {_duckdb_relation(source)} "
                 f"WHERE CAST({ident} AS VARCHAR) = ?",
                 [*params, customer_id],
             ).fetchall()[0]

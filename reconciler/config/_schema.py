@@ -125,6 +125,13 @@ def _message(error: ValidationError, path: NodePath) -> str:
                 f"segment id {_short(inst)} must start with a letter or digit and contain only "
                 "letters, digits and . _ : -"
             )
+        if title == "Spark master":
+            return (
+                f"{_short(inst)} is not a Spark master: use local[*], local[N], "
+                "sc://host:port (Spark Connect) or spark://host:port"
+            )
+        if title == "Table":
+            return f"table name {_short(inst)} contains whitespace or a backquote"
         if "https?" in pattern:
             return f"{_short(inst)} is not an http(s) URL"
         return f"{_short(inst)} does not match {pattern}"
@@ -138,6 +145,10 @@ def _message(error: ValidationError, path: NodePath) -> str:
         return f"needs at least {error.validator_value} entry(ies)"
     if v == "uniqueItems":
         return "items must be unique"
+    if v == "oneOf" and sch.get("title") == "Customer source" and isinstance(inst, dict):
+        if "path" in inst and "table" in inst:
+            return "give path or table, not both"
+        return "missing required field path or table (exactly one of them)"
     if v in ("anyOf", "oneOf"):
         return f"{_describe(inst)} is not valid here: {error.schema.get('description', '')}".strip()
     if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -176,8 +187,10 @@ def validate_schema(data: Any, locations: Locations, file: str) -> list[tuple[No
                     (key_path, Problem(file, line, col, format_path(key_path), message))
                 )
                 continue
-            line, col = locations.of(path)
             message = _message(error, path)
+            if message == "give path or table, not both":
+                path = (*path, "table")  # point at the second of the two
+            line, col = locations.of(path)
             problems.append((path, Problem(file, line, col, format_path(path), message)))
     unique = {problem: path for path, problem in problems}
     return sorted(((path, problem) for problem, path in unique.items()), key=lambda p: p[1])

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib.util
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import duckdb
 
-from ..exceptions import ConfigError, Problem
+from ..exceptions import ConfigError, PlanError, Problem
 from ._model import (
     TARGET_TYPES,
     Config,
@@ -27,13 +28,24 @@ from ._model import (
     SegmentConfig,
     Selection,
     SourceRule,
+    SparkSettings,
     TargetConfig,
 )
 from ._patterns import PatternError, check_pattern
 from ._rules import check_rule, parse_rule
 from ._secrets import env_var
-from ._sources import describe, describe_csv_columns, source_format
+from ._sources import (
+    bounded,
+    describe,
+    describe_csv_columns,
+    reach,
+    source_format,
+    spark_engine,
+)
 from ._yaml import Document, NodePath, format_path
+
+if TYPE_CHECKING:
+    from ..engines import SparkEngine
 
 __all__ = ["analyse"]
 
@@ -49,6 +61,11 @@ class _Analyser:
         self.invalid = [tuple(p) for p in schema_errors]
         self._con: duckdb.DuckDBPyConnection | None = None
         self.referenced: set[Path] = set()
+        #: the Spark section (None when the schema rejected it)
+        self.spark_settings: SparkSettings | None = SparkSettings()
+        #: the Spark engine once started, or why it could not be
+        self._spark: tuple[SparkEngine | None, str] | None = None
+        self.uses_spark = False
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -124,6 +141,131 @@ class _Analyser:
             )
         return out
 
+    def spark(self, raw: Any) -> None:
+        """The top-level ``spark`` section (its defaults when absent)."""
+        if raw is None:
+            return
+        if self.bad(("spark",)) or not isinstance(raw, Mapping):
+            self.spark_settings = None
+            return
+        conf = {
+            str(k): ("true" if v else "false") if isinstance(v, bool) else str(v)
+            for k, v in (raw.get("conf") or {}).items()
+        }
+        self.spark_settings = SparkSettings(
+            master=str(raw.get("master", "local[*]")),
+            conf=MappingProxyType(conf),
+            timeout=float(raw.get("timeout", 10.0)),
+        )
+
+    def spark_engine(self) -> tuple[SparkEngine | None, str]:
+        """The Spark engine (started once per validation), or why there is none."""
+        if self._spark is not None:
+            return self._spark
+        settings = self.spark_settings
+        assert settings is not None
+        where = "spark.master"
+        if "spark" in (self.doc.data if isinstance(self.doc.data, Mapping) else {}):
+            where += f", line {self.doc.locations.of(('spark', 'master'))[0]}"
+        engine: SparkEngine | None = None
+        why = ""
+        if importlib.util.find_spec("pyspark") is None:
+            why = "engine spark needs pyspark: pip install 'audience-reconciler[spark]'"
+        elif settings.remote and (err := reach(settings.master, settings.timeout)) is not None:
+            why = f"cannot reach the Spark master {settings.master} ({where}): {err}"
+        else:
+            try:
+                engine = bounded(
+                    lambda: spark_engine(settings), settings.timeout if settings.remote else None
+                )
+            except TimeoutError:
+                why = (
+                    f"the Spark master {settings.master} ({where}) did not answer within "
+                    f"{settings.timeout:g} s"
+                )
+            except PlanError as exc:
+                why = _first_line(exc)
+        self._spark = (engine, why)
+        return self._spark
+
+    def spark_source(
+        self, name: str, raw: Mapping[str, Any], node: NodePath
+    ) -> CustomerSource | None:
+        """A source read by Spark: the session is started and the table or path described."""
+        settings = self.spark_settings
+        if settings is None:  # the spark section has a schema error, already reported
+            return None
+        self.uses_spark = True
+        path: Path | None = None
+        fmt: str | None = None
+        table: str | None = raw.get("table")
+        if table is None:
+            path = self.resolve_path(raw["path"])
+            fmt = raw.get("format") or source_format(path) or "parquet"
+            if not settings.remote and not path.exists():
+                self.report((*node, "path"), f"file or folder not found: {raw['path']}")
+                return None
+            if path.is_file():
+                self.referenced.add(path)
+        engine, why = self.spark_engine()
+        if engine is None:
+            self.report((*node, "engine"), why)
+            return None
+        from ..engines import SourceRef
+
+        ref = SourceRef(
+            name, raw["id_column"], {}, path=path, format=cast(SourceFormat, fmt), table=table
+        )
+        field = "table" if table is not None else "path"
+        what = f"table {table!r}" if table is not None else str(raw["path"])
+        try:
+            columns = bounded(
+                lambda: engine.describe(ref), settings.timeout if settings.remote else None
+            )
+        except TimeoutError:
+            self.report(
+                (*node, field),
+                f"cannot read {what}: the Spark master {settings.master} did not answer within "
+                f"{settings.timeout:g} s",
+            )
+            return None
+        except PlanError as exc:
+            message = _first_line(exc).removeprefix("engine spark: ")
+            message = message.removeprefix(f"cannot read {table or path}: ")
+            self.report((*node, field), f"cannot read {what} on Spark: {message}")
+            return None
+        return self._with_columns(name, raw, node, columns, path, fmt, table, "spark")
+
+    def _with_columns(
+        self,
+        name: str,
+        raw: Mapping[str, Any],
+        node: NodePath,
+        columns: dict[str, str],
+        path: Path | None,
+        fmt: str | None,
+        table: str | None,
+        engine: Literal["duckdb", "spark"],
+    ) -> CustomerSource | None:
+        id_column = raw["id_column"]
+        if id_column not in columns:
+            close = difflib.get_close_matches(id_column, list(columns), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            where = raw["path"] if table is None else f"table {table!r}"
+            self.report((*node, "id_column"), f"column {id_column!r} not found in {where}{hint}")
+            return None
+        columns[id_column] = "VARCHAR"
+        return CustomerSource(
+            name=name,
+            path=path,
+            format=cast(SourceFormat | None, fmt),
+            id_column=id_column,
+            columns=MappingProxyType(columns),
+            node=node,
+            engine=engine,
+            table=table,
+        )
+
     def sources(self, data: Mapping[str, Any]) -> dict[str, CustomerSource | None]:
         """Every declared source; None for one that is declared but unusable (already reported)."""
         out: dict[str, CustomerSource | None] = {}
@@ -131,6 +273,18 @@ class _Analyser:
             node: NodePath = ("customer_sources", name)
             out[name] = None
             if self.bad(node) or not isinstance(raw, Mapping):
+                continue
+            if "table" in raw and "format" in raw:
+                self.report((*node, "format"), "format applies to a path, not a table")
+                continue
+            if raw.get("engine", "duckdb") == "spark":
+                out[name] = self.spark_source(name, raw, node)
+                continue
+            if "table" in raw:
+                self.report(
+                    (*node, "table"),
+                    "a table needs engine: spark (DuckDB reads files: give a path)",
+                )
                 continue
             path = self.resolve_path(raw["path"])
             fmt = raw.get("format") or source_format(path)
@@ -150,24 +304,7 @@ class _Analyser:
             except duckdb.Error as exc:
                 self.report((*node, "path"), f"cannot read {raw['path']}: {_first_line(exc)}")
                 continue
-            id_column = raw["id_column"]
-            if id_column not in columns:
-                close = difflib.get_close_matches(id_column, list(columns), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                self.report(
-                    (*node, "id_column"),
-                    f"column {id_column!r} not found in {raw['path']}{hint}",
-                )
-                continue
-            columns[id_column] = "VARCHAR"
-            out[name] = CustomerSource(
-                name=name,
-                path=path,
-                format=cast(SourceFormat, fmt),
-                id_column=id_column,
-                columns=MappingProxyType(columns),
-                node=node,
-            )
+            out[name] = self._with_columns(name, raw, node, columns, path, fmt, None, "duckdb")
         return out
 
     def selection(
@@ -388,6 +525,7 @@ def analyse(doc: Document, schema_problems: list[tuple[NodePath, Problem]]) -> C
                 # the schema already reported any item that is not a string
                 items = ids if isinstance(ids, list) else []
                 access_lists[name] = frozenset(i for i in items if isinstance(i, str))
+        an.spark(data.get("spark"))
         sources_raw = data.get("customer_sources")
         sources = an.sources(sources_raw) if isinstance(sources_raw, Mapping) else {}
         segs_raw = data.get("segments")
@@ -415,4 +553,5 @@ def analyse(doc: Document, schema_problems: list[tuple[NodePath, Problem]]) -> C
         segments=tuple(segments),
         removed=tuple(removed),
         locations=doc.locations,
+        spark=an.spark_settings if an.uses_spark or "spark" in data else None,
     )

@@ -1,19 +1,38 @@
-"""How DuckDB reads customer sources and member files (the only place that spells readers)."""
+"""How customer sources and member files are read: DuckDB's readers (the only place that spells
+them), and the Spark session of ``engine: spark`` sources."""
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit
 
 import duckdb
 
+if TYPE_CHECKING:  # the engines import this module: import them lazily
+    from ..engines import SourceRef, SparkEngine
+    from ._model import CustomerSource, SparkSettings
+
 __all__ = [
+    "bounded",
     "describe",
     "describe_csv_columns",
     "file_ids_sql",
+    "reach",
     "source_format",
+    "source_ref",
     "source_sql",
+    "spark_engine",
     "sql_string",
 ]
+
+_T = TypeVar("_T")
+
+#: default ports of a master URL without one
+_PORTS = {"sc": 15002, "spark": 7077}
 
 _SUFFIXES = {
     ".csv": "csv",
@@ -73,4 +92,79 @@ def file_ids_sql(path: Path, column: str | None) -> str:
     return (
         f"SELECT CAST({col} AS VARCHAR) AS cid FROM "
         f"read_csv({lit}, header=true, types={{{sql_string(column)}: 'VARCHAR'}})"
+    )
+
+
+def reach(master: str, timeout: float) -> str | None:
+    """Why the host:port of a remote master (``sc://``, ``spark://``) does not accept a TCP
+    connection within ``timeout`` seconds; None when it does (or for a local master)."""
+    parts = urlsplit(master)
+    if parts.scheme not in _PORTS:
+        return None
+    try:
+        host, port = parts.hostname, parts.port or _PORTS[parts.scheme]
+    except ValueError as exc:
+        return str(exc)
+    if not host:
+        return "no host in the master URL"
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except TimeoutError:
+        return f"no answer from {host}:{port} within {timeout:g} s"
+    except OSError as exc:
+        return f"{host}:{port}: {exc.strerror or exc}"
+    return None
+
+
+def bounded(call: Callable[[], _T], timeout: float | None) -> _T:
+    """``call()``, or :class:`TimeoutError` after ``timeout`` seconds (None: no bound).
+
+    The call runs in a daemon thread, so a client that retries for minutes (Spark Connect's
+    gRPC retry policy) cannot hold validation, nor the process's exit, past the bound.
+    """
+    if timeout is None:
+        return call()
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="reconcile-bounded", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
+def spark_engine(settings: SparkSettings) -> SparkEngine:
+    """An engine on the process's Spark session for ``settings`` (started on first use).
+
+    Spark keeps one session per process (``getOrCreate``): the engine does not own it and
+    closing it does not stop the session, which lives as long as the process (or until its
+    owner stops it). Raises :class:`~reconciler.exceptions.PlanError` when it cannot start.
+    """
+    from ..engines import SparkEngine
+
+    conf = dict(settings.conf)
+    session = SparkEngine(settings.master, conf=conf).session
+    return SparkEngine(settings.master, conf=conf, session=session)
+
+
+def source_ref(source: CustomerSource) -> SourceRef:
+    """The engine's view of a customer source."""
+    from ..engines import SourceRef
+
+    return SourceRef(
+        source.name,
+        source.id_column,
+        source.columns,
+        path=source.path,
+        format=source.format,
+        table=source.table,
     )
