@@ -84,7 +84,8 @@ RefreshOpt = Annotated[
     str,
     typer.Option(
         "--refresh",
-        help="'full' reads the remote live; 'false' plans from the state store alone.",
+        help="'auto' reads live what the plan needs (on Epsilon: the customers that changed and "
+        "a sample); 'full' reads every customer; 'false' plans from the state store alone.",
     ),
 ]
 
@@ -211,9 +212,11 @@ def _refresh(value: str) -> Any:
     v = value.strip().lower()
     if v in ("full", "true", "1", "yes"):
         return Refresh.FULL
+    if v == "auto":
+        return Refresh.AUTO
     if v in ("false", "none", "0", "no"):
         return Refresh.NONE
-    _fail(f"--refresh takes 'full' or 'false', not {value!r}")
+    _fail(f"--refresh takes 'auto', 'full' or 'false', not {value!r}")
 
 
 def _render(plan: Any, format: Format, full: bool = False) -> None:
@@ -246,7 +249,7 @@ def plan(
         bool,
         typer.Option("--detailed-exitcode", help="Exit 2 when changes are pending, 0 when none."),
     ] = False,
-    refresh: RefreshOpt = "full",
+    refresh: RefreshOpt = "auto",
     state: StateOpt = None,
     sandbox: SandboxOpt = False,
     sandbox_url: SandboxUrlOpt = None,

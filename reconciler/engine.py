@@ -164,7 +164,8 @@ class Reconciler:
         desired = self.desired()[name]
         provider = self.provider(name)
         try:
-            remote = await provider.read(ReadScope(refresh, frozenset(desired.segments)))
+            scope = ReadScope(refresh, frozenset(desired.segments), desired=desired)
+            remote = await provider.read(scope)
         finally:
             await provider.aclose()
         return build_target_plan(

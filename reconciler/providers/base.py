@@ -41,11 +41,17 @@ class Source(StrEnum):
     LIVE = "live read"
     STATE_STORE = "state store"
     FEED = "last feed written"
+    #: Refresh.AUTO on a large target: the customers that changed (and a sample) read live
+    TARGETED = "live read of the changed customers and a sample, the rest from the state store"
 
 
 class Refresh(StrEnum):
     #: read live everything the platform can give back
     FULL = "full"
+    #: read live what the plan needs: on a platform that reads customers one by one, the
+    #: customers whose desired or last-applied membership differs, plus a bounded sample of
+    #: the rest for drift; elsewhere the same as FULL
+    AUTO = "auto"
     #: plan from the state store alone (fast feedback; says so in the plan)
     NONE = "none"
 
@@ -55,6 +61,10 @@ class ReadScope:
     refresh: Refresh = Refresh.FULL
     #: segment ids the config manages on this target (a provider may read only these)
     segments: frozenset[str] = EMPTY
+    #: the desired state (for Refresh.AUTO: what the plan wants to change)
+    desired: State | None = None
+    #: with Refresh.AUTO, how many unchanged customers to read for drift
+    sample: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
