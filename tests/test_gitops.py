@@ -188,3 +188,18 @@ def test_released_segment_is_forgotten_not_deleted(fresh_sandbox: Any, tmp_path:
     again = plan(cfg, fresh_sandbox, state)
     assert not again.has_changes
     assert again.targets[0].unmanaged == ("seg-c",)
+
+
+def test_explain_names_the_rule_and_where_it_is_written() -> None:
+    example = Path(__file__).parent.parent / "examples" / "audiences.yaml"
+    done = cli("explain", "cust_00001", str(example), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    rules = [r for r in report["reasons"] if r["via"] == "rule"]
+    assert rules, report
+    first = rules[0]
+    assert first["detail"].startswith("shoppers: ")
+    assert first["line"] > 0
+    assert set(first["targets"]) == {"epsilon", "talon"}
+    text = cli("explain", "cust_00001", str(example))
+    assert f"by rule: {first['detail']} (audiences.yaml:{first['line']}:" in text.stdout
