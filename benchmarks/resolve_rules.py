@@ -23,69 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SEED = 20240601
-
-RULES: list[dict[str, Any]] = [
-    {"attribute": "weekly_spend_percentile", "gte": 85},
-    {
-        "all": [
-            {"attribute": "value_basket_share", "gte": 0.4},
-            {"not": {"attribute": "loyalty_tier", "eq": "platinum"}},
-        ]
-    },
-    {"attribute": "visits_per_week", "gte": 1},
-    {
-        "all": [
-            {"attribute": "last_brandco_purchase_days", "lte": 30},
-            {"attribute": "email", "exists": True},
-        ]
-    },
-    {"attribute": "region", "in": ["north", "east"]},
-    {
-        "any": [
-            {"attribute": "loyalty_tier", "eq": "gold"},
-            {"attribute": "weekly_spend_percentile", "gt": 95},
-        ]
-    },
-    {"attribute": "email", "matches": "@example\\.org$"},
-    {
-        "all": [
-            {"attribute": "visits_per_week", "lt": 0.5},
-            {"attribute": "region", "not_in": ["west"]},
-        ]
-    },
-    {"attribute": "last_brandco_purchase_days", "exists": False},
-    {"attribute": "value_basket_share", "lte": 0.1},
-]
-
-
-def generate(path: Path, customers: int) -> None:
-    import duckdb
-
-    s = SEED
-    con = duckdb.connect()
-    con.execute(
-        f"""
-        COPY (
-          SELECT
-            printf('cust_%08d', i) AS customer_id,
-            (hash(i, {s}) % 101)::INTEGER AS weekly_spend_percentile,
-            round((hash(i, {s + 1}) % 4000) / 1000.0, 1) AS visits_per_week,
-            CASE WHEN hash(i, {s + 2}) % 100 < 35 THEN NULL
-                 ELSE (hash(i, {s + 3}) % 366)::INTEGER END AS last_brandco_purchase_days,
-            round((hash(i, {s + 4}) % 100) / 100.0, 2) AS value_basket_share,
-            ['north', 'south', 'east', 'west'][(hash(i, {s + 5}) % 4)::INTEGER + 1] AS region,
-            CASE WHEN hash(i, {s + 6}) % 100 < 20 THEN NULL
-                 ELSE printf('shopper%d@example.%s', i,
-                             CASE WHEN hash(i, {s + 7}) % 2 = 0 THEN 'com' ELSE 'org' END)
-            END AS email,
-            ['bronze', 'silver', 'gold', 'platinum'][(hash(i, {s + 8}) % 4)::INTEGER + 1]
-              AS loyalty_tier
-          FROM range({customers}) t(i)
-        ) TO '{path}' (HEADER, DELIMITER ',')
-        """
-    ).fetchall()
-    con.close()
+from ._data import RULES, generate_customers
 
 
 def write_config(directory: Path, segments: int, targets: int = 1) -> Path:
@@ -191,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="resolve-rules-") as tmp:
         directory = Path(tmp)
         started = time.perf_counter()
-        generate(directory / "customers.csv", args.customers)
+        generate_customers(directory / "customers.csv", args.customers)
         size = (directory / "customers.csv").stat().st_size
         print(
             f"generated {args.customers:,} customers ({size / 2**20:.1f} MiB CSV) "
