@@ -19,7 +19,7 @@ from ..exceptions import ReconcilerError
 from ..model import EMPTY, State
 
 if TYPE_CHECKING:
-    from .._http import HttpStats, RetryPolicy
+    from .._http import Http, HttpStats, RetryPolicy
     from ..statestore import StateStore
 
 __all__ = [
@@ -136,6 +136,21 @@ class Provider(abc.ABC):
         """Settings and credentials that point this provider at a running
         :class:`~reconciler.sandbox.Sandbox` (``None``: the provider needs no sandbox)."""
         return None
+
+    def http(self, base_url: str, headers: Mapping[str, str], **options: Any) -> Http:
+        """An HTTP client for this target: the context's retry policy, every credential
+        redacted from messages, which name the target; ``options`` go to :class:`Http`."""
+        from .._http import Http
+
+        options.setdefault("max_connections", self.concurrency)
+        return Http(
+            base_url,
+            headers={"accept": "application/json", **headers},
+            secrets=tuple(self.credentials.values()),
+            retry=self.context.retry,
+            label=f"target {self.name!r}",
+            **options,
+        )
 
     @property
     def concurrency(self) -> int:

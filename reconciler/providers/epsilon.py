@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from .._http import Http, HttpStats, StatusError
+from .._http import HttpStats, StatusError
 from ..changes import AccessChange, Action, Change, CustomerChange, LinkChange, Phase, SegmentChange
 from ..exceptions import ProviderError
 from ..model import EMPTY, State, StateBuilder
@@ -111,22 +111,8 @@ class EpsilonProvider(Provider):
         super().__init__(name, settings, credentials, context)
         base = str(settings["base_url"]).rstrip("/")
         bearer, key = credentials["bearer_token"], credentials["api_key"]
-        secrets = (bearer, key)
-        common = {"accept": "application/json"}
-        self._partner = Http(
-            base,
-            headers={**common, "Authorization": f"Bearer {bearer}"},
-            secrets=secrets,
-            retry=context.retry,
-            max_connections=self.concurrency,
-        )
-        self._integration = Http(
-            base,
-            headers={**common, "Authorization": f"Basic {key}"},
-            secrets=secrets,
-            retry=context.retry,
-            max_connections=self.concurrency,
-        )
+        self._partner = self.http(base, {"Authorization": f"Bearer {bearer}"})
+        self._integration = self.http(base, {"Authorization": f"Basic {key}"})
         self.retailer_team_id = str(settings["retailer_team_id"])
         self.source_id = str(settings.get("source_id") or "DEFAULT_SOURCE_ID")
 

@@ -27,7 +27,7 @@ import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from .._http import Http, HttpStats, StatusError
+from .._http import HttpStats, StatusError
 from ..changes import Action, Change, LinkChange, Phase, SegmentChange
 from ..exceptions import ProviderError, RemoteError
 from ..model import Segment, StateBuilder
@@ -133,28 +133,18 @@ class TalonOneProvider(Provider):
         self.platform_name = str(settings.get("platform_name") or DEFAULT_PLATFORM_NAME)
         self.destination_host = str(host)
         api_key, management_key = credentials["api_key"], credentials["management_key"]
-        secrets = (api_key, management_key)
-        self._cdp = Http(
+        self._cdp = self.http(
             base,
-            headers={
-                "accept": "application/json",
+            {
                 "Authorization": f"ApiKey-v1 {api_key}",
                 "customer-data-platform-name": self.platform_name,
                 "destination-hostname": self.destination_host,
             },
-            secrets=secrets,
-            retry=context.retry,
-            max_connections=self.concurrency,
         )
         rps = float(settings.get("management_rps") or 3.0)
-        self._management = Http(
+        self._management = self.http(
             str(management),
-            headers={
-                "accept": "application/json",
-                "Authorization": f"ManagementKey-v1 {management_key}",
-            },
-            secrets=secrets,
-            retry=context.retry,
+            {"Authorization": f"ManagementKey-v1 {management_key}"},
             rate_limit=rps,
             max_connections=max(1, min(self.concurrency, int(rps) or 1)),
         )
