@@ -137,9 +137,7 @@ def _measure(root: Node, file: str) -> list[Problem]:
         if key in active:
             raise _Bomb(parent, path, "recursive YAML alias is not allowed")
         if len(path) > MAX_DEPTH:
-            raise _Bomb(
-                parent, path, f"the document is nested more than {MAX_DEPTH} levels deep"
-            )
+            raise _Bomb(parent, path, f"the document is nested more than {MAX_DEPTH} levels deep")
         if key in sizes:
             aliases += 1
             expanded += sizes[key]

@@ -129,9 +129,10 @@ def _style_of(auth: str) -> str:
 def render_error(style: str, err: ApiError, request_uuid: str) -> Response:
     if style == "epsilon":
         if err.status == 400:
-            body = {"message": err.message, "additionalInfo": [
-                {"code": err.code, "message": err.message}
-            ]}
+            body = {
+                "message": err.message,
+                "additionalInfo": [{"code": err.code, "message": err.message}],
+            }
             resp = json_response(body, 400)
         else:
             resp = Response(err.status, err.message.encode(), "text/plain; charset=utf-8")
@@ -187,7 +188,16 @@ class _Dropped(Exception):
 
 
 _LOG_FIELDS = (
-    "id", "time", "method", "path", "query", "status", "latency_ms", "group", "route", "fault"
+    "id",
+    "time",
+    "method",
+    "path",
+    "query",
+    "status",
+    "latency_ms",
+    "group",
+    "route",
+    "fault",
 )
 
 
@@ -210,10 +220,15 @@ class SandboxApp:
         self._next_id = 0
         self._id_lock = threading.Lock()
         self.groups = (
-            _compile_group("talonone-mgmt", "/talonone-mgmt", "management",
-                           _talonone.MANAGEMENT_ROUTES),
-            _compile_group("talonone", "/talonone", "cdp",
-                           (*_talonone.CDP_ROUTES, *_talonone.INTEGRATION_ROUTES)),
+            _compile_group(
+                "talonone-mgmt", "/talonone-mgmt", "management", _talonone.MANAGEMENT_ROUTES
+            ),
+            _compile_group(
+                "talonone",
+                "/talonone",
+                "cdp",
+                (*_talonone.CDP_ROUTES, *_talonone.INTEGRATION_ROUTES),
+            ),
             _compile_group("epsilon", "/epsilon", "epsilon", _epsilon.ROUTES),
         )
 
@@ -252,8 +267,11 @@ class SandboxApp:
         query_text = scope.get("query_string", b"").decode("utf-8", "replace")
         rid = self._new_id()
         group = next(
-            (g for g in self.groups
-             if full_path == g.prefix or full_path.startswith(g.prefix + "/")),
+            (
+                g
+                for g in self.groups
+                if full_path == g.prefix or full_path.startswith(g.prefix + "/")
+            ),
             None,
         )
         fault = self.faults.pick(method, full_path)
@@ -262,13 +280,14 @@ class SandboxApp:
         if group is None:
             resp = Response(404, b"not found", "text/plain; charset=utf-8")
         else:
-            path = full_path[len(group.prefix):] or "/"
+            path = full_path[len(group.prefix) :] or "/"
             req = Request(
                 method=method,
                 path=path,
                 query=parse_qs(query_text, keep_blank_values=True),
-                headers={k.decode("latin-1").lower(): v.decode("latin-1")
-                         for k, v in scope["headers"]},
+                headers={
+                    k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+                },
                 body=body,
                 request_id=rid,
             )
@@ -286,13 +305,25 @@ class SandboxApp:
             else:
                 resp, route_name = self._dispatch(group, req)
             if kind == "applied500":
-                resp = render_error(style, ApiError(500, "" if style == "epsilon" else
-                                                    "injected fault after apply"), req.uuid)
+                resp = render_error(
+                    style,
+                    ApiError(500, "" if style == "epsilon" else "injected fault after apply"),
+                    req.uuid,
+                )
             elif kind == "timeout":
                 assert fault is not None
                 await asyncio.sleep(fault.delay)
-        self._record(rid, method, full_path, query_text, resp.status, started,
-                     group.name if group else "", route_name, kind)
+        self._record(
+            rid,
+            method,
+            full_path,
+            query_text,
+            resp.status,
+            started,
+            group.name if group else "",
+            route_name,
+            kind,
+        )
         with contextlib.suppress(OSError):  # the client gave up (e.g. an injected timeout)
             await _send(send, resp)
 
@@ -323,16 +354,26 @@ class SandboxApp:
             return render_error(style, err, req.uuid), comp.template
 
     def _record(
-        self, rid: int, method: str, path: str, query: str, status: int, started: float,
-        group: str, route: str, fault: str | None,
+        self,
+        rid: int,
+        method: str,
+        path: str,
+        query: str,
+        status: int,
+        started: float,
+        group: str,
+        route: str,
+        fault: str | None,
     ) -> None:
         latency = round((time.perf_counter() - started) * 1000.0, 3)
-        self._log.append((rid, time.time(), method, path, query, status, latency, group, route,
-                          fault))
+        self._log.append(
+            (rid, time.time(), method, path, query, status, latency, group, route, fault)
+        )
 
     # ------------------------------------------------------------------ inspection
-    def requests(self, since: int = 0, method: str | None = None,
-                 group: str | None = None) -> list[dict[str, Any]]:
+    def requests(
+        self, since: int = 0, method: str | None = None, group: str | None = None
+    ) -> list[dict[str, Any]]:
         out = []
         for entry in list(self._log):
             if entry[0] <= since:
@@ -360,8 +401,13 @@ class SandboxApp:
                 return json_response(self.store.state())
             if key == ("GET", "/_sandbox/requests"):
                 since = int(query.get("since", ["0"])[0])
-                return json_response({"requests": self.requests(
-                    since, query.get("method", [None])[0], query.get("group", [None])[0])})
+                return json_response(
+                    {
+                        "requests": self.requests(
+                            since, query.get("method", [None])[0], query.get("group", [None])[0]
+                        )
+                    }
+                )
             if key == ("DELETE", "/_sandbox/requests"):
                 self._log.clear()
                 return Response(204)

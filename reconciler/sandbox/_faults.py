@@ -59,9 +59,7 @@ class FaultRule:
             raise SandboxError("a fault rule needs at least one kind")
         for kind in self.kinds:
             if kind not in FAULT_KINDS:
-                raise SandboxError(
-                    f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})"
-                )
+                raise SandboxError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
         if self.delay < 0 or self.retry_after < 0:
             raise SandboxError("fault delay and retry_after must not be negative")
         if self.limit is not None and self.limit < 0:
@@ -205,7 +203,12 @@ class FaultInjector:
                     return None
                 state.injected += 1
                 return FaultRule(
-                    route=rule.route, rate=rule.rate, kinds=(kind,), seed=rule.seed,
-                    delay=rule.delay, retry_after=rule.retry_after, limit=rule.limit,
+                    route=rule.route,
+                    rate=rule.rate,
+                    kinds=(kind,),
+                    seed=rule.seed,
+                    delay=rule.delay,
+                    retry_after=rule.retry_after,
+                    limit=rule.limit,
                 )
         return None

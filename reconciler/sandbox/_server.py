@@ -142,8 +142,12 @@ class Sandbox:
     def _start_thread(self, deadline: float) -> None:
         sock = _bind(self._requested_port)
         self.port = sock.getsockname()[1]
-        self.app = build_app(self.db_path, faults=self._faults,
-                             talonone_rate_limit=self._rate, credentials=self._credentials)
+        self.app = build_app(
+            self.db_path,
+            faults=self._faults,
+            talonone_rate_limit=self._rate,
+            credentials=self._credentials,
+        )
         server = uvicorn.Server(_config(self.app))
         self._server = server
         errors: list[BaseException] = []
@@ -174,9 +178,17 @@ class Sandbox:
             self.port = probe.getsockname()[1]
             probe.close()
         cmd = [
-            sys.executable, "-m", "reconciler.sandbox", "serve",
-            "--port", str(self.port), "--db", str(self.db_path),
-            "--talonone-rate-limit", str(self._rate), "--quiet",
+            sys.executable,
+            "-m",
+            "reconciler.sandbox",
+            "serve",
+            "--port",
+            str(self.port),
+            "--db",
+            str(self.db_path),
+            "--talonone-rate-limit",
+            str(self._rate),
+            "--quiet",
         ]
         if self._faults:
             cmd += ["--faults", format_fault_spec(self._faults)]
@@ -263,8 +275,9 @@ class Sandbox:
             params["method"] = method
         if group:
             params["group"] = group
-        data: list[dict[str, Any]] = self._call("GET", "/_sandbox/requests",
-                                                params=params).json()["requests"]
+        data: list[dict[str, Any]] = self._call("GET", "/_sandbox/requests", params=params).json()[
+            "requests"
+        ]
         return data
 
     def clear_requests(self) -> None:

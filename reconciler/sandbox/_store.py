@@ -152,9 +152,12 @@ class Store:
 
     def eps_set_access(self, segment_id: str, team_ids: Sequence[str]) -> None:
         with self.tx() as c:
-            if c.execute(
-                "SELECT 1 FROM eps_segments WHERE segment_id = ?", (segment_id,)
-            ).fetchone() is None:
+            if (
+                c.execute(
+                    "SELECT 1 FROM eps_segments WHERE segment_id = ?", (segment_id,)
+                ).fetchone()
+                is None
+            ):
                 raise ApiError(404, f"segment {segment_id!r} not found")
             self._set_access(c, segment_id, team_ids)
 
@@ -187,9 +190,10 @@ class Store:
     def eps_set_customer_segments(self, customer_id: str, segment_ids: Sequence[str]) -> None:
         wanted = list(dict.fromkeys(segment_ids))
         with self.tx() as c:
-            if c.execute(
-                "SELECT 1 FROM eps_customers WHERE id = ?", (customer_id,)
-            ).fetchone() is None:
+            if (
+                c.execute("SELECT 1 FROM eps_customers WHERE id = ?", (customer_id,)).fetchone()
+                is None
+            ):
                 raise ApiError(404, f"customer {customer_id!r} not found")
             if wanted:
                 marks = ",".join("?" * len(wanted))
@@ -202,8 +206,9 @@ class Store:
                 }
                 missing = [s for s in wanted if s not in known]
                 if missing:
-                    raise ApiError(400, f"unknown segment id(s): {', '.join(missing)}",
-                                   "SEGMENT_NOT_FOUND")
+                    raise ApiError(
+                        400, f"unknown segment id(s): {', '.join(missing)}", "SEGMENT_NOT_FOUND"
+                    )
             c.execute("DELETE FROM eps_customer_segments WHERE customer_id = ?", (customer_id,))
             c.executemany(
                 "INSERT INTO eps_customer_segments VALUES (?, ?, ?)",
@@ -351,9 +356,8 @@ class Store:
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 known.update(
-                    r[0] for r in c.execute(
-                        f"SELECT id FROM t1_audiences WHERE id IN ({marks})", chunk
-                    )
+                    r[0]
+                    for r in c.execute(f"SELECT id FROM t1_audiences WHERE id IN ({marks})", chunk)
                 )
         missing = [str(i) for i in wanted if i not in known]
         if missing:
@@ -584,10 +588,7 @@ class Store:
                     c.execute("DELETE FROM eps_customer_segments WHERE customer_id = ?", (cid,))
                     c.executemany(
                         "INSERT INTO eps_customer_segments VALUES (?, ?, ?)",
-                        [
-                            (cid, i, str(s))
-                            for i, s in enumerate(dict.fromkeys(cust["segmentIds"]))
-                        ],
+                        [(cid, i, str(s)) for i, s in enumerate(dict.fromkeys(cust["segmentIds"]))],
                     )
             for prof in t1.get("profiles") or []:
                 pid = self._ensure_profile(c, str(prof["integrationId"]), now)

@@ -249,11 +249,17 @@ INTEGRATION_ROUTES: tuple[Route, ...] = (
 MANAGEMENT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/audiences", list_audiences, "management", rate_limited=True),
     Route(
-        "GET", "/v1/audiences/{audienceId}/memberships", list_memberships, "management",
+        "GET",
+        "/v1/audiences/{audienceId}/memberships",
+        list_memberships,
+        "management",
         rate_limited=True,
     ),
     Route(
-        "GET", "/v1/audiences/{audienceId}/memberships/export", export_memberships, "management",
+        "GET",
+        "/v1/audiences/{audienceId}/memberships/export",
+        export_memberships,
+        "management",
         rate_limited=True,
     ),
 )

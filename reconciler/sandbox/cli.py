@@ -18,20 +18,27 @@ from reconciler.sandbox._store import Store
 
 __all__ = ["DEMO_STATE", "app"]
 
-app = typer.Typer(help="Local simulations of Epsilon Retail Media and Talon.One.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Local simulations of Epsilon Retail Media and Talon.One.", no_args_is_help=True
+)
 
 DEFAULT_DB = Path(".reconcile/sandbox.db")
 
 DEMO_STATE: dict[str, Any] = {
     "epsilon": {
         "segments": [
-            {"segmentId": "general-segment-1", "name": "High Spending Shoppers",
-             "description": "Shoppers with an average weekly shop in the top 15%.",
-             "retailerTeamId": EPSILON_RETAILER_TEAM_ID},
-            {"segmentId": "general-segment-3", "name": "Recurring Shoppers",
-             "description": "Shoppers that shop every week on average.",
-             "retailerTeamId": EPSILON_RETAILER_TEAM_ID},
+            {
+                "segmentId": "general-segment-1",
+                "name": "High Spending Shoppers",
+                "description": "Shoppers with an average weekly shop in the top 15%.",
+                "retailerTeamId": EPSILON_RETAILER_TEAM_ID,
+            },
+            {
+                "segmentId": "general-segment-3",
+                "name": "Recurring Shoppers",
+                "description": "Shoppers that shop every week on average.",
+                "retailerTeamId": EPSILON_RETAILER_TEAM_ID,
+            },
         ],
         "customers": [
             {"id": "cust_12345", "segmentIds": ["general-segment-3"]},
@@ -40,8 +47,12 @@ DEMO_STATE: dict[str, Any] = {
     },
     "talonone": {
         "audiences": [
-            {"integrationId": "vip", "name": "VIP customers", "integration": "sandbox",
-             "members": ["cust_12345"]},
+            {
+                "integrationId": "vip",
+                "name": "VIP customers",
+                "integration": "sandbox",
+                "members": ["cust_12345"],
+            },
         ],
     },
 }
@@ -58,10 +69,15 @@ def _fail(exc: Exception) -> typer.Exit:
 def serve_command(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 = any free port).")] = 8765,
     db: DbOption = DEFAULT_DB,
-    faults: Annotated[str | None, typer.Option(
-        help="Fault rules, e.g. 'seed=7,rate=0.2,kinds=429+500,route=POST /epsilon/*'.")] = None,
-    talonone_rate_limit: Annotated[float, typer.Option(
-        help="Management API requests per second per endpoint (0 = unlimited).")] = 3.0,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            help="Fault rules, e.g. 'seed=7,rate=0.2,kinds=429+500,route=POST /epsilon/*'."
+        ),
+    ] = None,
+    talonone_rate_limit: Annotated[
+        float, typer.Option(help="Management API requests per second per endpoint (0 = unlimited).")
+    ] = 3.0,
     quiet: Annotated[bool, typer.Option(help="Print nothing.")] = False,
 ) -> None:
     """Serve both platforms until Ctrl-C."""
@@ -75,11 +91,15 @@ def serve_command(
     if not quiet:
         creds = Credentials()
         typer.echo(f"sandbox state: {db}")
-        typer.echo(f"Epsilon Retail Media  {url}/epsilon   "
-                   f"(Bearer {creds.epsilon_bearer_token} / Basic {creds.epsilon_api_key})")
+        typer.echo(
+            f"Epsilon Retail Media  {url}/epsilon   "
+            f"(Bearer {creds.epsilon_bearer_token} / Basic {creds.epsilon_api_key})"
+        )
         typer.echo(f"Talon.One CDP + Int.  {url}/talonone  (ApiKey-v1 {creds.talonone_api_key})")
-        typer.echo(f"Talon.One Management  {url}/talonone-mgmt  "
-                   f"(ManagementKey-v1 {creds.talonone_management_key})")
+        typer.echo(
+            f"Talon.One Management  {url}/talonone-mgmt  "
+            f"(ManagementKey-v1 {creds.talonone_management_key})"
+        )
         typer.echo(f"inspection            {url}/_sandbox/state, /_sandbox/requests")
         typer.echo("Ctrl-C to stop")
     serve(sandbox_app, sock=sock)
@@ -87,8 +107,9 @@ def serve_command(
 
 @app.command("seed")
 def seed_command(
-    file: Annotated[Path | None, typer.Argument(help="YAML or JSON state; default: a demo.")]
-    = None,
+    file: Annotated[
+        Path | None, typer.Argument(help="YAML or JSON state; default: a demo.")
+    ] = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Load a starting remote state (upsert) into the sandbox database."""
