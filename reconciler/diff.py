@@ -72,11 +72,13 @@ def diff(
     *,
     access: bool = True,
     customers: bool = True,
+    compare: tuple[str, ...] = ("name", "description"),
 ) -> Diff:
     """Compute the changes that make ``remote`` look like ``desired``.
 
     ``access`` and ``customers`` say whether the target has those kinds at all (Talon.One has
-    no access control and creates customers implicitly).
+    no access control and creates customers implicitly); ``compare`` names the segment fields
+    the target carries (Talon.One audiences have no description).
     """
     changes: list[Change] = []
     unmanaged: list[str] = []
@@ -87,8 +89,8 @@ def diff(
         have_seg = remote.segments.get(seg_id)
         if have_seg is None:
             changes.append(SegmentChange(Action.CREATE, seg_id, None, want_seg))
-        elif have_seg != want_seg:
-            fields = segment_fields(have_seg, want_seg)
+        elif any(getattr(have_seg, f) != getattr(want_seg, f) for f in compare):
+            fields = tuple(f for f in segment_fields(have_seg, want_seg) if f in compare)
             changes.append(SegmentChange(Action.UPDATE, seg_id, have_seg, want_seg, fields))
     for seg_id in sorted(remote.segments.keys() - desired.segments.keys()):
         old = remote.segments[seg_id]

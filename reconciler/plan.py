@@ -371,6 +371,7 @@ def build_target_plan(
         ownership,
         access=Phase.ACCESS in phases,
         customers=Phase.CUSTOMERS in phases,
+        compare=capabilities.segment_fields,
     )
     warnings: list[str] = list(remote.warnings)
     kept: list[Change] = []
@@ -388,6 +389,16 @@ def build_target_plan(
         warnings.append(_group(k[0].value.rstrip("s"), keys, capabilities.unsupported[k]))
     for k, keys in caveated.items():
         warnings.append(_group(k[0].value.rstrip("s"), keys, capabilities.caveats[k]))
+    if "description" not in capabilities.segment_fields:
+        described = sorted(s.id for s in desired.segments.values() if s.description)
+        if described:
+            warnings.append(
+                _group(
+                    "segment",
+                    described,
+                    "this target has no segment descriptions: the descriptions are not sent",
+                )
+            )
     if Phase.ACCESS not in phases:
         asked = sorted(s for s, teams in desired.access.items() if teams)
         if asked:

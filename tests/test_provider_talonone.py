@@ -199,9 +199,12 @@ def test_create_link_and_converge(h: Harness) -> None:
     # the CDP headers went with every write
     audiences = h.sandbox.state()["talonone"]["audiences"]
     assert {a["integration"] for a in audiences} == {PLATFORM}
-    # read back: names live, descriptions as last applied, links live, marked as ours
+    # read back: names live (Talon.One has no descriptions), links live, marked as ours
     remote = h.read(desired.segments)
-    assert remote.state.segments == desired.segments
+    assert {k: s.name for k, s in remote.state.segments.items()} == {
+        k: s.name for k, s in desired.segments.items()
+    }
+    assert {s.description for s in remote.state.segments.values()} == {""}
     assert remote.marked == {"vip", "new"}
     assert remote.sources == {Phase.SEGMENTS: Source.LIVE, Phase.LINKS: Source.LIVE}
 
@@ -210,9 +213,9 @@ def test_rename_sends_put_and_description_only_change_sends_nothing(h: Harness) 
     h.converge(state({"vip": ("VIP", "a")}, {"c1": ["vip"]}))
     h.sent.clear()
     plan, _ = h.converge(state({"vip": ("VIP", "b")}, {"c1": ["vip"]}))
-    assert [c.action for c in plan.changes] == [Action.UPDATE]
+    assert plan.changes == ()  # the platform carries no description: nothing to change
     assert h.sent == []
-    assert any("description" in w for w in plan.warnings)
+    assert any("descriptions are not sent" in w and "vip" in w for w in plan.warnings)
     plan, _ = h.converge(state({"vip": ("Very Important", "b")}, {"c1": ["vip"]}))
     assert h.sent == [
         ("PUT", "/cdp/audiences/vip", {"audienceId": "vip", "audienceName": "Very Important"})

@@ -81,6 +81,8 @@ class Capabilities:
     caveats: Mapping[tuple[Phase, Action], str] = field(default_factory=dict)
     #: deleting a segment also drops its memberships on the platform
     delete_drops_links: bool = False
+    #: the segment fields the platform carries (the diff compares only these)
+    segment_fields: tuple[str, ...] = ("name", "description")
     #: concurrent requests within a phase (a target's ``concurrency`` setting overrides it)
     concurrency: int = 8
 

@@ -13,9 +13,8 @@ Follows Talon.One's published CDP and Management API specifications:
   one CSV export per managed audience gives its members;
 - Talon.One has no access control and creates customer profiles implicitly: those phases do not
   exist here;
-- an audience has no description the CDP API can set, so the description of a segment is taken
-  from the state store (what was last applied) rather than from the platform: a description in
-  the YAML is then reconciled once, as a no-request update, and never shows as drift again.
+- an audience has no description the CDP API can set: the provider declares ``name`` as the
+  only segment field, so the diff compares names and the plan says descriptions are not sent.
 """
 
 from __future__ import annotations
@@ -105,11 +104,8 @@ class TalonOneProvider(Provider):
         unsupported={
             (Phase.ACCESS, Action.UPDATE): "Talon.One audiences have no access control",
         },
-        caveats={
-            (Phase.SEGMENTS, Action.UPDATE): "Talon.One audiences carry no description the CDP "
-            "API can set: only a new name is sent, the description is only remembered",
-        },
         delete_drops_links=True,
+        segment_fields=("name",),
         concurrency=8,
     )
 
@@ -200,10 +196,7 @@ class TalonOneProvider(Provider):
         for iid, audience in audiences.items():
             if iid in gone:
                 continue
-            known = last.segments.get(iid)
-            builder.add_segment(
-                Segment(iid, str(audience.get("name") or ""), known.description if known else "")
-            )
+            builder.add_segment(Segment(iid, str(audience.get("name") or "")))
         per_customer: dict[str, list[str]] = {}
         for iid, members in zip(wanted, exported, strict=True):
             for customer in members or ():
@@ -301,10 +294,8 @@ class TalonOneProvider(Provider):
         match change:
             case SegmentChange(action=Action.CREATE, after=Segment() as seg):
                 await self._create(seg)
-            case SegmentChange(action=Action.UPDATE, before=before, after=Segment() as seg):
-                if before is None or before.name != seg.name:
-                    await self._rename(seg)
-                # a description-only change: nothing the CDP API can carry
+            case SegmentChange(action=Action.UPDATE, after=Segment() as seg):
+                await self._rename(seg)  # the name is the only field the diff compares
             case SegmentChange(action=Action.DELETE, key=audience_id):
                 await self._cdp.request(
                     "DELETE", self._audience_path(audience_id), expect=(200, 204, 404)
