@@ -233,8 +233,9 @@ class SparkEngine(Engine):
         tag = uuid.uuid4().hex[:8]
         desired, snap = f"_desired_{tag}", f"_snapshot_{tag}"
         self._sql(f"CACHE TABLE {desired} AS {distinct_pairs(q.sql)}", q.params)
+        # cached, like the desired pairs: the count query and both streams read it again
         self._sql(
-            f"CREATE OR REPLACE TEMP VIEW {snap} AS "
+            f"CACHE TABLE {snap} AS "
             + distinct_pairs(f"SELECT * FROM {self._snapshot_relation(snapshot)}")
         )
         dq = diff_queries(desired, snap)
