@@ -30,7 +30,7 @@ TARGET = "feed"
 TEAM_1 = "a5166fc4-f874-4741-a721-c05ffd9941a5"
 TEAM_2 = "92f4b91f-0089-4102-b13b-6015da8e0174"
 
-#: Seed 000's segment table, cell by cell (the seed prints the cells without their tabs)
+#: The Epsilon guide's segment table, cell by cell (the guide prints the cells without their tabs)
 SEED_SEGMENTS = [
     ["segment_id", "name", "description", "team_ids"],
     [
@@ -53,7 +53,7 @@ SEED_SEGMENTS = [
         f'["{TEAM_1}","{TEAM_2}"]',
     ],
 ]
-#: Seed 000's customer table, as printed (with a space after the comma)
+#: The Epsilon guide's customer table, as printed (with a space after the comma)
 SEED_CUSTOMERS = [
     ["customer_id", "segments"],
     ["cust_12345", '["general-segment-3", "general-segment-4"]'],

@@ -38,7 +38,7 @@ SEED_ACCESS = """{
         "90d5f138-2090-412b-a397-1f59ea6a31b3","1439f6f2-8c43-4ec5-b511-fc153f7d8119"
         ]
 }"""
-# Seed 000 prints this body with one stray "}" after the second customer: it is not JSON.
+# The Epsilon guide prints this body with one stray "}" after the second customer: not JSON.
 SEED_CUSTOMERS_AS_PRINTED = """{
     "customers": [
         {
