@@ -50,13 +50,18 @@ def phase_parse(directory: Path) -> dict[str, Any]:
     con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{csv}', header=true)").fetchall()
     materialise_s = time.perf_counter() - start
     con.close()
-    return {"rows": rows, "count_s": count_s, "materialise_s": materialise_s,
-            "peak_mib": _peak_mib()}
+    return {
+        "rows": rows,
+        "count_s": count_s,
+        "materialise_s": materialise_s,
+        "peak_mib": _peak_mib(),
+    }
 
 
 def _reconciler(directory: Path, url: str) -> Any:
     from reconciler.config import load
-    from reconciler.engine import Overrides, Reconciler, SandboxEndpoints
+    from reconciler.engine import Overrides, Reconciler
+    from reconciler.sandbox import SandboxEndpoints
     from reconciler.statestore import StateStore
 
     config = load(directory / "audiences.yaml")
@@ -96,18 +101,31 @@ async def _timed_plan(
     )
     plan = Plan(str(rec.config.path.name), rec.config.digest, (tp,))
     t4, c4 = time.perf_counter(), time.process_time()
-    times = {"load": t1 - t0, "resolve": t2 - t1, "read": t3 - t2, "build": t4 - t3,
-             "total": t4 - t0, "load_cpu": c1 - c0, "resolve_cpu": c2 - c1,
-             "read_cpu": c3 - c2, "build_cpu": c4 - c3, "total_cpu": c4 - c0}
+    times = {
+        "load": t1 - t0,
+        "resolve": t2 - t1,
+        "read": t3 - t2,
+        "build": t4 - t3,
+        "total": t4 - t0,
+        "load_cpu": c1 - c0,
+        "resolve_cpu": c2 - c1,
+        "read_cpu": c3 - c2,
+        "build_cpu": c4 - c3,
+        "total_cpu": c4 - c0,
+    }
     return (rec, plan), times
 
 
 def _plan_summary(plan: Any) -> dict[str, Any]:
     (tp,) = plan.targets
     by_phase = {k: dict(v) for k, v in tp.counts.by_phase.items()}
-    return {"changes": len(tp.changes), "by_phase": by_phase,
-            "fingerprint": tp.remote_fingerprint, "existing": dict(tp.existing),
-            "changes_digest": plan.changes_digest()}
+    return {
+        "changes": len(tp.changes),
+        "by_phase": by_phase,
+        "fingerprint": tp.remote_fingerprint,
+        "existing": dict(tp.existing),
+        "changes_digest": plan.changes_digest(),
+    }
 
 
 def phase_plan(directory: Path, url: str, refresh: str = "full") -> dict[str, Any]:
@@ -122,9 +140,15 @@ def phase_apply(directory: Path, url: str) -> dict[str, Any]:
         start = time.perf_counter()
         (result,) = await rec.apply(plan, verify=False)
         seconds = time.perf_counter() - start
-        return {"plan_s": times["total"], "apply_s": seconds, "applied": result.applied,
-                "failures": len(result.failures), "requests": result.requests,
-                "retries": result.retries, "changes": len(plan.targets[0].changes)}
+        return {
+            "plan_s": times["total"],
+            "apply_s": seconds,
+            "applied": result.applied,
+            "failures": len(result.failures),
+            "requests": result.requests,
+            "retries": result.retries,
+            "changes": len(plan.targets[0].changes),
+        }
 
     return asyncio.run(run())
 
@@ -160,9 +184,13 @@ def phase_deepdiff(directory: Path, customers: int) -> dict[str, Any]:
     start = time.perf_counter()
     theirs = DeepDiff(remote_dict, desired_dict)
     theirs_s = time.perf_counter() - start
-    return {"customers": customers, "ours_s": ours_s, "deepdiff_s": theirs_s,
-            "ours_changes": len(ours.changes),
-            "deepdiff_items": sum(len(v) for v in theirs.values())}
+    return {
+        "customers": customers,
+        "ours_s": ours_s,
+        "deepdiff_s": theirs_s,
+        "ours_changes": len(ours.changes),
+        "deepdiff_items": sum(len(v) for v in theirs.values()),
+    }
 
 
 # -- the naive script -------------------------------------------------------------------------
@@ -189,8 +217,11 @@ def naive(url: str, plan_path: Path, sample: int) -> dict[str, Any]:
             client.post("/v1/customers", json={"customers": [{"id": cid}]}).raise_for_status()
             sent += 1
         for change in picked:
-            body = {"customerId": change.key, "teamId": _data.RETAILER,
-                    "segments": {"segmentIds": sorted(change.after)}}
+            body = {
+                "customerId": change.key,
+                "teamId": _data.RETAILER,
+                "segments": {"segmentIds": sorted(change.after)},
+            }
             client.post("/v1/customers/manage-segments", json=body).raise_for_status()
             sent += 1
         seconds = time.perf_counter() - start
@@ -223,9 +254,14 @@ def _prepare(directory: Path, customers: int, segments: int, *, sandbox: bool) -
     config = load(config_path)
     (desired,) = resolve(config).values()
     remote = _data.yesterday(desired.links, _data.segment_ids(segments))
-    info["churn"] = {"new": remote.new, "added": remote.added, "removed": remote.removed,
-                     "gone": remote.gone, "changed": remote.changed_customers,
-                     "minimal_writes": remote.minimal_writes}
+    info["churn"] = {
+        "new": remote.new,
+        "added": remote.added,
+        "removed": remote.removed,
+        "gone": remote.gone,
+        "changed": remote.changed_customers,
+        "minimal_writes": remote.minimal_writes,
+    }
     info["desired_customers"] = len(desired.customers)
     del desired
     start = time.perf_counter()
@@ -242,11 +278,17 @@ def _seed_state_rate(directory: Path, customers: int = 20_000) -> float:
     """Customers per second through ``seed_state`` (the per-customer path), on a sample."""
     from reconciler.sandbox import seed_state
 
-    data = {"epsilon": {
-        "segments": [{"segmentId": s, "name": s, "description": ""} for s in _data.segment_ids(10)],
-        "customers": [{"id": f"c{i:08d}", "segmentIds": _data.segment_ids(10)[: i % 4 + 1]}
-                      for i in range(customers)],
-    }}
+    data = {
+        "epsilon": {
+            "segments": [
+                {"segmentId": s, "name": s, "description": ""} for s in _data.segment_ids(10)
+            ],
+            "customers": [
+                {"id": f"c{i:08d}", "segmentIds": _data.segment_ids(10)[: i % 4 + 1]}
+                for i in range(customers)
+            ],
+        }
+    }
     start = time.perf_counter()
     seed_state(directory / "seed-sample.db", data)
     return customers / (time.perf_counter() - start)
@@ -301,8 +343,9 @@ def main(argv: list[str] | None = None) -> None:
             info = json.loads((big / "info.json").read_text(encoding="utf-8"))
         else:
             big.mkdir()
-            print(f"preparing {args.customers:,} customers, {args.segments} segments ...",
-                  flush=True)
+            print(
+                f"preparing {args.customers:,} customers, {args.segments} segments ...", flush=True
+            )
             info = _prepare(big, args.customers, args.segments, sandbox=True)
             info["seed_state_rate"] = _seed_state_rate(root)
             (big / "info.json").write_text(json.dumps(info), encoding="utf-8")
@@ -339,54 +382,87 @@ def main(argv: list[str] | None = None) -> None:
     churn = info["churn"]
     t = best["times"]
     print()
-    print(f"scale benchmark: {args.customers:,} customers ({info['csv_mib']:.0f} MiB CSV), "
-          f"{args.segments} rule-based segments, 1 Epsilon target (sandbox subprocess)")
-    print(f"  remote: {info['remote_customers']:,} customers; churn: {churn['new']:,} new, "
-          f"{churn['added']:,} +1 segment, {churn['removed']:,} -1 segment, "
-          f"{churn['gone']:,} gone")
-    print(f"  seeding: bulk {info['seed_sandbox_s']:.1f} s sandbox + "
-          f"{info['seed_statestore_s']:.1f} s state store; seed_state() runs "
-          f"{seed_rate:,.0f} customers/s (~{args.customers / seed_rate:.0f} s at this size)")
+    print(
+        f"scale benchmark: {args.customers:,} customers ({info['csv_mib']:.0f} MiB CSV), "
+        f"{args.segments} rule-based segments, 1 Epsilon target (sandbox subprocess)"
+    )
+    print(
+        f"  remote: {info['remote_customers']:,} customers; churn: {churn['new']:,} new, "
+        f"{churn['added']:,} +1 segment, {churn['removed']:,} -1 segment, "
+        f"{churn['gone']:,} gone"
+    )
+    print(
+        f"  seeding: bulk {info['seed_sandbox_s']:.1f} s sandbox + "
+        f"{info['seed_statestore_s']:.1f} s state store; seed_state() runs "
+        f"{seed_rate:,.0f} customers/s (~{args.customers / seed_rate:.0f} s at this size)"
+    )
     print()
     _row("parse floor: count(*) over the CSV", f"{parse['count_s']:.2f} s")
     _row("parse floor: materialise every column", f"{floor:.2f} s", "(the floor used below)")
     ta = auto["times"]
-    _row(f"plan --refresh=auto wall time (best of {args.repeat})", f"{ta['total']:.2f} s",
-         f"{ta['total'] / floor:.2f}x parse floor (target <= 2x)")
+    _row(
+        f"plan --refresh=auto wall time (best of {args.repeat})",
+        f"{ta['total']:.2f} s",
+        f"{ta['total'] / floor:.2f}x parse floor (target <= 2x)",
+    )
     _row("  read remote (changed customers + sample)", f"{ta['read']:.2f} s", _cpu(ta, "read"))
     _row("  diff + plan build", f"{ta['build']:.2f} s", _cpu(ta, "build"))
     _row("plan --refresh=auto peak RSS", f"{auto['peak_mib']:.0f} MiB")
-    _row("plan --refresh=auto changes = full's", str(auto["changes_digest"] == best[
-        "changes_digest"]), "(must be True: no drift in this scenario)")
-    _row(f"plan --refresh=full wall time (best of {args.repeat})", f"{t['total']:.2f} s",
-         f"{t['total'] / floor:.2f}x parse floor")
+    _row(
+        "plan --refresh=auto changes = full's",
+        str(auto["changes_digest"] == best["changes_digest"]),
+        "(must be True: no drift in this scenario)",
+    )
+    _row(
+        f"plan --refresh=full wall time (best of {args.repeat})",
+        f"{t['total']:.2f} s",
+        f"{t['total'] / floor:.2f}x parse floor",
+    )
     _row("  config load", f"{t['load']:.2f} s", _cpu(t, "load"))
     _row("  resolve (desired state)", f"{t['resolve']:.2f} s", _cpu(t, "resolve"))
     _row("  read remote (1,000-customer pages)", f"{t['read']:.2f} s", _cpu(t, "read"))
     _row("  diff + plan build", f"{t['build']:.2f} s", _cpu(t, "build"))
-    _row("plan peak RSS", f"{best['peak_mib']:.0f} MiB",
-         f"{best['peak_mib'] * 2**20 / GIB:.2f} GiB (target <= 1 GiB)")
+    _row(
+        "plan peak RSS",
+        f"{best['peak_mib']:.0f} MiB",
+        f"{best['peak_mib'] * 2**20 / GIB:.2f} GiB (target <= 1 GiB)",
+    )
     _row("plan changes", f"{best['changes']:,}", json.dumps(best["by_phase"]))
     if apply is not None and verify is not None:
         n_writes = len(writes)
-        _row("apply write requests / minimal", f"{n_writes:,} / {churn['minimal_writes']:,}",
-             f"ratio {n_writes / churn['minimal_writes']:.2f} (must be 1.00)")
+        _row(
+            "apply write requests / minimal",
+            f"{n_writes:,} / {churn['minimal_writes']:,}",
+            f"ratio {n_writes / churn['minimal_writes']:.2f} (must be 1.00)",
+        )
         rate = apply["changes"] / apply["apply_s"]
-        _row("apply throughput (reconciler)", f"{rate:,.0f} changes/s",
-             f"{apply['changes']:,} changes in {apply['apply_s']:.1f} s, "
-             f"{apply['failures']} failures, {apply['retries']} retries")
+        _row(
+            "apply throughput (reconciler)",
+            f"{rate:,.0f} changes/s",
+            f"{apply['changes']:,} changes in {apply['apply_s']:.1f} s, "
+            f"{apply['failures']} failures, {apply['retries']} retries",
+        )
         if naive_result is not None:
-            _row("apply throughput (naive sequential)", f"{naive_result['rate']:,.0f} changes/s",
-                 f"{naive_result['changes']:,} sampled in {naive_result['seconds']:.1f} s; "
-                 f"reconciler {rate / naive_result['rate']:.1f}x faster; naive would take "
-                 f"{apply['changes'] / naive_result['rate']:.0f} s")
+            _row(
+                "apply throughput (naive sequential)",
+                f"{naive_result['rate']:,.0f} changes/s",
+                f"{naive_result['changes']:,} sampled in {naive_result['seconds']:.1f} s; "
+                f"reconciler {rate / naive_result['rate']:.1f}x faster; naive would take "
+                f"{apply['changes'] / naive_result['rate']:.0f} s",
+            )
         _row("plan after apply", f"{verify['changes']} changes", "(must be 0)")
     if dd is not None:
-        _row(f"diff at {dd['customers']:,} customers: ours", f"{dd['ours_s'] * 1000:.1f} ms",
-             f"{dd['ours_changes']:,} changes")
-        _row(f"diff at {dd['customers']:,} customers: deepdiff", f"{dd['deepdiff_s']:.2f} s",
-             f"{dd['deepdiff_items']:,} items; ours {dd['deepdiff_s'] / dd['ours_s']:.0f}x "
-             "faster (target >= 50x)")
+        _row(
+            f"diff at {dd['customers']:,} customers: ours",
+            f"{dd['ours_s'] * 1000:.1f} ms",
+            f"{dd['ours_changes']:,} changes",
+        )
+        _row(
+            f"diff at {dd['customers']:,} customers: deepdiff",
+            f"{dd['deepdiff_s']:.2f} s",
+            f"{dd['deepdiff_items']:,} items; ours {dd['deepdiff_s'] / dd['ours_s']:.0f}x "
+            "faster (target >= 50x)",
+        )
 
 
 if __name__ == "__main__":

@@ -183,7 +183,7 @@ def _reconciler(
 
     config = load(file)
     if sandbox_url:
-        from .engine import SandboxEndpoints
+        from .sandbox import SandboxEndpoints
 
         folder = config.path.parent / ".reconcile" / "sandbox"
         store = StateStore(state or folder / "state.db")

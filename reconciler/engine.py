@@ -23,36 +23,11 @@ from .providers import provider_class, provider_types
 from .providers.base import Provider, ProviderContext, ReadScope, Refresh, RemoteState
 from .statestore import StateStore
 
-__all__ = ["Overrides", "Reconciler", "SandboxEndpoints", "default_state_path"]
+__all__ = ["Overrides", "Reconciler", "default_state_path"]
 
 
 def default_state_path(config_path: Path) -> Path:
     return config_path.resolve().parent / ".reconcile" / "state.db"
-
-
-@dataclass(frozen=True, slots=True)
-class SandboxEndpoints:
-    """A sandbox already running elsewhere (``reconcile sandbox serve``), by its URL."""
-
-    url: str
-
-    @property
-    def epsilon_url(self) -> str:
-        return f"{self.url.rstrip('/')}/epsilon"
-
-    @property
-    def talonone_url(self) -> str:
-        return f"{self.url.rstrip('/')}/talonone"
-
-    @property
-    def talonone_management_url(self) -> str:
-        return f"{self.url.rstrip('/')}/talonone-mgmt"
-
-    @property
-    def credentials(self) -> dict[str, str]:
-        from .sandbox import Credentials
-
-        return Credentials().as_dict()
 
 
 @dataclass(frozen=True, slots=True)

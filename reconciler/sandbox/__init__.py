@@ -22,7 +22,14 @@ from reconciler.sandbox._faults import (
     format_fault_spec,
     parse_fault_spec,
 )
-from reconciler.sandbox._server import Sandbox, build_app, seed_state, serve
+from reconciler.sandbox._server import (
+    Endpoints,
+    Sandbox,
+    SandboxEndpoints,
+    build_app,
+    seed_state,
+    serve,
+)
 from reconciler.sandbox._store import TALONONE_ACCOUNT_ID
 
 __all__ = [
@@ -34,9 +41,11 @@ __all__ = [
     "TALONONE_API_KEY",
     "TALONONE_MANAGEMENT_KEY",
     "Credentials",
+    "Endpoints",
     "FaultRule",
     "Sandbox",
     "SandboxApp",
+    "SandboxEndpoints",
     "build_app",
     "format_fault_spec",
     "parse_fault_spec",

@@ -92,7 +92,43 @@ def _wait_for_port(port: int, deadline: float, alive: Any = None) -> None:
     raise SandboxError(f"the sandbox did not accept connections on {HOST}:{port} in time")
 
 
-class Sandbox:
+class Endpoints:
+    """Where a sandbox's platforms answer: one base URL, one prefix per route group."""
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def epsilon_url(self) -> str:
+        return f"{self.url}/epsilon"
+
+    @property
+    def talonone_url(self) -> str:
+        return f"{self.url}/talonone"
+
+    @property
+    def talonone_management_url(self) -> str:
+        return f"{self.url}/talonone-mgmt"
+
+
+class SandboxEndpoints(Endpoints):
+    """A sandbox already running elsewhere (``reconcile sandbox serve``), by its URL; it
+    accepts the default credentials."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url.rstrip("/")
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        return Credentials().as_dict()
+
+
+class Sandbox(Endpoints):
     """Both simulated platforms on one loopback port, for tests and local runs.
 
     ``with Sandbox(tmp / "sb.db") as sb: httpx.get(sb.epsilon_url + "/v1/customers/x", ...)``.
@@ -235,18 +271,6 @@ class Sandbox:
         if not self.port:
             raise SandboxError("the sandbox is not running")
         return f"http://{HOST}:{self.port}"
-
-    @property
-    def epsilon_url(self) -> str:
-        return f"{self.url}/epsilon"
-
-    @property
-    def talonone_url(self) -> str:
-        return f"{self.url}/talonone"
-
-    @property
-    def talonone_management_url(self) -> str:
-        return f"{self.url}/talonone-mgmt"
 
     @property
     def credentials(self) -> dict[str, str]:
