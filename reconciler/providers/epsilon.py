@@ -138,12 +138,13 @@ class EpsilonProvider(Provider):
             sources |= {Phase.CUSTOMERS: Source.STATE_STORE, Phase.LINKS: Source.STATE_STORE}
             return RemoteState(self.context.store.load(self.name), sources)
         if scope.refresh is Refresh.AUTO and scope.desired is not None:
-            last_applied = self.context.store.load(self.name)
-            targeted = await self._read_targeted(last_applied, scope.desired, scope.sample)
+            last = self.context.store.load(self.name)
+            targeted = await self._read_targeted(last, scope.desired, scope.sample)
             if targeted is not None:
                 return targeted
-        # membership is read live: only segments and access come from the state store
-        last = self.context.store.load(self.name, membership=False)
+        else:
+            # membership is read live: only segments and access come from the state store
+            last = self.context.store.load(self.name, membership=False)
         builder = StateBuilder()
         for seg in last.segments.values():
             builder.add_segment(seg)
