@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from .changes import AccessChange, Action, Change, CustomerChange, LinkChange, SegmentChange
-from .model import EMPTY, State
+from .model import EMPTY, Segment, State
 from .plan import Plan, TargetPlan
 
 __all__ = ["DriftReport", "Side", "classify", "drift_reports"]
@@ -38,8 +38,12 @@ def classify(change: Change, last: State) -> Side:
     match change:
         case SegmentChange(action=Action.CREATE, key=k):
             return Side.REMOTE if k in last.segments else Side.CONFIG
-        case SegmentChange(action=Action.UPDATE, key=k, before=b, after=a):
-            return _side(last.segments.get(k), b, a)
+        case SegmentChange(action=Action.UPDATE, key=k, before=b, after=a, fields=fs):
+            # on the fields that differ: a platform may not carry the others (descriptions)
+            def on(seg: Segment | None) -> tuple[str, ...] | None:
+                return None if seg is None else tuple(getattr(seg, f) for f in fs)
+
+            return _side(on(last.segments.get(k)), on(b), on(a))
         case SegmentChange():
             return Side.CONFIG  # a delete or forget: the config no longer declares it
         case AccessChange(key=k, before=b, after=a):
