@@ -7,6 +7,9 @@ segment, a removed segment, and a rename. Counts below are what a minimal apply 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +126,15 @@ def apply(path: Path, sandbox: Any, state: Path, **kw: Any) -> tuple[Plan, list[
 
 def writes(sandbox: Any, since: int = 0) -> list[dict[str, Any]]:
     return [r for r in sandbox.requests(since=since) if r["method"] != "GET"]
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``reconcile`` as a user would, in a child process, without colour."""
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1"},
+    )

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from importlib import resources
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from _scenario import cli
 
 ROOT = Path(__file__).parent.parent
 WORKFLOW = ROOT / "examples" / "ci" / "audiences.yml"
@@ -65,9 +64,7 @@ def test_every_reconcile_command_in_the_workflow_exists() -> None:
     commands = set(re.findall(r"reconcile (\w+)", WORKFLOW.read_text()))
     assert commands == {"validate", "plan", "apply", "drift"}
     for command in commands:
-        done = subprocess.run(
-            [sys.executable, "-m", "reconciler", command, "--help"], capture_output=True, text=True
-        )
+        done = cli(command, "--help")
         assert done.returncode == 0, done.stderr
 
 
@@ -81,11 +78,7 @@ def test_pre_commit_hook_validates_files(tmp_path: Path) -> None:
     bad = tmp_path / "audiences.yaml"
     bad.write_text("version: 1\ntargets: {}\nsegments: []\nsurprise: 1\n")
     good = ROOT / "examples" / "audiences.yaml"
-    done = subprocess.run(
-        [sys.executable, "-m", "reconciler", *entry[1:], str(good), str(bad)],
-        capture_output=True,
-        text=True,
-    )
+    done = cli(*entry[1:], str(good), str(bad))
     assert done.returncode == 1
     assert f"{bad}:4:1: surprise:" in done.stderr
     assert "audiences.yaml is valid" in done.stderr

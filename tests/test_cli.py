@@ -10,23 +10,13 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from _scenario import cli
 
 from reconciler import __version__
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "examples" / "audiences.yaml"
 COMMANDS = ["validate", "schema", "plan", "apply", "show", "drift", "import", "explain", "sandbox"]
-
-
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
 
 
 def test_version() -> None:

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from _scenario import apply, plan, write_config
+from _scenario import apply, cli, plan, write_config
 
 RETAILER = "13c84def-41cb-4f99-a3fc-6788264f79fe"
-
-
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
 
 
 def common(sb: Any, tmp: Path) -> list[str]:
