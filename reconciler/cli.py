@@ -169,6 +169,17 @@ def schema(
 
 
 # -- plan / apply / show ---------------------------------------------------------------------
+def _state_path(config_path: Path, state: Path | None, sandboxed: bool) -> Path:
+    """``--state``, or the store next to the config (a separate one for the sandbox)."""
+    from .engine import default_state_path
+
+    if state:
+        return state
+    if sandboxed:
+        return config_path.resolve().parent / ".reconcile" / "sandbox" / "state.db"
+    return default_state_path(config_path)
+
+
 @contextlib.contextmanager
 def _reconciler(
     file: Path,
@@ -178,32 +189,27 @@ def _reconciler(
     sandbox_url: str | None = None,
 ) -> Iterator[Any]:
     from .config import load
-    from .engine import Overrides, Reconciler, default_state_path
+    from .engine import Overrides, Reconciler
     from .statestore import StateStore
 
     config = load(file)
-    if sandbox_url:
-        from .sandbox import SandboxEndpoints
+    with contextlib.ExitStack() as stack:
+        overrides = None
+        if sandbox_url:
+            from .sandbox import SandboxEndpoints
 
-        folder = config.path.parent / ".reconcile" / "sandbox"
-        store = StateStore(state or folder / "state.db")
-        endpoints = SandboxEndpoints(sandbox_url)
-        yield Reconciler(config, store, targets=targets, overrides=Overrides.for_sandbox(endpoints))
-        store.close()
-    elif sandbox:
-        from .sandbox import Sandbox
+            overrides = Overrides.for_sandbox(SandboxEndpoints(sandbox_url))
+        elif sandbox:
+            from .sandbox import Sandbox
 
-        folder = config.path.parent / ".reconcile" / "sandbox"
-        folder.mkdir(parents=True, exist_ok=True)
-        store = StateStore(state or folder / "state.db")
-        with Sandbox(folder / "remote.db", port=0) as sb:
+            folder = config.path.parent / ".reconcile" / "sandbox"
+            folder.mkdir(parents=True, exist_ok=True)
+            sb = stack.enter_context(Sandbox(folder / "remote.db", port=0))
             err.print(f"[dim]Sandbox serving on {sb.url}[/dim]")
-            yield Reconciler(config, store, targets=targets, overrides=Overrides.for_sandbox(sb))
-        store.close()
-    else:
-        store = StateStore(state or default_state_path(config.path))
-        yield Reconciler(config, store, targets=targets)
-        store.close()
+            overrides = Overrides.for_sandbox(sb)
+        store = StateStore(_state_path(config.path, state, sandbox or bool(sandbox_url)))
+        stack.callback(store.close)
+        yield Reconciler(config, store, targets=targets, overrides=overrides)
 
 
 def _refresh(value: str) -> Any:
@@ -519,7 +525,6 @@ def import_(
 ) -> None:
     """Write a config from a target's remote state that plans to zero changes."""
     from .changes import Phase
-    from .engine import default_state_path
     from .importer import imported_state, render_import
     from .providers import provider_class
     from .statestore import StateStore
@@ -542,11 +547,7 @@ def import_(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     out_file.write_text(result.yaml_text)
-    if sandbox or sandbox_url:
-        store_path = state or out_file.resolve().parent / ".reconcile" / "sandbox" / "state.db"
-    else:
-        store_path = state or default_state_path(out_file)
-    store = StateStore(store_path)
+    store = StateStore(_state_path(out_file, state, sandbox or bool(sandbox_url)))
     store.replace(target, remote_state)
     store.close()
     err.print(
