@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .changes import STEPS, Action, Change, LinkChange, Phase, Step
+from .changes import Action, Change, LinkChange, Phase, Step
 from .exceptions import RemoteError
 from .plan import TargetPlan
 from .providers.base import BatchRejected, ItemResult, Provider
@@ -144,12 +144,8 @@ async def apply_target(
         status = "failed"
         try:
             failed: dict[Phase, set[str]] = {}
-            for step in STEPS:
-                changes = [
-                    c for c in plan.changes if c.phase is step.phase and c.action in step.actions
-                ]
-                if changes:
-                    await _run_step(provider, step, changes, store, run_id, failed, result, report)
+            for step, changes in plan.by_step():
+                await _run_step(provider, step, changes, store, run_id, failed, result, report)
             await provider.commit()
             status = "failed" if result.failures else "ok"
         finally:

@@ -24,6 +24,8 @@ from .changes import (
     LinkChange,
     Phase,
     SegmentChange,
+    Step,
+    step_of,
 )
 from .diff import Ownership, diff
 from .exceptions import PlanError, UnsafePlanError
@@ -139,16 +141,13 @@ class TargetPlan:
     def counts(self) -> Counts:
         return count(self.changes)
 
-    def by_step(self) -> list[tuple[str, list[Change]]]:
-        """The changes grouped by execution step, in execution order, empty steps left out."""
-        groups: list[tuple[str, list[Change]]] = []
-        for step in STEPS:
-            members = [
-                c for c in self.changes if c.phase is step.phase and c.action in step.actions
-            ]
-            if members:
-                groups.append((step.name, members))
-        return groups
+    def by_step(self) -> list[tuple[Step, list[Change]]]:
+        """The changes grouped by execution step, in execution order, empty steps left out
+        (one pass; a plan file edited out of order still groups right)."""
+        buckets: dict[int, list[Change]] = {}
+        for change in self.changes:
+            buckets.setdefault(step_of(change), []).append(change)
+        return [(STEPS[i], buckets[i]) for i in sorted(buckets)]
 
 
 @dataclass(frozen=True, slots=True)

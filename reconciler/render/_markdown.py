@@ -61,7 +61,7 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT - 1_536) ->
     for tp, header in zip(plan.targets, headers, strict=True):
         parts.append(header)
         for step, changes in tp.by_step():
-            opening = f"<details><summary>{step} ({len(changes):,})</summary>\n\n```diff\n"
+            opening = f"<details><summary>{step.name} ({len(changes):,})</summary>\n\n```diff\n"
             closing = "```\n</details>\n\n"
             if len(opening) + len(closing) + 40 > budget:
                 hidden += len(changes)

@@ -28,7 +28,7 @@ def render_text(plan: Plan, *, max_items: int | None = 50) -> str:
         if not tp.changes:
             out.append("  [dim]no changes[/dim]")
         for step, changes in tp.by_step():
-            out.append(f"  [bold]{step}[/bold] ({len(changes):,})")
+            out.append(f"  [bold]{step.name}[/bold] ({len(changes):,})")
             shown = changes if max_items is None else changes[:max_items]
             for change in shown:
                 m = mark(change)
