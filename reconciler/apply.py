@@ -148,6 +148,7 @@ async def apply_target(
                 await _run_step(provider, step, changes, store, run_id, failed, result, report)
             await provider.commit()
             status = "failed" if result.failures else "ok"
+            store.checkpoint(target)  # the columnar membership the next plan diffs against
         finally:
             for stats in provider.http_stats():
                 result.requests += stats.requests

@@ -18,10 +18,11 @@ from .config import Config, TargetConfig, resolve
 from .diff import Ownership
 from .exceptions import PlanError
 from .model import State
-from .plan import Plan, TargetPlan, build_target_plan, check_safety
+from .plan import Overview, Plan, TargetPlan, build_target_plan, check_safety
 from .providers import provider_class, provider_types
 from .providers.base import Provider, ProviderContext, ReadScope, Refresh, RemoteState
 from .statestore import StateStore
+from .targeted import targeted_inputs
 
 __all__ = ["Overrides", "Reconciler", "default_state_path"]
 
@@ -75,6 +76,10 @@ class Reconciler:
         self.retry = retry
         self._desired: dict[str, State] | None = None
         self._held = False
+        #: Refresh.AUTO: how many unchanged customers to read live for drift (and the seed
+        #: that makes the sample repeatable, for tests)
+        self.sample = 1000
+        self.sample_seed: int | None = None
 
     @contextlib.contextmanager
     def hold_locks(self, wait: float = 0.0) -> Iterator[None]:
@@ -136,11 +141,26 @@ class Reconciler:
     # -- plan -----------------------------------------------------------------------------
     async def _plan_one(self, name: str, refresh: Refresh) -> TargetPlan:
         target = self.config.targets[name]
-        desired = self.desired()[name]
         provider = self.provider(name)
+        overview: Overview | None = None
         try:
-            scope = ReadScope(refresh, frozenset(desired.segments), desired=desired)
-            remote = await provider.read(scope)
+            found = None
+            snapshot = self.store.snapshot(name) if refresh is Refresh.AUTO else None
+            if snapshot is not None:
+                found = await targeted_inputs(
+                    self.config,
+                    name,
+                    provider,
+                    snapshot,
+                    managed=self.store.managed_segments(name),
+                    sample=self.sample,
+                    seed=self.sample_seed,
+                )
+            if found is not None:
+                desired, remote, overview = found
+            else:
+                desired = self.desired()[name]
+                remote = await provider.read(ReadScope(refresh, frozenset(desired.segments)))
         finally:
             await provider.aclose()
         return build_target_plan(
@@ -151,10 +171,10 @@ class Reconciler:
             remote,
             self._ownership(target, remote.marked),
             protected=self._protected(name),
+            overview=overview,
         )
 
     async def plan(self, refresh: Refresh = Refresh.FULL) -> Plan:
-        self.desired()
         plans = await asyncio.gather(*(self._plan_one(n, refresh) for n in self.target_names))
         return Plan(
             config_path=str(self.config.path.name),

@@ -6,15 +6,14 @@ was computed against, so a saved plan can be refused when either has moved on.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ._hashing import MASK, SEP, customer_item, hash_sum
 from .changes import (
     STEPS,
     AccessChange,
@@ -35,12 +34,15 @@ from .providers.base import Capabilities, RemoteState
 __all__ = [
     "FORMAT_VERSION",
     "Counts",
+    "Overview",
     "Plan",
     "Safety",
     "TargetPlan",
     "build_target_plan",
     "check_safety",
     "fingerprint",
+    "fingerprint_sum",
+    "format_fingerprint",
 ]
 
 FORMAT_VERSION = 1
@@ -312,18 +314,17 @@ def _target_from(d: Mapping[str, Any]) -> TargetPlan:
 
 
 # -- building ---------------------------------------------------------------------------------
-_MASK = (1 << 128) - 1
-
-
-_hash16 = functools.partial(hashlib.blake2b, digest_size=16)
-_digest = operator.methodcaller("digest")
-_to_int = functools.partial(int.from_bytes, byteorder="big")
-
-
-def _hash_sum(texts: Iterable[str]) -> int:
-    """The sum of the 128-bit BLAKE2b hashes of ``texts`` (iterated in C: no frame per item)."""
-    hashes = map(_digest, map(_hash16, map(str.encode, texts)))
-    return sum(map(_to_int, hashes))
+def fingerprint_sum(state: State) -> int:
+    """The unmasked sum behind :func:`fingerprint` (a sum: it can be updated item by item)."""
+    acc = hash_sum(SEP.join(("s", s.id, s.name, s.description)) for s in state.segments.values())
+    acc += hash_sum(SEP.join(("a", k, *sorted(v))) for k, v in state.access.items())
+    acc += hash_sum(map(customer_item, state.customers))
+    links = state.links
+    distinct = {id(segs): segs for segs in links.values()}
+    tails = {k: SEP + SEP.join(sorted(segs)) for k, segs in distinct.items()}
+    keys = map(("l" + SEP).__add__, links.keys())
+    acc += hash_sum(map(str.__add__, keys, map(tails.__getitem__, map(id, links.values()))))
+    return acc
 
 
 def fingerprint(state: State) -> str:
@@ -332,16 +333,11 @@ def fingerprint(state: State) -> str:
     Each item is hashed as its parts joined by ``\x1f`` (sorted ids for sets). Customers that
     share a segment set share its sorted, joined text, built once per distinct set.
     """
-    sep = "\x1f"
-    acc = _hash_sum(sep.join(("s", s.id, s.name, s.description)) for s in state.segments.values())
-    acc += _hash_sum(sep.join(("a", k, *sorted(v))) for k, v in state.access.items())
-    acc += _hash_sum(map("c\x1f".__add__, state.customers))
-    links = state.links
-    distinct = {id(segs): segs for segs in links.values()}
-    tails = {k: "".join(sep + s for s in sorted(segs)) for k, segs in distinct.items()}
-    keys = map("l\x1f".__add__, links.keys())
-    acc += _hash_sum(map(str.__add__, keys, map(tails.__getitem__, map(id, links.values()))))
-    return f"{acc & _MASK:032x}"
+    return format_fingerprint(fingerprint_sum(state))
+
+
+def format_fingerprint(total: int) -> str:
+    return f"{total & MASK:032x}"
 
 
 def _group(kind: str, keys: Sequence[str], message: str, limit: int = 8) -> str:
@@ -350,6 +346,16 @@ def _group(kind: str, keys: Sequence[str], message: str, limit: int = 8) -> str:
     )
     noun = kind if len(keys) == 1 else f"{kind}s"
     return f"{message} ({len(keys)} {noun}: {shown})"
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """What a plan says of the WHOLE remote when it diffed only part of the customers (the
+    rest known unchanged): its fingerprint, its sizes, the unchanged links left out."""
+
+    fingerprint: str
+    existing: Mapping[str, int]
+    unchanged_links: int
 
 
 def build_target_plan(
@@ -361,8 +367,12 @@ def build_target_plan(
     ownership: Ownership,
     *,
     protected: Iterable[str] = (),
+    overview: Overview | None = None,
 ) -> TargetPlan:
-    """Diff, then let the target's capabilities turn what it cannot do into warnings."""
+    """Diff, then let the target's capabilities turn what it cannot do into warnings.
+
+    ``overview``: ``desired`` and ``remote`` hold only some of the customers (the ones that can
+    change); the overview describes the rest of the remote."""
     phases = capabilities.phases
     result = diff(
         desired,
@@ -406,6 +416,16 @@ def build_target_plan(
             )
             warnings.append(_group("segment", asked, f"{note}: access lists are not applied"))
     remote_state = remote.state
+    if overview is None:
+        overview = Overview(
+            fingerprint(remote_state),
+            {
+                "segments": len(remote_state.segments),
+                "customers": len(remote_state.customers),
+                "links": remote_state.link_count(),
+            },
+            0,
+        )
     return TargetPlan(
         target=target,
         type=type_name,
@@ -413,13 +433,9 @@ def build_target_plan(
         warnings=tuple(warnings),
         unmanaged=result.unmanaged,
         sources={p.value: s.value for p, s in remote.sources.items()},
-        remote_fingerprint=fingerprint(remote_state),
-        existing={
-            "segments": len(remote_state.segments),
-            "customers": len(remote_state.customers),
-            "links": remote_state.link_count(),
-        },
-        unchanged_links=result.unchanged_links,
+        remote_fingerprint=overview.fingerprint,
+        existing=dict(overview.existing),
+        unchanged_links=result.unchanged_links + overview.unchanged_links,
         protected=tuple(sorted(set(protected))),
     )
 

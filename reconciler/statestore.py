@@ -7,6 +7,15 @@ default ``.reconcile/state.db`` next to the config.
 
 The journal records every batch an apply sends and its outcome; an apply interrupted halfway is
 resumed by re-reading the remote and re-planning, and the journal says what the earlier run did.
+Membership (customers and links: the bulk, millions of rows) is also kept as a columnar
+*snapshot*: a Parquet file per target that DuckDB diffs against the desired members without
+loading either into Python. SQLite stays the record: every acknowledged change also marks its
+customer *dirty*, and :meth:`StateStore.checkpoint` (at the end of an apply, after an import)
+folds the dirty customers into a new file, written aside and swapped in by one transaction. A
+reader overlays whatever is still dirty (an apply that crashed before its checkpoint), so the
+snapshot plus the overlay always equals what SQLite holds. The file also carries order-independent
+hash sums of its rows, so a plan's fingerprint of the remote needs no pass over them.
+
 The lock is an ``flock`` on a file per target: the kernel releases it when the process dies, so a
 killed apply never leaves a stale lock behind.
 """
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
@@ -24,11 +34,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ._hashing import SEP, customer_item, hash_sum, link_item
 from .changes import AccessChange, Action, Change, CustomerChange, LinkChange, SegmentChange
 from .exceptions import LockedError, StateStoreError
 from .model import Segment, State, StateBuilder
 
-__all__ = ["RunRecord", "StateStore"]
+__all__ = ["RunRecord", "Snapshot", "StateStore"]
 
 _SEP = "\x1f"
 
@@ -45,6 +60,14 @@ CREATE TABLE IF NOT EXISTS customers (
 CREATE TABLE IF NOT EXISTS links (
     target TEXT NOT NULL, customer TEXT NOT NULL, segments TEXT NOT NULL,
     PRIMARY KEY (target, customer)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO counters(name, n) VALUES ('dirty', 0);
+CREATE TABLE IF NOT EXISTS dirty (
+    target TEXT NOT NULL, customer TEXT NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (target, customer)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshots (
+    target TEXT PRIMARY KEY, file TEXT NOT NULL, customers INTEGER NOT NULL,
+    links INTEGER NOT NULL, customers_sum TEXT NOT NULL, links_sum TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, target TEXT NOT NULL, plan_digest TEXT NOT NULL,
     started REAL NOT NULL, finished REAL, status TEXT NOT NULL, summary TEXT);
@@ -57,6 +80,47 @@ CREATE TABLE IF NOT EXISTS batches (
 
 def _split(segments: str) -> list[str]:
     return segments.split(_SEP)
+
+
+#: the columns of a membership snapshot: one row per customer known or linked
+SNAPSHOT_SCHEMA = pa.schema(
+    [("customer_id", pa.string()), ("known", pa.bool_()), ("segments", pa.string())]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A target's membership as last applied: the Parquet ``path`` overlaid by ``overlay``.
+
+    ``overlay``: customer id → (known, segments joined by ``\x1f``, '' for none), for the
+    customers changed since the file was written; it wins over the file's rows.
+    ``customers``/``links`` and the two sums describe the file alone.
+    """
+
+    path: Path
+    customers: int
+    links: int
+    customers_sum: int
+    links_sum: int
+    overlay: dict[str, tuple[bool, str]]
+
+
+def _file_key(target: str) -> str:
+    """A file-name-safe key of a target name, distinct for distinct names."""
+    tag = hashlib.blake2b(target.encode(), digest_size=4).hexdigest()
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in target)[:40] + "-" + tag
+
+
+def _row_sums(rows: Iterable[tuple[str, bool, str]]) -> tuple[int, int, int, int]:
+    """(customers, links, customers sum, links sum) of snapshot rows."""
+    known = [cid for cid, k, _ in rows if k]
+    linked = [(cid, segs) for cid, _, segs in rows if segs]
+    return (
+        len(known),
+        sum(segs.count(SEP) + 1 for _, segs in linked),
+        hash_sum(map(customer_item, known)),
+        hash_sum(link_item(cid, segs) for cid, segs in linked),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +151,7 @@ class StateStore:
         except (OSError, sqlite3.Error) as exc:
             raise StateStoreError(f"cannot open the state store {self.path}: {exc}") from exc
         self._seq: dict[int, int] = {}
+        self._dirty_seq: int | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -137,6 +202,7 @@ class StateStore:
     def record(self, target: str, changes: Sequence[Change]) -> None:
         """Remember acknowledged changes (called per batch, as soon as the target confirms)."""
         with self._tx():
+            self._dirty_seq = None
             for change in changes:
                 self._record_one(target, change)
 
@@ -161,9 +227,12 @@ class StateStore:
                 )
             case CustomerChange(action=Action.CREATE, key=cid):
                 x("INSERT OR IGNORE INTO customers(target, id) VALUES (?,?)", (target, cid))
+                self._dirty(target, cid)
             case CustomerChange(key=cid):
                 x("DELETE FROM customers WHERE target=? AND id=?", (target, cid))
+                self._dirty(target, cid)
             case LinkChange(key=cid, after=segs):
+                self._dirty(target, cid)
                 if segs:
                     x(
                         "INSERT OR REPLACE INTO links(target, customer, segments) VALUES (?,?,?)",
@@ -173,6 +242,18 @@ class StateStore:
                     x("DELETE FROM links WHERE target=? AND customer=?", (target, cid))
             case _:  # pragma: no cover - exhaustive above
                 raise StateStoreError(f"cannot record {change!r}")
+
+    def _dirty(self, target: str, customer: str) -> None:
+        """Mark ``customer`` changed since the snapshot (inside the recording transaction)."""
+        if self._dirty_seq is None:
+            row = self._db.execute(
+                "UPDATE counters SET n = n + 1 WHERE name = 'dirty' RETURNING n"
+            ).fetchone()
+            self._dirty_seq = int(row[0])
+        self._db.execute(
+            "INSERT OR REPLACE INTO dirty(target, customer, seq) VALUES (?,?,?)",
+            (target, customer, self._dirty_seq),
+        )
 
     def _drop_segment_links(self, target: str, seg_id: str) -> None:
         rows = self._db.execute(
@@ -187,7 +268,7 @@ class StateStore:
     def replace(self, target: str, state: State) -> None:
         """Overwrite the last-applied state of ``target`` (import, or a full refresh)."""
         with self._tx():
-            for table in ("segments", "access", "customers", "links"):
+            for table in ("segments", "access", "customers", "links", "dirty", "snapshots"):
                 self._db.execute(f"DELETE FROM {table} WHERE target=?", (target,))
             self._db.executemany(
                 "INSERT INTO segments(target, id, name, description) VALUES (?,?,?,?)",
@@ -205,6 +286,124 @@ class StateStore:
                 "INSERT INTO links(target, customer, segments) VALUES (?,?,?)",
                 [(target, c, _SEP.join(sorted(s))) for c, s in state.links.items()],
             )
+        self.checkpoint(target)
+
+    # -- membership snapshot --------------------------------------------------------------
+    def _snapshot_dir(self) -> Path:
+        """``state.db`` keeps its snapshots in ``state.snapshots/`` beside it."""
+        return self.path.with_name(self.path.stem + ".snapshots")
+
+    def snapshot(self, target: str) -> Snapshot | None:
+        """The columnar membership of ``target`` (``None`` before its first checkpoint)."""
+        with self._read():
+            meta = self._db.execute(
+                "SELECT file, customers, links, customers_sum, links_sum FROM snapshots "
+                "WHERE target=?",
+                (target,),
+            ).fetchone()
+            if meta is None:
+                return None
+            overlay = {cid: (bool(k), segs) for cid, _, k, segs in self._dirty_rows(target)}
+        path = self._snapshot_dir() / meta[0]
+        if not path.exists():
+            return None
+        return Snapshot(path, meta[1], meta[2], int(meta[3], 16), int(meta[4], 16), overlay)
+
+    def _dirty_rows(self, target: str) -> list[tuple[str, int, int, str]]:
+        """(customer, seq, known, joined segments) of every dirty customer, as SQLite holds it."""
+        return self._db.execute(
+            "SELECT d.customer, d.seq, c.id IS NOT NULL, coalesce(l.segments, '') FROM dirty d "
+            "LEFT JOIN customers c ON c.target = d.target AND c.id = d.customer "
+            "LEFT JOIN links l ON l.target = d.target AND l.customer = d.customer "
+            "WHERE d.target=?",
+            (target,),
+        ).fetchall()
+
+    def checkpoint(self, target: str) -> None:
+        """Fold the customers changed since the last snapshot into a new snapshot file.
+
+        Crash-safe at every point: the new file is written under a fresh name, then one
+        transaction points the target at it and clears the dirty marks it folded (marks made
+        since stay). A crash before that commit leaves the old file and the marks; after it,
+        an orphan old file that the next checkpoint removes.
+        """
+        folder = self._snapshot_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        current = self.snapshot(target)
+        with self._read():
+            dirty = self._dirty_rows(target)
+            if current is None:
+                rows = self._db.execute(
+                    "SELECT c.id, 1, coalesce(l.segments, '') FROM customers c LEFT JOIN links l "
+                    "ON l.target = c.target AND l.customer = c.id WHERE c.target=? "
+                    "UNION ALL SELECT l.customer, 0, l.segments FROM links l WHERE l.target=? "
+                    "AND NOT EXISTS (SELECT 1 FROM customers c "
+                    "WHERE c.target = l.target AND c.id = l.customer)",
+                    (target, target),
+                ).fetchall()
+        last_seq = max((seq for _, seq, _, _ in dirty), default=0)
+        if current is None:
+            customers, links, c_sum, l_sum = _row_sums(rows)
+            table = pa.table(
+                {
+                    "customer_id": pa.array([r[0] for r in rows], pa.string()),
+                    "known": pa.array([bool(r[1]) for r in rows], pa.bool_()),
+                    "segments": pa.array([r[2] for r in rows], pa.string()),
+                },
+                schema=SNAPSHOT_SCHEMA,
+            )
+        else:
+            if not dirty:
+                return
+            old = pq.read_table(current.path, schema=SNAPSHOT_SCHEMA)
+            changed = pc.is_in(old.column("customer_id"), value_set=pa.array([d[0] for d in dirty]))
+            before = [
+                (r["customer_id"], bool(r["known"]), r["segments"])
+                for r in old.filter(changed).to_pylist()
+            ]
+            after = [(cid, bool(k), segs) for cid, _, k, segs in dirty if k or segs]
+            b, a = _row_sums(before), _row_sums(after)
+            customers = current.customers - b[0] + a[0]
+            links = current.links - b[1] + a[1]
+            c_sum = current.customers_sum - b[2] + a[2]
+            l_sum = current.links_sum - b[3] + a[3]
+            added = pa.table(
+                {
+                    "customer_id": pa.array([r[0] for r in after], pa.string()),
+                    "known": pa.array([r[1] for r in after], pa.bool_()),
+                    "segments": pa.array([r[2] for r in after], pa.string()),
+                },
+                schema=SNAPSHOT_SCHEMA,
+            )
+            table = pa.concat_tables([old.filter(pc.invert(changed)), added])
+        safe = _file_key(target)
+        name = f"{safe}.{os.getpid()}-{time.time_ns()}.parquet"
+        tmp = folder / (name + ".tmp")
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, folder / name)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StateStoreError(f"cannot write the membership snapshot: {exc}") from exc
+        with self._tx():
+            self._db.execute(
+                "INSERT OR REPLACE INTO snapshots(target, file, customers, links, customers_sum, "
+                "links_sum) VALUES (?,?,?,?,?,?)",
+                (target, name, customers, links, f"{c_sum:x}", f"{l_sum:x}"),
+            )
+            self._db.execute("DELETE FROM dirty WHERE target=? AND seq <= ?", (target, last_seq))
+        for stale in folder.glob(f"{safe}.*.parquet"):
+            if stale.name != name:
+                stale.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[None]:
+        """A consistent read (one SQLite snapshot) across several queries."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[None]:

@@ -112,3 +112,85 @@ def test_auto_samples_for_drift_made_on_the_platform(fresh_sandbox: Any, tmp_pat
     # the full read sees all of it
     (full,) = asyncio.run(rec.plan(Refresh.FULL)).targets
     assert full.counts.links_add == N // 3
+
+
+def _record_behind(rec: Reconciler, sandbox: Any, cid_: str, segs: list[str]) -> None:
+    """An apply that wrote to the platform, recorded it, and died before its checkpoint."""
+    from reconciler.changes import LinkChange
+
+    sandbox.seed({"epsilon": {"customers": [{"id": cid_, "segmentIds": segs}]}})
+    before = rec.store.load("eps").links.get(cid_, frozenset())
+    rec.store.record("eps", [LinkChange(cid_, before, frozenset(segs))])
+
+
+def test_auto_plans_exactly_what_a_full_read_plans(fresh_sandbox: Any, tmp_path: Path) -> None:
+    """Same changes, same fingerprint, same sizes and unchanged count, with the diff in
+    DuckDB: new and departed members, a segment the config does not manage (kept), customers
+    with no segment, and changes recorded after the last snapshot (the overlay)."""
+    today = [cid(i) for i in range(50, N)] + [cid(i) for i in range(N, N + 20)]
+    rec = setup(tmp_path, fresh_sandbox, today)
+    seed(fresh_sandbox, rec)
+    # the platform also holds a segment this config does not manage, for some customers
+    theirs = [{"id": cid(i), "segmentIds": ["big", "theirs"]} for i in range(0, 600, 3)]
+    fresh_sandbox.seed({"epsilon": {"customers": theirs}})
+    state = rec.store.load("eps")
+    b = StateBuilder().add_segment(Segment("big", "Big", "Many shoppers.")).set_access("big", [])
+    b.add_customers([*state.customers, "lonely"])
+    for c, segs in state.links.items():
+        b.set_links(c, segs | ({"theirs"} if int(c[1:]) < 600 and int(c[1:]) % 3 == 0 else set()))
+    rec.store.replace("eps", b.build())
+    fresh_sandbox.seed({"epsilon": {"customers": [{"id": "lonely", "segmentIds": []}]}})
+    _record_behind(rec, fresh_sandbox, cid(7), ["theirs"])  # left 'big' on a crashed run
+    _record_behind(rec, fresh_sandbox, cid(N + 3), ["big"])  # joined on a crashed run
+    assert set(rec.store.snapshot("eps").overlay) == {cid(7), cid(N + 3)}  # type: ignore[union-attr]
+
+    rec.sample, rec.sample_seed = 500, 7
+    auto = asyncio.run(rec.plan(Refresh.AUTO))
+    full = asyncio.run(rec.plan(Refresh.FULL))
+    (a,), (f,) = auto.targets, full.targets
+    assert a.sources["links"] == Source.TARGETED.value
+    assert auto.changes_digest() == full.changes_digest()
+    assert a.remote_fingerprint == f.remote_fingerprint
+    assert dict(a.existing) == dict(f.existing)
+    assert a.unchanged_links == f.unchanged_links
+    assert a.counts.links_remove == 50 - 1  # cid(7) already left
+    assert a.counts.links_add == 20 - 1  # cid(N + 3) already joined
+    # the unmanaged segment stays on every customer that had it
+    kept = [c for c in a.changes if c.key == cid(3)]
+    assert [sorted(c.after) for c in kept] == [["theirs"]]  # type: ignore[attr-defined]
+
+
+def test_auto_after_apply_uses_the_new_snapshot(fresh_sandbox: Any, tmp_path: Path) -> None:
+    today = [cid(i) for i in range(10, N)]
+    rec = setup(tmp_path, fresh_sandbox, today)
+    seed(fresh_sandbox, rec)
+    plan = asyncio.run(rec.plan(Refresh.AUTO))
+    asyncio.run(rec.apply(plan, verify=False))
+    snap = rec.store.snapshot("eps")
+    assert snap is not None
+    assert snap.overlay == {}
+    again = asyncio.run(rec.plan(Refresh.AUTO))
+    assert not again.has_changes
+    assert again.targets[0].sources["links"] == Source.TARGETED.value
+    assert (
+        again.targets[0].remote_fingerprint == asyncio.run(rec.plan()).targets[0].remote_fingerprint
+    )
+
+
+def test_a_diff_that_does_not_add_up_refuses_to_plan(
+    fresh_sandbox: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """An engine that silently drops a row of the join is caught by the count cross-check."""
+    import pytest
+
+    from reconciler import targeted
+    from reconciler.exceptions import PlanError
+
+    rec = setup(tmp_path, fresh_sandbox, [cid(i) for i in range(10, N)])
+    seed(fresh_sandbox, rec)
+    drop = targeted.NEEDED.replace(
+        "WHERE ", f"WHERE coalesce(w.cid, l.customer_id) <> '{cid(3)}' AND ("
+    )
+    monkeypatch.setattr(targeted, "NEEDED", drop + ")")
+    with pytest.raises(PlanError, match="does not add up"):
+        asyncio.run(rec.plan(Refresh.AUTO))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -27,7 +27,7 @@ from ._rules import compile_rule, render_rule
 from ._sources import file_ids_sql, source_ref, source_sql, spark_engine
 from ._yaml import format_path
 
-__all__ = ["explain", "resolve"]
+__all__ = ["desired_table", "explain", "resolve"]
 
 _WORD = 64
 _BAD_ID = r"[\s\p{Z}\p{Cc}]"
@@ -267,56 +267,46 @@ class _Membership:
     masks: list[tuple[int, ...]]
 
 
-def _membership(
-    config: Config, segments: list[SegmentConfig], skip: list[str] | None = None
-) -> _Membership:
+def _members_table(
+    config: Config,
+    segments: list[SegmentConfig],
+    con: Any,
+    skip: list[str] | None = None,
+) -> bool:
+    """Create ``members(cid, m0..)`` in ``con``: every customer with a segment, with one mask
+    word per 64 segments. ``False`` when nothing contributes members; raises
+    :class:`ConfigError` (located) for invalid member ids or an unreadable source."""
     words = max(1, (len(segments) + _WORD - 1) // _WORD)
-    con = duckdb.connect(":memory:")
+    failures: list[ConfigError] = []
+    queries = _contributions(config, segments, con, failures)
+    if not queries:
+        return False
+    union = " UNION ALL ".join(f"({q.sql})" for q in queries)
+    params = [p for q in queries for p in q.params]
+    masks = ", ".join(
+        f"CAST(bit_or(i{w}) & ~bit_or(e{w}) AS UBIGINT) AS m{w}" for w in range(words)
+    )
+    any_set = " OR ".join(f"m{w} <> 0" for w in range(words))
     try:
-        failures: list[ConfigError] = []
-        queries = _contributions(config, segments, con, failures)
-        if not queries:
-            return _Membership([], [], [])
-        union = " UNION ALL ".join(f"({q.sql})" for q in queries)
-        params = [p for q in queries for p in q.params]
-        masks = ", ".join(
-            f"CAST(bit_or(i{w}) & ~bit_or(e{w}) AS UBIGINT) AS m{w}" for w in range(words)
-        )
-        mcols = ", ".join(f"m{w}" for w in range(words))
-        any_set = " OR ".join(f"m{w} <> 0" for w in range(words))
-        try:
-            con.execute(
-                "CREATE TEMP TABLE members AS SELECT * FROM "
-                f"(SELECT cid, {masks} FROM ({union}) GROUP BY cid) WHERE {any_set}",
-                params,
-            ).fetchall()
-            bad = con.execute(
-                "SELECT cid, m0 FROM members WHERE (cid IS NULL OR length(cid) > "
-                f"{_MAX_ID} OR regexp_matches(cid, '{_BAD_ID}')) AND NOT "
-                "coalesce(list_contains(?::VARCHAR[], cid), false) "
-                "ORDER BY cid NULLS FIRST LIMIT 20",
-                [skip or []],
-            ).fetchall()
-            if not bad:
-                # one dense group number per distinct mask: Python never looks at a mask twice
-                con.execute(
-                    "CREATE TEMP TABLE groups AS SELECT "
-                    f"(row_number() OVER (ORDER BY {mcols}) - 1)::INTEGER AS g, {mcols} "
-                    f"FROM (SELECT DISTINCT {mcols} FROM members)"
-                ).fetchall()
-                distinct = con.execute(f"SELECT {mcols} FROM groups ORDER BY g").fetchall()
-                table = con.sql(
-                    f"SELECT cid, g FROM members JOIN groups USING ({mcols})"
-                ).to_arrow_table()
-        except duckdb.Error as exc:
-            if failures:  # an engine's stream failed: its located problem, not DuckDB's wrapper
-                raise failures[0] from exc
-            message = str(exc).strip().splitlines()[0]
-            raise ConfigError(
-                [_problem(config, ("customer_sources",), f"cannot compute members: {message}")]
-            ) from exc
-    finally:
-        con.close()
+        con.execute(
+            "CREATE TEMP TABLE members AS SELECT * FROM "
+            f"(SELECT cid, {masks} FROM ({union}) GROUP BY cid) WHERE {any_set}",
+            params,
+        ).fetchall()
+        bad = con.execute(
+            "SELECT cid, m0 FROM members WHERE (cid IS NULL OR length(cid) > "
+            f"{_MAX_ID} OR regexp_matches(cid, '{_BAD_ID}')) AND NOT "
+            "coalesce(list_contains(?::VARCHAR[], cid), false) "
+            "ORDER BY cid NULLS FIRST LIMIT 20",
+            [skip or []],
+        ).fetchall()
+    except duckdb.Error as exc:
+        if failures:  # an engine's stream failed: its located problem, not DuckDB's wrapper
+            raise failures[0] from exc
+        message = str(exc).strip().splitlines()[0]
+        raise ConfigError(
+            [_problem(config, ("customer_sources",), f"cannot compute members: {message}")]
+        ) from exc
     if bad:
         problems = []
         for cid, m0 in bad:
@@ -330,6 +320,28 @@ def _membership(
                 what = f"customer id {cid!r}: contains whitespace or a control character"
             problems.append(_problem(config, (*seg.node, "members"), f"invalid member, {what}"))
         raise ConfigError(problems)
+    return True
+
+
+def _membership(
+    config: Config, segments: list[SegmentConfig], skip: list[str] | None = None
+) -> _Membership:
+    words = max(1, (len(segments) + _WORD - 1) // _WORD)
+    mcols = ", ".join(f"m{w}" for w in range(words))
+    con = duckdb.connect(":memory:")
+    try:
+        if not _members_table(config, segments, con, skip):
+            return _Membership([], [], [])
+        # one dense group number per distinct mask: Python never looks at a mask twice
+        con.execute(
+            "CREATE TEMP TABLE groups AS SELECT "
+            f"(row_number() OVER (ORDER BY {mcols}) - 1)::INTEGER AS g, {mcols} "
+            f"FROM (SELECT DISTINCT {mcols} FROM members)"
+        ).fetchall()
+        distinct = con.execute(f"SELECT {mcols} FROM groups ORDER BY g").fetchall()
+        table = con.sql(f"SELECT cid, g FROM members JOIN groups USING ({mcols})").to_arrow_table()
+    finally:
+        con.close()
     return _Membership(
         table.column("cid").to_pylist(),
         table.column("g").to_pylist(),
@@ -363,6 +375,37 @@ def _links(
     return {c: s for c, s in zip(membership.ids, values, strict=True) if s}
 
 
+def _check_files(config: Config, segments: list[SegmentConfig]) -> None:
+    report = check_members(config, segments)
+    if report.problems:
+        problems = report.problems
+        if not report.unreadable:  # also find what the customer sources hold, in the same run
+            try:
+                _membership(config, segments, skip=report.bad_ids)
+            except ConfigError as exc:
+                problems = [*problems, *exc.problems]
+        raise ConfigError(problems)
+
+
+def _skeleton(segments: list[SegmentConfig], seg_ids: list[str], mine: list[int]) -> State:
+    """A target's desired segments and access lists (no customers, no links)."""
+    return State(
+        segments=MappingProxyType(
+            {
+                seg_ids[i]: Segment(segments[i].id, segments[i].name, segments[i].description)
+                for i in mine
+            }
+        ),
+        access=MappingProxyType(
+            {
+                seg_ids[i]: segments[i].access or EMPTY
+                for i in mine
+                if segments[i].access is not None
+            }
+        ),
+    )
+
+
 def resolve(config: Config, targets: Iterable[str] | None = None) -> dict[str, State]:
     """The desired :class:`State` of each target (all targets, or the ones named).
 
@@ -373,15 +416,7 @@ def resolve(config: Config, targets: Iterable[str] | None = None) -> dict[str, S
     names = _select_targets(config, targets)
     wanted = set(names)
     segments = [s for s in config.segments if wanted.intersection(s.targets)]
-    report = check_members(config, segments)
-    if report.problems:
-        problems = report.problems
-        if not report.unreadable:  # also find what the customer sources hold, in the same run
-            try:
-                _membership(config, segments, skip=report.bad_ids)
-            except ConfigError as exc:
-                problems = [*problems, *exc.problems]
-        raise ConfigError(problems)
+    _check_files(config, segments)
     membership = _membership(config, segments)
     seg_ids = [sys.intern(s.id) for s in segments]
 
@@ -395,24 +430,45 @@ def resolve(config: Config, targets: Iterable[str] | None = None) -> dict[str, S
             customers = everyone
         else:
             customers = frozenset(links)
-        out[name] = State(
-            segments=MappingProxyType(
-                {
-                    seg_ids[i]: Segment(segments[i].id, segments[i].name, segments[i].description)
-                    for i in mine
-                }
-            ),
-            access=MappingProxyType(
-                {
-                    seg_ids[i]: segments[i].access or EMPTY
-                    for i in mine
-                    if segments[i].access is not None
-                }
-            ),
+        out[name] = replace(
+            _skeleton(segments, seg_ids, mine),
             customers=customers,
             links=MappingProxyType(links),
         )
     return out
+
+
+def desired_table(config: Config, target: str, con: Any) -> State:
+    """The desired membership of ``target`` as a DuckDB table, never loaded into Python.
+
+    Creates ``wanted(cid, want)`` in ``con``: every customer with at least one of the target's
+    segments, ``want`` being its segment ids sorted and joined by ``\\x1f``. Returns the
+    target's segments and access lists (the small part of its desired :class:`State`).
+    """
+    (name,) = _select_targets(config, [target])
+    segments = [s for s in config.segments if name in s.targets]
+    _check_files(config, segments)
+    seg_ids = [sys.intern(s.id) for s in segments]
+    skeleton = _skeleton(segments, seg_ids, list(range(len(segments))))
+    words = max(1, (len(segments) + _WORD - 1) // _WORD)
+    mcols = ", ".join(f"m{w}" for w in range(words))
+    if not _members_table(config, segments, con):
+        con.execute("CREATE TEMP TABLE wanted (cid VARCHAR, want VARCHAR)")
+        return skeleton
+    distinct = con.execute(f"SELECT DISTINCT {mcols} FROM members").fetchall()
+    joined = [
+        "\x1f".join(sorted(seg_ids[b] for w, m in enumerate(row) for b in _bits(int(m), w * _WORD)))
+        for row in distinct
+    ]
+    groups = {f"m{w}": pa.array([int(r[w]) for r in distinct], pa.uint64()) for w in range(words)}
+    con.register("_groups", pa.table({**groups, "want": pa.array(joined, pa.string())}))
+    con.execute(
+        "CREATE TEMP TABLE wanted AS SELECT cid, want FROM members JOIN _groups "
+        f"USING ({mcols}) WHERE want <> ''"
+    )
+    con.unregister("_groups")
+    con.execute("DROP TABLE members")
+    return skeleton
 
 
 def explain(config: Config, customer_id: str) -> list[Reason]:

@@ -48,9 +48,9 @@ class Source(StrEnum):
 class Refresh(StrEnum):
     #: read live everything the platform can give back
     FULL = "full"
-    #: read live what the plan needs: on a platform that reads customers one by one, the
+    #: read live what the plan needs: on a platform that reads customers by id, the
     #: customers whose desired or last-applied membership differs, plus a bounded sample of
-    #: the rest for drift; elsewhere the same as FULL
+    #: the rest for drift (see :mod:`reconciler.targeted`); elsewhere the same as FULL
     AUTO = "auto"
     #: plan from the state store alone (fast feedback; says so in the plan)
     NONE = "none"
@@ -61,10 +61,6 @@ class ReadScope:
     refresh: Refresh = Refresh.FULL
     #: segment ids the config manages on this target (a provider may read only these)
     segments: frozenset[str] = EMPTY
-    #: the desired state (for Refresh.AUTO: what the plan wants to change)
-    desired: State | None = None
-    #: with Refresh.AUTO, how many unchanged customers to read for drift
-    sample: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +165,17 @@ class Provider(abc.ABC):
         Return one result per change. Raise :class:`BatchRejected` when the platform refused
         the batch as a whole (the executor splits it to isolate the bad items).
         """
+
+    def targeted_batches(self, ids: Sequence[str], customers: int) -> list[list[str]] | None:
+        """How to read ``ids`` alone (one list per request), when that takes fewer requests
+        than reading all ``customers``; ``None`` otherwise, or when the platform cannot read
+        customers by id (the default)."""
+        return None
+
+    async def read_targeted(self, batches: Sequence[Sequence[str]]) -> RemoteState:
+        """The target's state with only the customers in ``batches`` (the ones that exist)
+        read live, as :meth:`targeted_batches` cut them; never called when that is ``None``."""
+        raise NotImplementedError(f"{self.type} cannot read customers by id")
 
     async def commit(self) -> None:  # noqa: B027 - optional hook
         """Called once after the last step of an apply: a provider that writes a whole

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 import urllib.parse
 from collections import deque
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import Any, ClassVar
 
 from .._http import HttpStats, StatusError
 from ..changes import AccessChange, Action, Change, CustomerChange, LinkChange, Phase, SegmentChange
 from ..exceptions import ProviderError
-from ..model import EMPTY, State, StateBuilder
+from ..model import StateBuilder
 from .base import (
     BatchRejected,
     Capabilities,
@@ -137,98 +135,46 @@ class EpsilonProvider(Provider):
         if scope.refresh is Refresh.NONE:
             sources |= {Phase.CUSTOMERS: Source.STATE_STORE, Phase.LINKS: Source.STATE_STORE}
             return RemoteState(self.context.store.load(self.name), sources)
-        if scope.refresh is Refresh.AUTO and scope.desired is not None:
-            last = self.context.store.load(self.name)
-            targeted = await self._read_targeted(last, scope.desired, scope.sample)
-            if targeted is not None:
-                return targeted
-        else:
-            # membership is read live: only segments and access come from the state store
-            last = self.context.store.load(self.name, membership=False)
+        # membership is read live: only segments and access come from the state store
+        builder = self._known()
+        await self._read_customers(builder)
+        sources |= {Phase.CUSTOMERS: Source.LIVE, Phase.LINKS: Source.LIVE}
+        return RemoteState(builder.build(), sources)
+
+    def _known(self) -> StateBuilder:
+        """A builder holding the segments and access lists as last applied (no read exists)."""
+        last = self.context.store.load(self.name, membership=False)
         builder = StateBuilder()
         for seg in last.segments.values():
             builder.add_segment(seg)
         for seg_id, teams in last.access.items():
             builder.set_access(seg_id, teams)
-        await self._read_customers(builder)
-        sources |= {Phase.CUSTOMERS: Source.LIVE, Phase.LINKS: Source.LIVE}
-        return RemoteState(builder.build(), sources)
+        return builder
 
-    async def _read_targeted(self, last: State, desired: State, sample: int) -> RemoteState | None:
-        """Read live only the customers whose membership the plan would change, plus a random
-        sample of the others to catch drift; everything else is as last applied.
+    def targeted_batches(self, ids: Sequence[str], customers: int) -> list[list[str]] | None:
+        batches = _id_batches(list(ids))
+        return batches if len(batches) < -(-customers // PAGE_SIZE) else None
 
-        ``None`` when reading every customer takes no more requests (a small target, or most
-        customers changed).
-        """
-        managed = frozenset(desired.segments) | frozenset(last.segments)
-        last_links = last.links
-        same: dict[tuple[int, int], bool] = {}  # per (last set, wanted set): shared objects
-        needed: set[str] = set()
-        for cid, want in desired.links.items():
-            have = last_links.get(cid, EMPTY)
-            key = (id(have), id(want))
-            hit = same.get(key)
-            if hit is None:
-                hit = same[key] = (have & managed) == want
-            if not hit or cid not in last.customers:
-                needed.add(cid)
-        for cid, have in last_links.items():
-            if cid not in desired.links and not have.isdisjoint(managed):
-                needed.add(cid)
-        others = [c for c in last.customers if c not in needed]
-        rng = random.Random()  # noqa: S311 - a drift sample, not a secret
-        sampled = rng.sample(others, min(sample, len(others)))
-        batches = _id_batches([*sorted(needed), *sampled])
-        if len(batches) >= -(-len(last.customers) // PAGE_SIZE):
-            return None
+    async def read_targeted(self, batches: Sequence[Sequence[str]]) -> RemoteState:
         found = await self._read_ids(batches)
-        customers = set(last.customers) - needed
-        links = {c: s for c, s in last_links.items() if c not in needed}
-        shared: dict[frozenset[str], frozenset[str]] = {}
-        drifted = 0
-        for cid in sampled:
-            if frozenset(found.get(cid, ())) != last_links.get(cid, EMPTY) or cid not in found:
-                drifted += 1
-        for cid, segs in found.items():
-            customers.add(cid)
-            fs = frozenset(segs)
-            if fs:
-                links[cid] = shared.setdefault(fs, fs)
-            else:
-                links.pop(cid, None)
-        for cid in sampled:
-            if cid not in found:
-                customers.discard(cid)
-                links.pop(cid, None)
-        warnings: tuple[str, ...] = ()
-        if drifted:
-            warnings = (
-                f"{drifted} of {len(sampled)} sampled customers differ from what was last "
-                "applied: the platform changed behind the reconciler. `reconcile drift` (or "
-                "plan --refresh=full) reads every customer",
-            )
-        state = State(
-            segments=last.segments,
-            access=last.access,
-            customers=frozenset(customers),
-            links=MappingProxyType(links),
-        )
+        builder = self._known()
+        builder.add_customers(found)
+        builder.set_links_many(((cid, tuple(segs)) for cid, segs in found.items()), _segment_ids)
         sources = {
             Phase.SEGMENTS: Source.STATE_STORE,
             Phase.ACCESS: Source.STATE_STORE,
             Phase.CUSTOMERS: Source.TARGETED,
             Phase.LINKS: Source.TARGETED,
         }
-        return RemoteState(state, sources, warnings=warnings)
+        return RemoteState(builder.build(), sources)
 
-    async def _read_ids(self, batches: list[list[str]]) -> dict[str, list[str]]:
+    async def _read_ids(self, batches: Sequence[Sequence[str]]) -> dict[str, list[str]]:
         """Customer id → its segment ids, for the listed customers that exist (one filtered
         read per batch, ``concurrency`` at a time)."""
         gate = asyncio.Semaphore(max(1, self.concurrency))
         found: dict[str, list[str]] = {}
 
-        async def one(batch: list[str]) -> None:
+        async def one(batch: Sequence[str]) -> None:
             async with gate:
                 response = await self._integration.request(
                     "GET",
