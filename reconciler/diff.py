@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from deepdiff import DeepDiff
-
 from .changes import (
     AccessChange,
     Action,
@@ -56,6 +54,8 @@ def segment_fields(before: Segment, after: Segment) -> tuple[str, ...]:
     """The names of the fields that differ between two versions of a segment."""
     if before == after:
         return ()
+    from deepdiff import DeepDiff  # imported when a segment differs (it is slow to import)
+
     delta = DeepDiff(asdict(before), asdict(after), ignore_order=True)
     changed = delta.get("values_changed", {}) | delta.get("type_changes", {})
     return tuple(sorted(str(path).removeprefix("root['").removesuffix("']") for path in changed))

@@ -61,47 +61,63 @@ def _sums(rows: Iterable[tuple[str, Row]]) -> tuple[int, int, int]:
     )
 
 
-def _frame(con: Any, snapshot: Snapshot, managed: list[str]) -> None:
-    """``last(customer_id, known, segments, mine)``: the snapshot overlaid by the customers
-    changed since, ``mine`` being the managed part of ``segments`` (sorted, joined)."""
-    con.register("_overlay", _overlay_table(snapshot.overlay))
-    con.execute(
-        "CREATE TEMP TABLE last AS SELECT customer_id, known, segments, "
-        "coalesce(array_to_string(list_sort(list_intersect(string_split(segments, chr(31)), "
-        "$managed)), chr(31)), '') AS mine FROM ("
-        "SELECT * FROM read_parquet($path) AS f WHERE NOT EXISTS "
-        "(SELECT 1 FROM _overlay AS o WHERE o.customer_id = f.customer_id) "
-        "UNION ALL SELECT * FROM _overlay WHERE known OR segments <> '')",
-        {"managed": managed, "path": str(snapshot.path)},
-    )
+#: the managed part of a snapshot row's segments (sorted, joined), given ``$managed``
+_MINE = (
+    "coalesce(array_to_string(list_sort(list_intersect(string_split(l.segments, chr(31)), "
+    "$managed)), chr(31)), '')"
+)
 
+#: 1 for a customer whose managed segments change or who must be created, else 0; a CASE, so
+#: the intersection with the managed segments is computed only where the rows differ at all
+_CHANGES = (
+    "CASE WHEN w.cid IS NOT NULL AND NOT coalesce(l.known, false) THEN 1 "
+    "WHEN coalesce(w.want, '') = coalesce(l.segments, '') THEN 0 "
+    f"WHEN coalesce(w.want, '') <> {_MINE} THEN 1 ELSE 0 END"
+)
+_JOIN = "wanted AS w FULL OUTER JOIN last AS l ON w.cid = l.customer_id"
 
-#: customers whose managed segments change, or who must be created
+#: the customers that can change
 NEEDED = (
     "CREATE TEMP TABLE needed AS SELECT coalesce(w.cid, l.customer_id) AS cid "
-    "FROM wanted AS w FULL OUTER JOIN last AS l ON w.cid = l.customer_id "
-    "WHERE coalesce(w.want, '') <> coalesce(l.mine, '') "
-    "OR (w.cid IS NOT NULL AND NOT coalesce(l.known, false))"
+    f"FROM {_JOIN} WHERE {_CHANGES} = 1"
 )
 
 
-def _needed(con: Any) -> int:
-    """Create ``needed(cid)`` and cross-check it; the number of customers known to exist."""
-    con.execute(NEEDED)
-    (wanted, kept, gone, needed, known) = con.execute(
-        "SELECT (SELECT count(*) FROM wanted), "
-        "(SELECT count(*) FROM wanted AS w JOIN last AS l ON w.cid = l.customer_id "
-        " WHERE l.known AND w.want = l.mine), "
-        "(SELECT count(*) FROM last AS l WHERE l.mine <> '' AND NOT EXISTS "
-        " (SELECT 1 FROM wanted AS w WHERE w.cid = l.customer_id)), "
-        "(SELECT count(*) FROM needed), "
-        "(SELECT count(*) FROM last WHERE known)"
-    ).fetchone()
-    if needed != wanted - kept + gone:
+def _frame(con: Any, snapshot: Snapshot) -> None:
+    """The view ``last(customer_id, known, segments)``: the snapshot file overlaid by the
+    customers changed since it was written."""
+    con.register("_overlay", _overlay_table(snapshot.overlay))
+    con.execute(
+        "CREATE TEMP VIEW last AS "
+        f"SELECT * FROM read_parquet({_literal(str(snapshot.path))}) AS f WHERE NOT EXISTS "
+        "(SELECT 1 FROM _overlay AS o WHERE o.customer_id = f.customer_id) "
+        "UNION ALL SELECT * FROM _overlay WHERE known OR segments <> ''"
+    )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _needed(con: Any, managed: list[str]) -> int:
+    """Create ``needed(cid)`` and cross-check it; the number of customers known to exist.
+
+    The join is run a second time, counting the rows it pairs from each side: a join that
+    drops rows (DuckDB issue #25702: when it spills) disagrees with the plain scans."""
+    con.execute(NEEDED, {"managed": managed})
+    (w_scan, l_scan, known, needed) = con.execute(
+        "SELECT (SELECT count(*) FROM wanted), (SELECT count(*) FROM last), "
+        "(SELECT count(*) FROM last WHERE known), (SELECT count(*) FROM needed)"
+    ).fetchall()[0]
+    (w_join, l_join, n_join) = con.execute(
+        f"SELECT count(w.cid), count(l.customer_id), coalesce(sum({_CHANGES}), 0) FROM {_JOIN}",
+        {"managed": managed},
+    ).fetchall()[0]
+    if (w_join, l_join, n_join) != (w_scan, l_scan, needed):
         raise PlanError(
-            "the membership diff does not add up, refusing to plan: "
-            f"|wanted| - |kept| + |gone| = {wanted} - {kept} + {gone} = {wanted - kept + gone}, "
-            f"but the join found {needed} customers to change"
+            "the membership diff does not add up, refusing to plan: the join paired "
+            f"{w_join} desired and {l_join} last-applied customers and found {n_join} to "
+            f"change; the tables hold {w_scan} and {l_scan}, and {needed} were kept to change"
         )
     return int(known)
 
@@ -126,8 +142,8 @@ async def targeted_inputs(
     try:
         skeleton = desired_table(config, name, con)
         managed_ids = sorted(set(skeleton.segments) | set(managed))
-        _frame(con, snapshot, managed_ids)
-        known = _needed(con)
+        _frame(con, snapshot)
+        known = _needed(con, managed_ids)
         needed = [r[0] for r in con.execute("SELECT cid FROM needed ORDER BY cid").fetchall()]
         sampled: list[str] = []
         if sample > 0:
@@ -149,9 +165,8 @@ async def targeted_inputs(
             "SELECT x.cid, w.want, l.known, l.segments, f.known, f.segments FROM _x AS x "
             "LEFT JOIN wanted AS w ON w.cid = x.cid "
             "LEFT JOIN last AS l ON l.customer_id = x.cid "
-            "LEFT JOIN (SELECT * FROM read_parquet($path) AS p "
-            " WHERE p.customer_id IN (SELECT cid FROM _x)) AS f ON f.customer_id = x.cid",
-            {"path": str(snapshot.path)},
+            f"LEFT JOIN read_parquet({_literal(str(snapshot.path))}) AS f "
+            "ON f.customer_id = x.cid",
         ).fetchall()
         (wanted_total,) = con.execute("SELECT count(*) FROM wanted").fetchall()[0]
     except duckdb.Error as exc:
