@@ -452,7 +452,12 @@ def show(
     _render(Plan.from_json(text), format, full)
 
 
-# -- drift / import / explain ---------------------------------------------------------------
+# -- drift / refresh / import / explain -----------------------------------------------------
+LockWaitOpt = Annotated[
+    float, typer.Option("--lock-wait", help="Seconds to wait for another apply's lock.")
+]
+
+
 def _segment_fields(rec: Any, name: str) -> tuple[str, ...]:
     from .providers import provider_class
 
@@ -626,6 +631,56 @@ def drift(
 def _md(text: str) -> str:
     """Text safe in a Markdown list item (no HTML, no table pipes)."""
     return text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+@app.command()
+def refresh(
+    file: FileArg = Path("audiences.yaml"),
+    target: TargetOpt = None,
+    state: StateOpt = None,
+    sandbox: SandboxOpt = False,
+    sandbox_url: SandboxUrlOpt = None,
+    lock_wait: LockWaitOpt = 0.0,
+) -> None:
+    """Record in the state store what each target holds now, from a full read; nothing is
+    written to the platform (Terraform's apply -refresh-only). Phases the platform cannot read
+    (Epsilon segments and access) are kept as last applied."""
+    with (
+        _reconciler(file, target, state, sandbox, sandbox_url) as rec,
+        rec.hold_locks(lock_wait),
+    ):
+        done = asyncio.run(_refresh_store(rec))
+    for name, changes, kept in done:
+        if not changes:
+            continue
+        out.print(f"{escape(name)}: state store refreshed from the platform")
+        for kind, count in changes.items():
+            out.print(f"  {kind}: {count:,}")
+        if kept:
+            out.print(f"  kept as last applied (the platform cannot read them): {', '.join(kept)}")
+
+
+async def _refresh_store(rec: Any) -> list[tuple[str, dict[str, int], tuple[str, ...]]]:
+    """Read every target, then rewrite the state store of each one that differs (called with
+    the targets' locks held, so no apply records anything in between)."""
+    from .changes import Phase
+    from .drift import refreshed_state, store_changes
+    from .providers.base import Source
+
+    lives = await _read_all(rec)
+    done = []
+    for name, live in zip(rec.target_names, lives, strict=True):
+        last = rec.store.load(name)
+        new = refreshed_state(last, live, segment_fields=_segment_fields(rec, name))
+        changes = store_changes(last, new)
+        if changes:
+            protected = rec.store.protected(name)
+            rec.store.replace(name, new)
+            # replace() writes every segment unprotected: restore the prevent_destroy flags
+            rec.store.set_protection(name, protected & new.segments.keys())
+        kept = tuple(p.value for p in Phase if live.sources.get(p, Source.LIVE) is not Source.LIVE)
+        done.append((name, changes, kept))
+    return done
 
 
 @app.command("import")

@@ -38,7 +38,9 @@ def corrupt_snapshot(state: Path) -> None:
         if customer != "c0002":
             b.set_links(customer, segs)
     b.set_links("ghost", ["seg-a"]).set_links("c0005", ["seg-b"])
+    protected = store.protected("eps")
     store.replace("eps", b.build())
+    store.set_protection("eps", protected)  # replace() drops the prevent_destroy flags
     store.close()
 
 
