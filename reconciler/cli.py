@@ -452,7 +452,100 @@ def show(
     _render(Plan.from_json(text), format, full)
 
 
-# -- drift / import / explain ---------------------------------------------------------------
+# -- drift / refresh / import / explain -----------------------------------------------------
+LockWaitOpt = Annotated[
+    float, typer.Option("--lock-wait", help="Seconds to wait for another apply's lock.")
+]
+
+
+def _segment_fields(rec: Any, name: str) -> tuple[str, ...]:
+    from .providers import provider_class
+
+    fields: tuple[str, ...] = provider_class(
+        rec.config.targets[name].type
+    ).capabilities.segment_fields
+    return fields
+
+
+async def _read_all(rec: Any) -> list[Any]:
+    """A full live read of every target (nothing written anywhere)."""
+    from .providers.base import Refresh
+
+    return list(await asyncio.gather(*(rec.read(n, Refresh.FULL) for n in rec.target_names)))
+
+
+async def _snapshots(rec: Any, last: dict[str, Any]) -> dict[str, Any]:
+    from .drift import snapshot_drift
+
+    lives = await _read_all(rec)
+    return {
+        name: snapshot_drift(
+            last[name], live, target=name, segment_fields=_segment_fields(rec, name)
+        )
+        for name, live in zip(rec.target_names, lives, strict=True)
+    }
+
+
+_SNAPSHOT_KINDS = (
+    ("segments", "missing", "managed segment(s) in the state store, gone from the platform"),
+    ("segments", "differ", "segment(s) with other values on the platform"),
+    ("access", "differ", "segment(s) with another access list on the platform"),
+    ("customers", "missing", "customer(s) in the state store, not on the platform"),
+    ("customers", "unknown", "customer(s) on the platform, unknown to the state store"),
+    ("customers", "differ", "customer(s) in other segments than the state store records"),
+)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v!r}" for k, v in value.items()) or "none"
+    return ", ".join(value) or "none"
+
+
+def _snapshot_lines(report: Any, file: Path) -> list[str]:
+    """The snapshot check of one target: a headline, then indented details."""
+    name = report.target
+    if not report.checked:
+        by_source: dict[str, list[str]] = {}
+        for phase, source in report.not_checked.items():
+            by_source.setdefault(source, []).append(phase)
+        where = "; ".join(f"{', '.join(ps)} from the {src}" for src, ps in by_source.items())
+        return [f"{name}: state store not checked: nothing here is read live ({where})"]
+    read = ", ".join(report.checked)
+    lines = []
+    if report.in_sync:
+        lines.append(f"{name}: the state store matches the platform ({read} read in full)")
+    else:
+        total = sum(report.counts().values())
+        lines.append(
+            f"{name}: the state store is stale: {total:,} difference(s) from a full read of {read}"
+        )
+        for area, kind, label in _SNAPSHOT_KINDS:
+            found = report.found.get(area, {}).get(kind)
+            if found is None or not found.count:
+                continue
+            shown = [
+                f"{k} (state store: {_shown(found.details[k][0])}; "
+                f"platform: {_shown(found.details[k][1])})"
+                if k in found.details
+                else k
+                for k in found.examples
+            ]
+            more = f", … {found.count - len(shown):,} more" if found.count > len(shown) else ""
+            lines.append(f"  {found.count:,} {label}: {', '.join(shown)}{more}")
+    if report.not_checked:
+        lines.append(
+            f"  not checked: {', '.join(report.not_checked)} (the platform cannot read them; "
+            "plans take them from the state store)"
+        )
+    if not report.in_sync:
+        lines.append(
+            f"  fix: `reconcile refresh {_relative(file)} --target {name}` records what the "
+            "platform holds in the state store (it writes nothing to the platform)"
+        )
+    return lines
+
+
 @app.command()
 def drift(
     file: FileArg = Path("audiences.yaml"),
@@ -461,26 +554,43 @@ def drift(
     state: StateOpt = None,
     sandbox: SandboxOpt = False,
     sandbox_url: SandboxUrlOpt = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Also compare the state store's last-applied state with a full live read of "
+            "each target (the snapshot plan --refresh=auto trusts); a stale one is drift.",
+        ),
+    ] = False,
 ) -> None:
     """Read-only check for CI: exit 0 in sync, 2 drifted (with which side moved), 1 error."""
     from .drift import drift_reports
 
     with _reconciler(file, target, state, sandbox, sandbox_url) as rec:
         current = _with_path(asyncio.run(rec.plan()), file)
-        reports = drift_reports(current, rec.last_applied())
-    drifted = current.has_changes
+        last = rec.last_applied()
+        reports = drift_reports(current, last)
+        snapshots = asyncio.run(_snapshots(rec, last)) if full else {}
+    stale = {name for name, s in snapshots.items() if not s.in_sync}
+    drifted = current.has_changes or bool(stale)
     if format is Format.json:
-        body = {
-            "in_sync": not drifted,
-            "targets": [r.as_dict() for r in reports],
-            "plan": current.to_dict(),
-        }
+        targets = []
+        for r in reports:
+            entry = r.as_dict()
+            if full:
+                entry["snapshot"] = snapshots[r.target].as_dict()
+            targets.append(entry)
+        body = {"in_sync": not drifted, "targets": targets, "plan": current.to_dict()}
         sys.stdout.write(json.dumps(body, indent=2) + "\n")
     else:
         lines = []
         for r in reports:
             if not r.changes:
-                lines.append(f"{r.target}: in sync")
+                lines.append(
+                    f"{r.target}: no pending change"
+                    if r.target in stale
+                    else f"{r.target}: in sync"
+                )
                 continue
             parts = [
                 f"{r.sides.get('config', 0):,} from config edits not yet applied",
@@ -496,17 +606,81 @@ def drift(
                     f"  note: {', '.join(r.blind)} cannot be read from this platform; "
                     "drift there is not visible"
                 )
+        snapshot_lines = [line for s in snapshots.values() for line in _snapshot_lines(s, file)]
         if format is Format.markdown:
             from .render import render_markdown
 
             header = "## Drift detected\n\n" if drifted else "## In sync\n\n"
-            sys.stdout.write(header + "\n".join(f"- {line.strip()}" for line in lines) + "\n\n")
+            text = header + "\n".join(f"- {line.strip()}" for line in lines) + "\n\n"
+            if snapshot_lines:
+                text += "### State store against a full read of the platform\n\n"
+                text += "\n".join(
+                    f"  - {_md(line.strip())}" if line.startswith("  ") else f"- {_md(line)}"
+                    for line in snapshot_lines
+                )
+                text += "\n\n"
+            sys.stdout.write(text)
             sys.stdout.write(render_markdown(current))
         else:
-            for line in lines:
+            for line in [*lines, *snapshot_lines]:
                 out.print(escape(line))
     if drifted:
         raise typer.Exit(EXIT_CHANGES)
+
+
+def _md(text: str) -> str:
+    """Text safe in a Markdown list item (no HTML, no table pipes)."""
+    return text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+@app.command()
+def refresh(
+    file: FileArg = Path("audiences.yaml"),
+    target: TargetOpt = None,
+    state: StateOpt = None,
+    sandbox: SandboxOpt = False,
+    sandbox_url: SandboxUrlOpt = None,
+    lock_wait: LockWaitOpt = 0.0,
+) -> None:
+    """Record in the state store what each target holds now, from a full read; nothing is
+    written to the platform (Terraform's apply -refresh-only). Phases the platform cannot read
+    (Epsilon segments and access) are kept as last applied."""
+    with (
+        _reconciler(file, target, state, sandbox, sandbox_url) as rec,
+        rec.hold_locks(lock_wait),
+    ):
+        done = asyncio.run(_refresh_store(rec))
+    for name, changes, kept in done:
+        if not changes:
+            continue
+        out.print(f"{escape(name)}: state store refreshed from the platform")
+        for kind, count in changes.items():
+            out.print(f"  {kind}: {count:,}")
+        if kept:
+            out.print(f"  kept as last applied (the platform cannot read them): {', '.join(kept)}")
+
+
+async def _refresh_store(rec: Any) -> list[tuple[str, dict[str, int], tuple[str, ...]]]:
+    """Read every target, then rewrite the state store of each one that differs (called with
+    the targets' locks held, so no apply records anything in between)."""
+    from .changes import Phase
+    from .drift import refreshed_state, store_changes
+    from .providers.base import Source
+
+    lives = await _read_all(rec)
+    done = []
+    for name, live in zip(rec.target_names, lives, strict=True):
+        last = rec.store.load(name)
+        new = refreshed_state(last, live, segment_fields=_segment_fields(rec, name))
+        changes = store_changes(last, new)
+        if changes:
+            protected = rec.store.protected(name)
+            rec.store.replace(name, new)
+            # replace() writes every segment unprotected: restore the prevent_destroy flags
+            rec.store.set_protection(name, protected & new.segments.keys())
+        kept = tuple(p.value for p in Phase if live.sources.get(p, Source.LIVE) is not Source.LIVE)
+        done.append((name, changes, kept))
+    return done
 
 
 @app.command("import")
