@@ -268,11 +268,19 @@ class StateStore:
     def replace(self, target: str, state: State) -> None:
         """Overwrite the last-applied state of ``target`` (import, or a full refresh)."""
         with self._tx():
+            kept = self._db.execute(
+                "SELECT id FROM segments WHERE target=? AND prevent_destroy=1", (target,)
+            ).fetchall()
             for table in ("segments", "access", "customers", "links", "dirty", "snapshots"):
                 self._db.execute(f"DELETE FROM {table} WHERE target=?", (target,))
             self._db.executemany(
                 "INSERT INTO segments(target, id, name, description) VALUES (?,?,?,?)",
                 [(target, s.id, s.name, s.description) for s in state.segments.values()],
+            )
+            # prevent_destroy is the config's promise, not a fact of the remote: it survives
+            self._db.executemany(
+                "UPDATE segments SET prevent_destroy=1 WHERE target=? AND id=?",
+                [(target, r[0]) for r in kept],
             )
             self._db.executemany(
                 "INSERT INTO access(target, segment, teams) VALUES (?,?,?)",

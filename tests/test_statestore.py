@@ -168,3 +168,11 @@ def test_a_checkpoint_that_dies_before_its_commit_leaves_the_old_snapshot(
     assert after is not None
     assert (after.customers, after.overlay) == (2, {})
     assert len(list((tmp_path / "s.snapshots").glob("*.parquet"))) == 1  # the orphan is removed
+
+
+def test_replace_keeps_prevent_destroy(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db")
+    store.record("t", [SegmentChange(Action.CREATE, "a", None, Segment("a", "A"))])
+    store.set_protection("t", ["a"])
+    store.replace("t", store.load("t"))
+    assert store.protected("t") == {"a"}
