@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,7 +146,8 @@ class Reconciler:
         overview: Overview | None = None
         try:
             found = None
-            snapshot = self.store.snapshot(name) if refresh is Refresh.AUTO else None
+            targeted = refresh is Refresh.AUTO and provider.capabilities.reads_by_id
+            snapshot = self.store.snapshot(name) if targeted else None
             if snapshot is not None:
                 found = await targeted_inputs(
                     self.config,
@@ -220,7 +222,16 @@ class Reconciler:
             self.store.set_protection(tp.target, self._protected_now(tp.target))
             return result
 
-        results = list(await asyncio.gather(*(one(tp) for tp in plan.targets if tp.changes)))
+        # the plan and the states it came from (millions of objects at scale) are alive for
+        # the whole apply; frozen, the cyclic GC stops re-scanning them on every collection
+        # that the apply's own short-lived objects trigger
+        gc.freeze()
+        try:
+            results = list(
+                await asyncio.gather(*(one(tp) for tp in plan.targets if tp.changes))
+            )
+        finally:
+            gc.unfreeze()
         if verify and results:
             after = await self.plan()
             for result in results:

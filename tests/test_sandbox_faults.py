@@ -139,6 +139,34 @@ def test_timeout_applies_then_answers_late(fresh_sandbox: Sandbox) -> None:
     assert late.json()["segment"]["segmentId"] == "s2"
 
 
+def test_latency_answers_every_request_late_and_correctly(fresh_sandbox: Sandbox) -> None:
+    """A network round trip: concurrent requests overlap (the server waits, it does not
+    block), and each is performed and answered normally."""
+    import asyncio
+    import time
+
+    fresh_sandbox.set_faults("rate=1,kinds=latency,delay=0.2,route=POST /epsilon/*")
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
+            async def one(i: int) -> int:
+                resp = await client.post(
+                    fresh_sandbox.epsilon_url + "/v1/segments", headers=BEARER, json={
+                        "segment": {"segmentId": f"s{i}", "sourceId": "S", "name": f"s{i}",
+                                    "description": "", "retailerTeamId": TEAM}})
+                return resp.status_code
+
+            return list(await asyncio.gather(*(one(i) for i in range(8))))
+
+    start = time.perf_counter()
+    statuses = asyncio.run(burst())
+    took = time.perf_counter() - start
+    assert statuses == [200] * 8
+    assert 0.2 <= took < 1.2  # eight 0.2 s answers overlapped, not 1.6 s in a row
+    assert len(fresh_sandbox.state()["epsilon"]["segments"]) == 8
+    assert {r["fault"] for r in fresh_sandbox.requests()} == {"latency"}
+
+
 def test_faults_over_http_json(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
     url = fresh_sandbox.url + "/_sandbox/faults"
     put = http.put(url, json={"rules": [{"route": "GET /epsilon/*", "rate": 0.5,

@@ -81,6 +81,9 @@ class Capabilities:
     segment_fields: tuple[str, ...] = ("name", "description")
     #: concurrent requests within a phase (a target's ``concurrency`` setting overrides it)
     concurrency: int = 8
+    #: customers can be read by id (:meth:`Provider.targeted_batches`): Refresh.AUTO then
+    #: reads only the ones that can change
+    reads_by_id: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,6 +97,7 @@ class EpsilonProvider(Provider):
             f"it, but the segment stays on the platform; {_FEED_HINT}",
         },
         concurrency=16,
+        reads_by_id=True,
     )
 
     def __init__(

@@ -310,7 +310,7 @@ class SandboxApp:
                     ApiError(500, "" if style == "epsilon" else "injected fault after apply"),
                     req.uuid,
                 )
-            elif kind == "timeout":
+            elif kind in ("timeout", "latency"):
                 assert fault is not None
                 await asyncio.sleep(fault.delay)
         self._record(

@@ -14,7 +14,9 @@ Spec syntax (CLI ``--faults``): rules separated by ``;``, fields by ``,``::
 
 Kinds: ``429`` (with ``Retry-After``), ``500``, ``502``, ``503``, ``timeout`` (the request is
 performed, then the answer waits ``delay`` seconds), ``drop`` (the connection is closed without a
-response; nothing is performed), ``applied500`` (the request is performed, then answers 500).
+response; nothing is performed), ``applied500`` (the request is performed, then answers 500),
+``latency`` (like ``timeout``, for a ``delay`` below the client's timeout: a network round
+trip, e.g. ``rate=1,kinds=latency,delay=0.02`` for 20 ms on every request; not an error).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ __all__ = [
     "rules_from_json",
 ]
 
-FAULT_KINDS = ("429", "500", "502", "503", "timeout", "drop", "applied500")
+FAULT_KINDS = ("429", "500", "502", "503", "timeout", "drop", "applied500", "latency")
 
 
 @dataclass(frozen=True, slots=True)
