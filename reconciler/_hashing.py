@@ -8,7 +8,7 @@ import hashlib
 import operator
 from collections.abc import Iterable
 
-__all__ = ["MASK", "SEP", "customer_item", "hash_sum", "link_item"]
+__all__ = ["MASK", "SEP", "customer_item", "hash_sum", "link_item", "row_sums"]
 
 SEP = "\x1f"
 MASK = (1 << 128) - 1
@@ -32,3 +32,17 @@ def customer_item(customer_id: str) -> str:
 def link_item(customer_id: str, joined: str) -> str:
     """The hashed text of a customer's links; ``joined``: its sorted segment ids joined by SEP."""
     return "l" + SEP + customer_id + SEP + joined
+
+
+def row_sums(rows: Iterable[tuple[str, bool, str]]) -> tuple[int, int, int, int]:
+    """(customers, links, customers' hash sum, links' hash sum) of membership rows: (customer
+    id, exists, its segment ids sorted and joined by SEP, '' for none)."""
+    rows = list(rows)
+    known = [cid for cid, k, _ in rows if k]
+    linked = [(cid, segs) for cid, _, segs in rows if segs]
+    return (
+        len(known),
+        sum(segs.count(SEP) + 1 for _, segs in linked),
+        hash_sum(map(customer_item, known)),
+        hash_sum(link_item(cid, segs) for cid, segs in linked),
+    )

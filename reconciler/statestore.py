@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ._hashing import SEP, customer_item, hash_sum, link_item
+from ._hashing import row_sums
 from .changes import AccessChange, Action, Change, CustomerChange, LinkChange, SegmentChange
 from .exceptions import LockedError, StateStoreError
 from .model import Segment, State, StateBuilder
@@ -109,18 +109,6 @@ def _file_key(target: str) -> str:
     """A file-name-safe key of a target name, distinct for distinct names."""
     tag = hashlib.blake2b(target.encode(), digest_size=4).hexdigest()
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in target)[:40] + "-" + tag
-
-
-def _row_sums(rows: Iterable[tuple[str, bool, str]]) -> tuple[int, int, int, int]:
-    """(customers, links, customers sum, links sum) of snapshot rows."""
-    known = [cid for cid, k, _ in rows if k]
-    linked = [(cid, segs) for cid, _, segs in rows if segs]
-    return (
-        len(known),
-        sum(segs.count(SEP) + 1 for _, segs in linked),
-        hash_sum(map(customer_item, known)),
-        hash_sum(link_item(cid, segs) for cid, segs in linked),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +339,7 @@ class StateStore:
                 ).fetchall()
         last_seq = max((seq for _, seq, _, _ in dirty), default=0)
         if current is None:
-            customers, links, c_sum, l_sum = _row_sums(rows)
+            customers, links, c_sum, l_sum = row_sums(rows)
             table = pa.table(
                 {
                     "customer_id": pa.array([r[0] for r in rows], pa.string()),
@@ -370,7 +358,7 @@ class StateStore:
                 for r in old.filter(changed).to_pylist()
             ]
             after = [(cid, bool(k), segs) for cid, _, k, segs in dirty if k or segs]
-            b, a = _row_sums(before), _row_sums(after)
+            b, a = row_sums(before), row_sums(after)
             customers = current.customers - b[0] + a[0]
             links = current.links - b[1] + a[1]
             c_sum = current.customers_sum - b[2] + a[2]

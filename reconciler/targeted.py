@@ -17,6 +17,7 @@ sent to a platform.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ._hashing import SEP, customer_item, hash_sum, link_item
+from ._hashing import SEP, row_sums
 from .config import Config, desired_table
 from .exceptions import PlanError
 from .model import EMPTY, State, StateBuilder
@@ -33,6 +34,9 @@ from .providers.base import Provider, RemoteState
 from .statestore import Snapshot
 
 __all__ = ["targeted_inputs"]
+
+#: DuckDB's memory for one target's diff (it spills to a temporary folder beyond it)
+MEMORY_LIMIT = "1GB"
 
 #: a customer's row: (exists, its segment ids joined by SEP, '' for none)
 Row = tuple[bool, str]
@@ -51,14 +55,8 @@ def _overlay_table(overlay: Mapping[str, Row]) -> pa.Table:
 
 def _sums(rows: Iterable[tuple[str, Row]]) -> tuple[int, int, int]:
     """(customers, links, hash sum) of some customers' rows."""
-    rows = list(rows)
-    known = [cid for cid, (k, _) in rows if k]
-    linked = [(cid, segs) for cid, (_, segs) in rows if segs]
-    return (
-        len(known),
-        sum(segs.count(SEP) + 1 for _, segs in linked),
-        hash_sum(map(customer_item, known)) + hash_sum(link_item(c, s) for c, s in linked),
-    )
+    customers, links, c_sum, l_sum = row_sums((cid, k, segs) for cid, (k, segs) in rows)
+    return customers, links, c_sum + l_sum
 
 
 #: the managed part of a snapshot row's segments (sorted, joined), given ``$managed``
@@ -138,7 +136,11 @@ async def targeted_inputs(
 
     ``managed``: the segment ids last applied; ``seed`` makes the sample repeatable.
     """
-    con = duckdb.connect(":memory:")
+    spill = tempfile.TemporaryDirectory(prefix="reconcile-plan-")
+    # bounded: beyond the limit DuckDB spills to disk, so memory does not grow with the table
+    con = duckdb.connect(
+        ":memory:", config={"memory_limit": MEMORY_LIMIT, "temp_directory": spill.name}
+    )
     try:
         skeleton = desired_table(config, name, con)
         managed_ids = sorted(set(skeleton.segments) | set(managed))
@@ -173,6 +175,7 @@ async def targeted_inputs(
         raise PlanError(f"cannot plan from the snapshot: {str(exc).splitlines()[0]}") from exc
     finally:
         con.close()
+        spill.cleanup()
     want: dict[str, str] = {}
     last: dict[str, Row] = {}
     base: dict[str, Row] = {}
