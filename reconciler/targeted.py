@@ -9,9 +9,9 @@ plan is the one a full read would give, at a cost that grows with the change rat
 the audience. The fingerprint and sizes of the whole remote come from the sums the snapshot
 carries, corrected for the customers read live, so they too equal a full read's.
 
-The diff is cross-checked by counts computed by separate joins (``|needed| = |wanted| - |kept|
-+ |gone|``), and a plan is refused when they disagree: a silent engine must not decide what is
-sent to a platform.
+The join is cross-checked by counts: the rows it paired from each side must equal plain scans of
+the two tables, and a plan is refused when they disagree (a silent engine must not decide what
+is sent to a platform).
 """
 
 from __future__ import annotations
@@ -72,13 +72,9 @@ _CHANGES = (
     "WHEN coalesce(w.want, '') = coalesce(l.segments, '') THEN 0 "
     f"WHEN coalesce(w.want, '') <> {_MINE} THEN 1 ELSE 0 END"
 )
-_JOIN = "wanted AS w FULL OUTER JOIN last AS l ON w.cid = l.customer_id"
-
-#: the customers that can change
-NEEDED = (
-    "CREATE TEMP TABLE needed AS SELECT coalesce(w.cid, l.customer_id) AS cid "
-    f"FROM {_JOIN} WHERE {_CHANGES} = 1"
-)
+#: the customers that can change are found in ONE pass of this join, which also counts the rows
+#: it paired from each side (to compare with plain scans of the two tables)
+JOIN = "wanted AS w FULL OUTER JOIN last AS l ON w.cid = l.customer_id"
 
 
 def _frame(con: Any, snapshot: Snapshot) -> None:
@@ -97,27 +93,31 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _needed(con: Any, managed: list[str]) -> int:
-    """Create ``needed(cid)`` and cross-check it; the number of customers known to exist.
+def _needed(con: Any, managed: list[str]) -> tuple[list[str], int]:
+    """The customers whose managed segments change or who must be created (sorted), and the
+    number of customers known to exist.
 
-    The join is run a second time, counting the rows it pairs from each side: a join that
-    drops rows (DuckDB issue #25702: when it spills) disagrees with the plain scans."""
-    con.execute(NEEDED, {"managed": managed})
-    (w_scan, l_scan, known, needed) = con.execute(
-        "SELECT (SELECT count(*) FROM wanted), (SELECT count(*) FROM last), "
-        "(SELECT count(*) FROM last WHERE known), (SELECT count(*) FROM needed)"
-    ).fetchall()[0]
-    (w_join, l_join, n_join) = con.execute(
-        f"SELECT count(w.cid), count(l.customer_id), coalesce(sum({_CHANGES}), 0) FROM {_JOIN}",
+    Refuses to plan when the join paired fewer (or more) rows from a side than a plain scan of
+    that side counts: a join that silently drops rows (DuckDB issue #25702 reports one, when
+    it spills to disk) would otherwise hide changes."""
+    (ids, w_join, l_join) = con.execute(
+        "SELECT coalesce(list(coalesce(w.cid, l.customer_id)) "
+        f"FILTER (WHERE {_CHANGES} = 1), []), count(w.cid), count(l.customer_id) FROM {JOIN}",
         {"managed": managed},
     ).fetchall()[0]
-    if (w_join, l_join, n_join) != (w_scan, l_scan, needed):
+    (w_scan, l_scan, known) = con.execute(
+        "SELECT (SELECT count(*) FROM wanted), (SELECT count(*) FROM last), "
+        "(SELECT count(*) FROM last WHERE known)"
+    ).fetchall()[0]
+    if (w_join, l_join) != (w_scan, l_scan):
         raise PlanError(
             "the membership diff does not add up, refusing to plan: the join paired "
-            f"{w_join} desired and {l_join} last-applied customers and found {n_join} to "
-            f"change; the tables hold {w_scan} and {l_scan}, and {needed} were kept to change"
+            f"{w_join} desired and {l_join} last-applied customers, but the tables hold "
+            f"{w_scan} and {l_scan}"
         )
-    return int(known)
+    needed = sorted(ids)
+    con.register("needed", pa.table({"cid": pa.array(needed, pa.string())}))
+    return needed, int(known)
 
 
 async def targeted_inputs(
@@ -145,8 +145,7 @@ async def targeted_inputs(
         skeleton = desired_table(config, name, con)
         managed_ids = sorted(set(skeleton.segments) | set(managed))
         _frame(con, snapshot)
-        known = _needed(con, managed_ids)
-        needed = [r[0] for r in con.execute("SELECT cid FROM needed ORDER BY cid").fetchall()]
+        needed, known = _needed(con, managed_ids)
         sampled: list[str] = []
         if sample > 0:
             repeat = f" REPEATABLE ({int(seed)})" if seed is not None else ""
