@@ -1,0 +1,122 @@
+"""``plan --refresh=auto`` (the diff in DuckDB against the snapshot) plans exactly what a full
+read plans, over random edits: memberships moved, a segment deleted (its members unlinked), a
+segment added, a segment forgotten (``removed: destroy: false``), customers leaving every
+segment, and a segment on the platform that the config does not manage."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.config import load
+from reconciler.engine import Overrides, Reconciler
+from reconciler.providers.base import Refresh, Source
+from reconciler.statestore import StateStore
+
+RETAILER = "13c84def-41cb-4f99-a3fc-6788264f79fe"
+TEAM = "a5166fc4-f874-4741-a721-c05ffd9941a5"
+N = 4000
+
+
+def cid(i: int) -> str:
+    return f"q{i:05d}"
+
+
+def write(folder: Path, members: dict[str, list[str]], forget: list[str]) -> Path:
+    lines = [
+        "version: 1",
+        "targets:",
+        "  eps:",
+        "    type: epsilon",
+        "    base_url: http://127.0.0.1:9/never-used",
+        f"    retailer_team_id: {RETAILER}",
+        "    bearer_token: ${EQ_TOKEN}",
+        "    api_key: ${EQ_KEY}",
+        "segments:",
+    ]
+    for seg, ids in members.items():
+        (folder / f"{seg}.txt").write_text("".join(f"{c}\n" for c in ids))
+        lines += [
+            f"  - id: {seg}",
+            f"    name: {seg.upper()}",
+            f"    access: [{TEAM}]",
+            "    members:",
+            f"      files: [{seg}.txt]",
+        ]
+    if forget:
+        lines.append("removed:")
+        lines += [f"  - {{id: {seg}, destroy: false}}" for seg in forget]
+    path = folder / "audiences.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def reconciler(path: Path, sandbox: Any) -> Reconciler:
+    store = StateStore(path.parent / "state.db")
+    return Reconciler(load(path), store, overrides=Overrides.for_sandbox(sandbox))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auto_equals_full_after_random_edits(
+    fresh_sandbox: Any, tmp_path: Path, seed: int
+) -> None:
+    rng = random.Random(seed)
+    everyone = [cid(i) for i in range(N)]
+    before = {s: sorted(rng.sample(everyone, rng.randrange(100, 400))) for s in "abc"}
+    # a segment of someone else's on the platform, carried over by every whole-list write
+    theirs = set(rng.sample(everyone, 200))
+    fresh_sandbox.seed(
+        {
+            "epsilon": {
+                "segments": [{"segmentId": "x", "name": "X", "description": ""}],
+                "customers": [
+                    {"id": c, "segmentIds": ["x"] if c in theirs else []} for c in everyone
+                ],
+            }
+        }
+    )
+    rec = reconciler(write(tmp_path, before, []), fresh_sandbox)
+    (first,) = asyncio.run(rec.apply(asyncio.run(rec.plan()), verify=False))
+    assert first.failures == []
+    # the store learns every customer the platform holds (what `reconcile refresh` does)
+    rec.store.replace("eps", asyncio.run(rec.read("eps")).state)
+
+    after = {s: list(m) for s, m in before.items()}
+    for s in list(after):  # churn: some leave, some join
+        out = set(rng.sample(after[s], len(after[s]) // 50))
+        after[s] = sorted((set(after[s]) - out) | set(rng.sample(everyone, 20)))
+    forget: list[str] = []
+    edit = seed % 4
+    if edit == 0:
+        del after["c"]  # deleted: its members are unlinked
+    elif edit == 1:
+        after["d"] = sorted(rng.sample(everyone, 300))  # a new segment
+    elif edit == 2:
+        del after["b"]
+        forget = ["b"]  # released, not deleted
+    else:
+        gone = set(rng.sample(everyone, 100))  # these customers leave every segment
+        after = {s: [c for c in m if c not in gone] for s, m in after.items()}
+    rec = reconciler(write(tmp_path, after, forget), fresh_sandbox)
+    rec.sample, rec.sample_seed = 300, seed
+
+    auto = asyncio.run(rec.plan(Refresh.AUTO))
+    full = asyncio.run(rec.plan(Refresh.FULL))
+    (a,), (f,) = auto.targets, full.targets
+    assert a.sources["links"] == Source.TARGETED.value
+    assert [c for c in a.changes] == [c for c in f.changes]
+    assert a.remote_fingerprint == f.remote_fingerprint
+    assert dict(a.existing) == dict(f.existing)
+    assert a.unchanged_links == f.unchanged_links
+    assert a.warnings == f.warnings
+    assert a.changes  # the edit is not empty
+
+    # applied from the targeted plan, the platform ends where a full plan says nothing is left
+    (result,) = asyncio.run(rec.apply(auto, verify=False, force=True))
+    assert result.failures == []
+    assert not asyncio.run(rec.plan(Refresh.FULL)).has_changes
+    assert not asyncio.run(rec.plan(Refresh.AUTO)).has_changes
