@@ -368,6 +368,10 @@ def main(argv: list[str] | None = None) -> None:
                 gets = [r for r in sb.requests(since=since) if r["method"] == "GET"]
                 autos[-1]["reads"] = len(gets)
             auto = min(autos, key=lambda p: p["times"]["total"])
+            offline = min(
+                (_child("plan", str(big), sb.url, "none") for _ in range(args.repeat)),
+                key=lambda p: p["times"]["total"],
+            )
             apply = verify = None
             writes: list[dict[str, Any]] = []
             if "apply" not in skip:
@@ -428,6 +432,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     _row("  total CPU of this process", f"{ta['total_cpu']:.2f} s")
     _row("plan --refresh=auto peak RSS", f"{auto['peak_mib']:.0f} MiB")
+    to = offline["times"]
+    _row(
+        "plan --refresh=false (no live read)",
+        f"{to['total']:.2f} s",
+        f"{to['total'] / floor:.2f}x parse floor; peak {offline['peak_mib']:.0f} MiB; "
+        f"same changes: {offline['changes_digest'] == best['changes_digest']}",
+    )
     _row(
         "plan --refresh=auto changes = full's",
         str(auto["changes_digest"] == best["changes_digest"]),

@@ -21,7 +21,14 @@ from .exceptions import PlanError
 from .model import State
 from .plan import Overview, Plan, TargetPlan, build_target_plan, check_safety
 from .providers import provider_class, provider_types
-from .providers.base import Provider, ProviderContext, ReadScope, Refresh, RemoteState
+from .providers.base import (
+    Provider,
+    ProviderContext,
+    ReadScope,
+    Refresh,
+    RemoteState,
+    Source,
+)
 from .statestore import StateStore
 from .targeted import targeted_inputs
 
@@ -146,9 +153,16 @@ class Reconciler:
         overview: Overview | None = None
         try:
             found = None
-            targeted = refresh is Refresh.AUTO and provider.capabilities.reads_by_id
-            snapshot = self.store.snapshot(name) if targeted else None
+            caps = provider.capabilities
+            columnar = (refresh is Refresh.AUTO and caps.reads_by_id) or (
+                refresh is Refresh.NONE and caps.offline_from_store
+            )
+            snapshot = self.store.snapshot(name) if columnar else None
             if snapshot is not None:
+                offline = None
+                if refresh is Refresh.NONE:
+                    sources = dict.fromkeys(caps.phases, Source.STATE_STORE)
+                    offline = RemoteState(self.store.load(name, membership=False), sources)
                 found = await targeted_inputs(
                     self.config,
                     name,
@@ -157,6 +171,7 @@ class Reconciler:
                     managed=self.store.managed_segments(name),
                     sample=self.sample,
                     seed=self.sample_seed,
+                    offline=offline,
                 )
             if found is not None:
                 desired, remote, overview = found
@@ -227,9 +242,7 @@ class Reconciler:
         # that the apply's own short-lived objects trigger
         gc.freeze()
         try:
-            results = list(
-                await asyncio.gather(*(one(tp) for tp in plan.targets if tp.changes))
-            )
+            results = list(await asyncio.gather(*(one(tp) for tp in plan.targets if tp.changes)))
         finally:
             gc.unfreeze()
         if verify and results:

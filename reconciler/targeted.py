@@ -43,6 +43,10 @@ Row = tuple[bool, str]
 _ABSENT: Row = (False, "")
 
 
+def _split(joined: str) -> list[str]:
+    return joined.split(SEP) if joined else []
+
+
 def _overlay_table(overlay: Mapping[str, Row]) -> pa.Table:
     return pa.table(
         {
@@ -129,13 +133,18 @@ async def targeted_inputs(
     managed: Iterable[str],
     sample: int = 1000,
     seed: int | None = None,
+    offline: RemoteState | None = None,
 ) -> tuple[State, RemoteState, Overview] | None:
     """What to plan target ``name`` from: the desired and remote states of the customers that
     can change (and the sample), and the overview of the whole remote. ``None`` when reading
     every customer costs no more requests (the caller then reads everything).
 
     ``managed``: the segment ids last applied; ``seed`` makes the sample repeatable.
+    ``offline`` (Refresh.NONE): nothing is read live; the remote is what the state store
+    holds, this being its segments and access lists and where each phase comes from.
     """
+    if offline is not None:
+        sample = 0
     spill = tempfile.TemporaryDirectory(prefix="reconcile-plan-")
     # bounded: beyond the limit DuckDB spills to disk, so memory does not grow with the table
     con = duckdb.connect(
@@ -155,7 +164,7 @@ async def targeted_inputs(
                 f"USING SAMPLE reservoir({int(sample)} ROWS){repeat}"
             )
             sampled = [r[0] for r in con.execute(query).fetchall()]
-        batches = provider.targeted_batches([*needed, *sampled], known)
+        batches = [] if offline else provider.targeted_batches([*needed, *sampled], known)
         if batches is None:
             return None
         # everything Python needs about these few customers: wanted, last, snapshot file
@@ -184,11 +193,25 @@ async def targeted_inputs(
         last[cid] = (bool(lk), ls or "") if lk is not None else _ABSENT
         base[cid] = (bool(fk), fs or "") if fk is not None else _ABSENT
 
-    remote = await provider.read_targeted(batches)
-    live: dict[str, Row] = {
-        cid: (cid in remote.state.customers, SEP.join(sorted(remote.state.links.get(cid, EMPTY))))
-        for cid in small
-    }
+    if offline is None:
+        remote = await provider.read_targeted(batches)
+        live: dict[str, Row] = {
+            cid: (
+                cid in remote.state.customers,
+                SEP.join(sorted(remote.state.links.get(cid, EMPTY))),
+            )
+            for cid in small
+        }
+    else:
+        builder = StateBuilder()
+        builder.add_customers(cid for cid in small if last[cid][0])
+        builder.set_links_many(((cid, last[cid][1]) for cid in small), _split)
+        kept = builder.build()
+        remote = dataclasses.replace(
+            offline,
+            state=dataclasses.replace(offline.state, customers=kept.customers, links=kept.links),
+        )
+        live = {}
     final = {cid: live.get(cid, last[cid]) for cid in touched}
 
     builder = StateBuilder()

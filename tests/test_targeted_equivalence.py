@@ -120,3 +120,30 @@ def test_auto_equals_full_after_random_edits(
     assert result.failures == []
     assert not asyncio.run(rec.plan(Refresh.FULL)).has_changes
     assert not asyncio.run(rec.plan(Refresh.AUTO)).has_changes
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "talonone"])
+def test_refresh_false_from_the_snapshot_equals_the_state_store(
+    fresh_sandbox: Any, tmp_path: Path, kind: str
+) -> None:
+    """``--refresh=false`` diffs in DuckDB too, and plans what a plan from the whole
+    state-store record plans (fingerprint, sizes, sources included)."""
+    from tests import _scenario
+
+    state = tmp_path / "state.db"
+    _scenario.apply(_scenario.write_config(tmp_path, [kind]), fresh_sandbox, state)
+    edited = _scenario.write_config(tmp_path, [kind], edited=True)
+    rec = _scenario.reconciler(edited, fresh_sandbox, state)
+    assert rec.store.snapshot(rec.target_names[0]) is not None
+    fast = asyncio.run(rec.plan(Refresh.NONE))
+    rec.store._db.execute("DELETE FROM snapshots")  # no snapshot: the whole record is loaded
+    assert rec.store.snapshot(rec.target_names[0]) is None
+    slow = asyncio.run(rec.plan(Refresh.NONE))
+    (a,), (b,) = fast.targets, slow.targets
+    assert a.changes == b.changes
+    assert a.changes
+    assert a.remote_fingerprint == b.remote_fingerprint
+    assert dict(a.existing) == dict(b.existing)
+    assert a.unchanged_links == b.unchanged_links
+    assert a.sources == b.sources
+    assert a.warnings == b.warnings

@@ -84,6 +84,9 @@ class Capabilities:
     #: customers can be read by id (:meth:`Provider.targeted_batches`): Refresh.AUTO then
     #: reads only the ones that can change
     reads_by_id: bool = False
+    #: under Refresh.NONE the remote is the state store's record (so the plan can diff it in
+    #: DuckDB against the membership snapshot); not for a target that is its own record
+    offline_from_store: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,7 @@ class EpsilonProvider(Provider):
         },
         concurrency=16,
         reads_by_id=True,
+        offline_from_store=True,
     )
 
     def __init__(

@@ -107,6 +107,7 @@ class TalonOneProvider(Provider):
         delete_drops_links=True,
         segment_fields=("name",),
         concurrency=8,
+        offline_from_store=True,
     )
 
     def __init__(
