@@ -34,10 +34,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
 from ._hashing import row_sums
 from .changes import AccessChange, Action, Change, CustomerChange, LinkChange, SegmentChange
 from .exceptions import LockedError, StateStoreError
@@ -80,12 +76,6 @@ CREATE TABLE IF NOT EXISTS batches (
 
 def _split(segments: str) -> list[str]:
     return segments.split(_SEP)
-
-
-#: the columns of a membership snapshot: one row per customer known or linked
-SNAPSHOT_SCHEMA = pa.schema(
-    [("customer_id", pa.string()), ("known", pa.bool_()), ("segments", pa.string())]
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +313,14 @@ class StateStore:
         since stay). A crash before that commit leaves the old file and the marks; after it,
         an orphan old file that the next checkpoint removes.
         """
+        import pyarrow as pa  # only here: apply and import time, never on a plan's path
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        # one row per customer known or linked
+        schema = pa.schema(
+            [("customer_id", pa.string()), ("known", pa.bool_()), ("segments", pa.string())]
+        )
         folder = self._snapshot_dir()
         folder.mkdir(parents=True, exist_ok=True)
         current = self.snapshot(target)
@@ -346,12 +344,12 @@ class StateStore:
                     "known": pa.array([bool(r[1]) for r in rows], pa.bool_()),
                     "segments": pa.array([r[2] for r in rows], pa.string()),
                 },
-                schema=SNAPSHOT_SCHEMA,
+                schema=schema,
             )
         else:
             if not dirty:
                 return
-            old = pq.read_table(current.path, schema=SNAPSHOT_SCHEMA)
+            old = pq.read_table(current.path, schema=schema)
             changed = pc.is_in(old.column("customer_id"), value_set=pa.array([d[0] for d in dirty]))
             before = [
                 (r["customer_id"], bool(r["known"]), r["segments"])
@@ -369,7 +367,7 @@ class StateStore:
                     "known": pa.array([r[1] for r in after], pa.bool_()),
                     "segments": pa.array([r[2] for r in after], pa.string()),
                 },
-                schema=SNAPSHOT_SCHEMA,
+                schema=schema,
             )
             table = pa.concat_tables([old.filter(pc.invert(changed)), added])
         safe = _file_key(target)

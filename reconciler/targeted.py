@@ -23,10 +23,10 @@ from types import MappingProxyType
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from ._hashing import SEP, row_sums
 from .config import Config, desired_table
+from .config._sources import temp_table
 from .exceptions import PlanError
 from .model import EMPTY, State, StateBuilder
 from .plan import Overview, fingerprint_sum, format_fingerprint
@@ -47,13 +47,15 @@ def _split(joined: str) -> list[str]:
     return joined.split(SEP) if joined else []
 
 
-def _overlay_table(overlay: Mapping[str, Row]) -> pa.Table:
-    return pa.table(
+def _overlay_table(con: Any, overlay: Mapping[str, Row]) -> None:
+    temp_table(
+        con,
+        "_overlay",
         {
-            "customer_id": pa.array(list(overlay), pa.string()),
-            "known": pa.array([k for k, _ in overlay.values()], pa.bool_()),
-            "segments": pa.array([s for _, s in overlay.values()], pa.string()),
-        }
+            "customer_id": ("VARCHAR", list(overlay)),
+            "known": ("BOOLEAN", [k for k, _ in overlay.values()]),
+            "segments": ("VARCHAR", [s for _, s in overlay.values()]),
+        },
     )
 
 
@@ -84,7 +86,7 @@ JOIN = "wanted AS w FULL OUTER JOIN last AS l ON w.cid = l.customer_id"
 def _frame(con: Any, snapshot: Snapshot) -> None:
     """The view ``last(customer_id, known, segments)``: the snapshot file overlaid by the
     customers changed since it was written."""
-    con.register("_overlay", _overlay_table(snapshot.overlay))
+    _overlay_table(con, snapshot.overlay)
     con.execute(
         "CREATE TEMP VIEW last AS "
         f"SELECT * FROM read_parquet({_literal(str(snapshot.path))}) AS f WHERE NOT EXISTS "
@@ -120,7 +122,7 @@ def _needed(con: Any, managed: list[str]) -> tuple[list[str], int]:
             f"{w_scan} and {l_scan}"
         )
     needed = sorted(ids)
-    con.register("needed", pa.table({"cid": pa.array(needed, pa.string())}))
+    temp_table(con, "needed", {"cid": ("VARCHAR", needed)})
     return needed, int(known)
 
 
@@ -170,7 +172,7 @@ async def targeted_inputs(
         # everything Python needs about these few customers: wanted, last, snapshot file
         small = [*needed, *sampled]
         touched = list(dict.fromkeys([*small, *snapshot.overlay]))
-        con.register("_x", pa.table({"cid": pa.array(touched, pa.string())}))
+        temp_table(con, "_x", {"cid": ("VARCHAR", touched)})
         rows = con.execute(
             "SELECT x.cid, w.want, l.known, l.segments, f.known, f.segments FROM _x AS x "
             "LEFT JOIN wanted AS w ON w.cid = x.cid "

@@ -16,15 +16,13 @@ from types import MappingProxyType
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..exceptions import ConfigError, PlanError, Problem
 from ..model import EMPTY, Segment, State
 from ._datafiles import check_members
 from ._model import Config, CustomerSource, Reason, SegmentConfig, Selection, SourceRule
 from ._rules import compile_rule, render_rule
-from ._sources import file_ids_sql, source_ref, source_sql, spark_engine
+from ._sources import file_ids_sql, source_ref, source_sql, spark_engine, temp_table
 from ._yaml import format_path
 
 __all__ = ["desired_table", "explain", "resolve"]
@@ -95,7 +93,7 @@ def _contributions(
             if sel.rule is not None:
                 by_source.setdefault(sel.rule.source, []).append((index, exclude, sel.rule))
     if cids:
-        con.register("_inline_ids", _bit_table(cids, word, bit, exc))
+        _bit_table(con, "_inline_ids", cids, word, bit, exc)
         queries.append(_Query(f"SELECT cid, {_bit_columns(words)} FROM _inline_ids"))
 
     for n, (name, rules) in enumerate(by_source.items()):
@@ -129,15 +127,19 @@ def _contributions(
     return queries
 
 
-def _bit_table(cids: list[str], word: list[int], bit: list[int], exc: list[bool]) -> pa.Table:
+def _bit_table(
+    con: Any, name: str, cids: list[str], word: list[int], bit: list[int], exc: list[bool]
+) -> None:
     """Segment bits to set, one row each: word ``w``, bit ``b``, exclude ``x``."""
-    return pa.table(
+    temp_table(
+        con,
+        name,
         {
-            "cid": pa.array(cids, pa.string()),
-            "w": pa.array(word, pa.int32()),
-            "b": pa.array(bit, pa.int32()),
-            "x": pa.array(exc, pa.bool_()),
-        }
+            "cid": ("VARCHAR", cids),
+            "w": ("INTEGER", word),
+            "b": ("INTEGER", bit),
+            "x": ("BOOLEAN", exc),
+        },
     )
 
 
@@ -162,7 +164,7 @@ def _engine_members(
     source: CustomerSource,
     rules: list[tuple[int, bool, SourceRule]],
     failures: list[ConfigError] | None = None,
-) -> Iterator[pa.RecordBatch]:
+) -> Iterator[Any]:
     """``(customer_id, k)`` for every row matching ``rules[k]``, evaluated by the source's engine.
 
     Each rule is its own "segment" of the engine's one-scan members query, so include and
@@ -202,17 +204,18 @@ def _engine_contribution(
 ) -> _Query:
     """The bits of ``rules`` from the members the engine streams back as Arrow batches,
     registered in ``con`` (scanned once, never held whole in Python)."""
+    import pyarrow as pa  # the engines stream Arrow (imported here: it is slow to import)
+
     from ..engines import MEMBERS_SCHEMA
 
     keys, view = f"_engine_keys_{n}", f"_engine_members_{n}"
-    con.register(
+    _bit_table(
+        con,
         keys,
-        _bit_table(
-            [str(k) for k in range(len(rules))],
-            [index // _WORD for index, _, _ in rules],
-            [index % _WORD for index, _, _ in rules],
-            [exclude for _, exclude, _ in rules],
-        ),
+        [str(k) for k in range(len(rules))],
+        [index // _WORD for index, _, _ in rules],
+        [index % _WORD for index, _, _ in rules],
+        [exclude for _, exclude, _ in rules],
     )
     reader = pa.RecordBatchReader.from_batches(
         MEMBERS_SCHEMA, _engine_members(config, source, rules, failures)
@@ -460,13 +463,13 @@ def desired_table(config: Config, target: str, con: Any) -> State:
         "\x1f".join(sorted(seg_ids[b] for w, m in enumerate(row) for b in _bits(int(m), w * _WORD)))
         for row in distinct
     ]
-    groups = {f"m{w}": pa.array([int(r[w]) for r in distinct], pa.uint64()) for w in range(words)}
-    con.register("_groups", pa.table({**groups, "want": pa.array(joined, pa.string())}))
+    groups = {f"m{w}": ("UBIGINT", [int(r[w]) for r in distinct]) for w in range(words)}
+    temp_table(con, "_groups", {**groups, "want": ("VARCHAR", joined)})
     con.execute(
         "CREATE TEMP TABLE wanted AS SELECT cid, want FROM members JOIN _groups "
         f"USING ({mcols}) WHERE want <> ''"
     )
-    con.unregister("_groups")
+    con.execute("DROP TABLE _groups")
     con.execute("DROP TABLE members")
     return skeleton
 
@@ -486,6 +489,8 @@ def explain(config: Config, customer_id: str) -> list[Reason]:
         for name, rules in by_source.items():
             source = config.customer_sources[name]
             if source.engine != "duckdb":
+                import pyarrow.compute as pc
+
                 # the engine scans its table once; only this customer's rows are looked at
                 hits: set[str] = set()
                 for batch in _engine_members(config, source, rules):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import duckdb
@@ -27,6 +27,7 @@ __all__ = [
     "source_sql",
     "spark_engine",
     "sql_string",
+    "temp_table",
 ]
 
 _T = TypeVar("_T")
@@ -47,6 +48,17 @@ _SUFFIXES = {
 def sql_string(text: str) -> str:
     """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def temp_table(con: Any, name: str, columns: Mapping[str, tuple[str, Sequence[Any]]]) -> None:
+    """(Re)create the temporary table ``name`` in ``con`` from Python lists of equal length:
+    ``columns`` maps a column to its DuckDB type and values (no Arrow: pyarrow's import alone
+    costs more than a plan's join)."""
+    select = ", ".join(
+        f"unnest($c{i}::{kind}[]) AS {col}" for i, (col, (kind, _)) in enumerate(columns.items())
+    )
+    params = {f"c{i}": list(values) for i, (_, values) in enumerate(columns.values())}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {select}", params)
 
 
 def source_format(path: Path) -> str | None:
