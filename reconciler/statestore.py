@@ -23,6 +23,7 @@ killed apply never leaves a stale lock behind.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -282,18 +283,26 @@ class StateStore:
     def snapshot(self, target: str) -> Snapshot | None:
         """The columnar membership of ``target`` (``None`` before its first checkpoint)."""
         with self._read():
-            meta = self._db.execute(
-                "SELECT file, customers, links, customers_sum, links_sum FROM snapshots "
-                "WHERE target=?",
-                (target,),
-            ).fetchone()
-            if meta is None:
-                return None
-            overlay = {cid: (bool(k), segs) for cid, _, k, segs in self._dirty_rows(target)}
+            meta = self._snapshot_meta(target)
+            dirty = self._dirty_rows(target) if meta is not None else []
+        if meta is None:
+            return None
+        return dataclasses.replace(
+            meta, overlay={cid: (bool(k), segs) for cid, _, k, segs in dirty}
+        )
+
+    def _snapshot_meta(self, target: str) -> Snapshot | None:
+        """The snapshot file and its sums (no overlay), if the file is there."""
+        meta = self._db.execute(
+            "SELECT file, customers, links, customers_sum, links_sum FROM snapshots WHERE target=?",
+            (target,),
+        ).fetchone()
+        if meta is None:
+            return None
         path = self._snapshot_dir() / meta[0]
         if not path.exists():
             return None
-        return Snapshot(path, meta[1], meta[2], int(meta[3], 16), int(meta[4], 16), overlay)
+        return Snapshot(path, meta[1], meta[2], int(meta[3], 16), int(meta[4], 16), {})
 
     def _dirty_rows(self, target: str) -> list[tuple[str, int, int, str]]:
         """(customer, seq, known, joined segments) of every dirty customer, as SQLite holds it."""
@@ -321,10 +330,21 @@ class StateStore:
         schema = pa.schema(
             [("customer_id", pa.string()), ("known", pa.bool_()), ("segments", pa.string())]
         )
+
+        def to_table(rows: list[tuple[str, bool, str]]) -> pa.Table:
+            return pa.table(
+                {
+                    "customer_id": pa.array([r[0] for r in rows], pa.string()),
+                    "known": pa.array([bool(r[1]) for r in rows], pa.bool_()),
+                    "segments": pa.array([r[2] for r in rows], pa.string()),
+                },
+                schema=schema,
+            )
+
         folder = self._snapshot_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        current = self.snapshot(target)
-        with self._read():
+        with self._read():  # the file, the marks and the record, as of one moment
+            current = self._snapshot_meta(target)
             dirty = self._dirty_rows(target)
             if current is None:
                 rows = self._db.execute(
@@ -338,14 +358,7 @@ class StateStore:
         last_seq = max((seq for _, seq, _, _ in dirty), default=0)
         if current is None:
             customers, links, c_sum, l_sum = row_sums(rows)
-            table = pa.table(
-                {
-                    "customer_id": pa.array([r[0] for r in rows], pa.string()),
-                    "known": pa.array([bool(r[1]) for r in rows], pa.bool_()),
-                    "segments": pa.array([r[2] for r in rows], pa.string()),
-                },
-                schema=schema,
-            )
+            table = to_table(rows)
         else:
             if not dirty:
                 return
@@ -361,15 +374,7 @@ class StateStore:
             links = current.links - b[1] + a[1]
             c_sum = current.customers_sum - b[2] + a[2]
             l_sum = current.links_sum - b[3] + a[3]
-            added = pa.table(
-                {
-                    "customer_id": pa.array([r[0] for r in after], pa.string()),
-                    "known": pa.array([r[1] for r in after], pa.bool_()),
-                    "segments": pa.array([r[2] for r in after], pa.string()),
-                },
-                schema=schema,
-            )
-            table = pa.concat_tables([old.filter(pc.invert(changed)), added])
+            table = pa.concat_tables([old.filter(pc.invert(changed)), to_table(after)])
         safe = _file_key(target)
         name = f"{safe}.{os.getpid()}-{time.time_ns()}.parquet"
         tmp = folder / (name + ".tmp")

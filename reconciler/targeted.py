@@ -26,7 +26,7 @@ import duckdb
 
 from ._hashing import SEP, row_sums
 from .config import Config, desired_table
-from .config._sources import temp_table
+from .config._sources import sql_string, temp_table
 from .exceptions import PlanError
 from .model import EMPTY, State, StateBuilder
 from .plan import Overview, fingerprint_sum, format_fingerprint
@@ -89,19 +89,15 @@ def _frame(con: Any, snapshot: Snapshot) -> None:
     _overlay_table(con, snapshot.overlay)
     con.execute(
         "CREATE TEMP VIEW last AS "
-        f"SELECT * FROM read_parquet({_literal(str(snapshot.path))}) AS f WHERE NOT EXISTS "
+        f"SELECT * FROM read_parquet({sql_string(str(snapshot.path))}) AS f WHERE NOT EXISTS "
         "(SELECT 1 FROM _overlay AS o WHERE o.customer_id = f.customer_id) "
         "UNION ALL SELECT * FROM _overlay WHERE known OR segments <> ''"
     )
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _needed(con: Any, managed: list[str]) -> tuple[list[str], int]:
-    """The customers whose managed segments change or who must be created (sorted), and the
-    number of customers known to exist.
+def _needed(con: Any, managed: list[str]) -> tuple[list[str], int, int]:
+    """The customers whose managed segments change or who must be created (sorted), the
+    number of customers known to exist, and the number with a desired segment.
 
     Refuses to plan when the join paired fewer (or more) rows from a side than a plain scan of
     that side counts: a join that silently drops rows (DuckDB issue #25702 reports one, when
@@ -123,7 +119,7 @@ def _needed(con: Any, managed: list[str]) -> tuple[list[str], int]:
         )
     needed = sorted(ids)
     temp_table(con, "needed", {"cid": ("VARCHAR", needed)})
-    return needed, int(known)
+    return needed, int(known), int(w_scan)
 
 
 async def targeted_inputs(
@@ -156,7 +152,7 @@ async def targeted_inputs(
         skeleton = desired_table(config, name, con)
         managed_ids = sorted(set(skeleton.segments) | set(managed))
         _frame(con, snapshot)
-        needed, known = _needed(con, managed_ids)
+        needed, known, wanted_total = _needed(con, managed_ids)
         sampled: list[str] = []
         if sample > 0:
             repeat = f" REPEATABLE ({int(seed)})" if seed is not None else ""
@@ -177,10 +173,9 @@ async def targeted_inputs(
             "SELECT x.cid, w.want, l.known, l.segments, f.known, f.segments FROM _x AS x "
             "LEFT JOIN wanted AS w ON w.cid = x.cid "
             "LEFT JOIN last AS l ON l.customer_id = x.cid "
-            f"LEFT JOIN read_parquet({_literal(str(snapshot.path))}) AS f "
+            f"LEFT JOIN read_parquet({sql_string(str(snapshot.path))}) AS f "
             "ON f.customer_id = x.cid",
         ).fetchall()
-        (wanted_total,) = con.execute("SELECT count(*) FROM wanted").fetchall()[0]
     except duckdb.Error as exc:
         raise PlanError(f"cannot plan from the snapshot: {str(exc).splitlines()[0]}") from exc
     finally:
@@ -216,12 +211,9 @@ async def targeted_inputs(
         live = {}
     final = {cid: live.get(cid, last[cid]) for cid in touched}
 
-    builder = StateBuilder()
-    for cid in small:
-        if cid in want:
-            builder.add_customers((cid,))
-            builder.set_links(cid, want[cid].split(SEP))
-    members = builder.build()
+    wanted = [cid for cid in small if cid in want]
+    builder = StateBuilder().add_customers(wanted)
+    members = builder.set_links_many(((cid, want[cid]) for cid in wanted), _split).build()
     desired = dataclasses.replace(skeleton, customers=members.customers, links=members.links)
 
     drifted = sum(1 for cid in sampled if live[cid] != last[cid])
@@ -251,6 +243,6 @@ async def targeted_inputs(
                 "links": snapshot.links - before[1] + after[1],
             }
         ),
-        unchanged_links=int(wanted_total) - sum(1 for cid in small if cid in want),
+        unchanged_links=wanted_total - len(wanted),
     )
     return desired, remote, overview
