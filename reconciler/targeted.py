@@ -26,6 +26,7 @@ import duckdb
 
 from ._hashing import SEP, row_sums
 from .config import Config, desired_table
+from .config._pushdown import SparkDiff, spark_diff, spark_snapshot, uses_spark
 from .config._sources import sql_string, temp_table
 from .exceptions import PlanError
 from .model import EMPTY, State, StateBuilder
@@ -143,16 +144,44 @@ async def targeted_inputs(
     """
     if offline is not None:
         sample = 0
+    pushed: SparkDiff | None = None
+    notes: list[str] = []
+    if uses_spark(config, name):
+        location = spark_snapshot(config, snapshot.path)
+        if location is None:
+            notes.append(
+                f"the members of target {name} were streamed back from Spark to be diffed "
+                "here: set spark.snapshot to a folder the Spark master can read to diff there"
+            )
+        else:
+            pushed = spark_diff(config, name, location, snapshot.overlay, sorted(managed))
     spill = tempfile.TemporaryDirectory(prefix="reconcile-plan-")
     # bounded: beyond the limit DuckDB spills to disk, so memory does not grow with the table
     con = duckdb.connect(
         ":memory:", config={"memory_limit": MEMORY_LIMIT, "temp_directory": spill.name}
     )
     try:
-        skeleton = desired_table(config, name, con)
+        if pushed is None:
+            skeleton = desired_table(config, name, con)
+            _frame(con, snapshot)
+        else:  # Spark found the changes: only their rows are here
+            skeleton = pushed.skeleton
+            temp_table(
+                con,
+                "wanted",
+                {
+                    "cid": ("VARCHAR", [cid for cid, want in pushed.changed if want]),
+                    "want": ("VARCHAR", [want for _, want in pushed.changed if want]),
+                },
+            )
+            _frame(con, snapshot)
         managed_ids = sorted(set(skeleton.segments) | set(managed))
-        _frame(con, snapshot)
-        needed, known, wanted_total = _needed(con, managed_ids)
+        if pushed is None:
+            needed, known, wanted_total = _needed(con, managed_ids)
+        else:
+            needed = [cid for cid, _ in pushed.changed]
+            known, wanted_total = pushed.known, pushed.wanted
+            temp_table(con, "needed", {"cid": ("VARCHAR", needed)})
         sampled: list[str] = []
         if sample > 0:
             repeat = f" REPEATABLE ({int(seed)})" if seed is not None else ""
@@ -162,6 +191,15 @@ async def targeted_inputs(
                 f"USING SAMPLE reservoir({int(sample)} ROWS){repeat}"
             )
             sampled = [r[0] for r in con.execute(query).fetchall()]
+            if pushed is not None:
+                # a customer that does not change wants what it has of the managed segments
+                temp_table(con, "_sampled", {"cid": ("VARCHAR", sampled)})
+                con.execute(
+                    f"INSERT INTO wanted SELECT * FROM (SELECT l.customer_id, {_MINE} AS want "
+                    "FROM last AS l JOIN _sampled AS s ON s.cid = l.customer_id) "
+                    "WHERE want <> ''",
+                    {"managed": managed_ids},
+                )
         batches = [] if offline else provider.targeted_batches([*needed, *sampled], known)
         if batches is None:
             return None
@@ -216,6 +254,8 @@ async def targeted_inputs(
     members = builder.set_links_many(((cid, want[cid]) for cid in wanted), _split).build()
     desired = dataclasses.replace(skeleton, customers=members.customers, links=members.links)
 
+    if notes:
+        remote = dataclasses.replace(remote, warnings=(*remote.warnings, *notes))
     drifted = sum(1 for cid in sampled if live[cid] != last[cid])
     if drifted:
         remote = dataclasses.replace(

@@ -127,6 +127,10 @@ class SparkSettings:
     conf: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     #: seconds a remote master may take to accept a connection and answer (validation)
     timeout: float = 10.0
+    #: where the snapshot of last-applied memberships is kept for Spark to diff against (an
+    #: absolute local folder or a URI such as ``s3://bucket/prefix``); None: Spark reads the
+    #: state store's own file (local masters only)
+    snapshot: str | None = None
 
     @property
     def remote(self) -> bool:

@@ -156,7 +156,17 @@ class _Analyser:
             master=str(raw.get("master", "local[*]")),
             conf=MappingProxyType(conf),
             timeout=float(raw.get("timeout", 10.0)),
+            snapshot=self._snapshot_location(raw.get("snapshot")),
         )
+
+    def _snapshot_location(self, raw: Any) -> str | None:
+        """``spark.snapshot``: a URI as written, a path resolved against the YAML's folder."""
+        if raw is None:
+            return None
+        text = str(raw)
+        if "://" in text:
+            return text
+        return str(self.resolve_path(text))
 
     def spark_engine(self) -> tuple[SparkEngine | None, str]:
         """The Spark engine (started once per validation), or why there is none."""

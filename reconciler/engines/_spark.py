@@ -173,6 +173,11 @@ class SparkEngine(Engine):
             raise PlanError(f"engine spark: cannot read {what}: {_first_line(exc)}") from exc
         return {f.name: spark_type(f.dataType.simpleString()) for f in schema.fields}
 
+    def sql(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """A DataFrame of ``sql`` with its ``?`` markers bound to ``params`` in text order;
+        Spark's errors become :class:`PlanError` (their first line)."""
+        return self._sql(sql, params)
+
     def _sql(self, sql: str, params: Sequence[Any] = ()) -> Any:
         try:
             if not params:

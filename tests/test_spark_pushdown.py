@@ -1,0 +1,270 @@
+"""A target whose members come from Spark is diffed in Spark: the snapshot of last-applied
+memberships is read there (the state store's file, or its copy under ``spark.snapshot``) and
+only the customers that change come back. The plans equal a full read's, and DuckDB's."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from reconciler.config import _pushdown, load
+from reconciler.config._model import SparkSettings
+from reconciler.engine import Overrides, Reconciler
+from reconciler.exceptions import ConfigError, PlanError
+from reconciler.providers.base import Refresh, Source
+from reconciler.statestore import StateStore
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("pyspark") is None, reason="pyspark (the spark extra) not installed"
+)
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples"
+#: the session every Spark test shares (tests/test_engines_spark.py starts it the same way)
+SPARK = (
+    "spark:\n  master: local[2]\n"
+    "  conf: {spark.sql.shuffle.partitions: 2, spark.default.parallelism: 2}\n"
+)
+SOURCE = "    path: data/customers.csv\n"
+#: the edit planned in every test: thresholds moved, a VIP added, an opt-out dropped
+EDITS = [
+    ("        gte: 85\n", "        gte: 84\n"),
+    ("        gte: 1\n", "        gte: 1.02\n"),
+    ("      exclude:\n        ids: [cust_00027]", "      exclude:\n        ids: [cust_00028]"),
+]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The example's customers as Parquet, and its VIP list."""
+    pytest.importorskip("pyspark")
+    from reconciler.engines import SparkEngine
+
+    engine = SparkEngine(
+        "local[2]", conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
+    )
+    engine.session  # noqa: B018 - started here, shared through getOrCreate
+    out = tmp_path_factory.mktemp("pushdown")
+    (out / "data").mkdir()
+    shutil.copy(EXAMPLE / "data" / "vip.txt", out / "data" / "vip.txt")
+    con = duckdb.connect()
+    con.execute(
+        "COPY (SELECT * FROM read_csv(?, types={'customer_id': 'VARCHAR'})) TO "
+        f"'{out / 'data' / 'customers.parquet'}' (FORMAT parquet)",
+        [str(EXAMPLE / "data" / "customers.csv")],
+    )
+    con.close()
+    yield out
+    engine.close()
+
+
+def config(folder: Path, name: str, *, engine: str, edited: bool, extra: str = "") -> Path:
+    text = (EXAMPLE / "audiences.yaml").read_text(encoding="utf-8")
+    assert SOURCE in text
+    source = "    path: data/customers.parquet\n"
+    if engine == "spark":
+        source = "    engine: spark\n" + source
+    text = text.replace(SOURCE, source)
+    if edited:
+        for old, new in EDITS:
+            assert old in text
+            text = text.replace(old, new)
+    if engine == "spark":
+        text += SPARK + extra
+    path = folder / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def reconciler(path: Path, sandbox: Any, state: Path) -> Reconciler:
+    return Reconciler(load(path), StateStore(state), overrides=Overrides.for_sandbox(sandbox))
+
+
+@pytest.fixture
+def spied(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The targets diffed by Spark."""
+    calls: list[str] = []
+    real = _pushdown.spark_diff
+
+    def spy(config: Any, target: str, *args: Any, **kw: Any) -> Any:
+        calls.append(target)
+        return real(config, target, *args, **kw)
+
+    monkeypatch.setattr("reconciler.targeted.spark_diff", spy)
+    return calls
+
+
+def applied(folder: Path, sandbox: Any, tmp: Path, extra: str = "") -> Path:
+    """The unedited example applied on both targets with members from Spark."""
+    state = tmp / "state.db"
+    rec = reconciler(
+        config(folder, tmp.name, engine="spark", edited=False, extra=extra), sandbox, state
+    )
+    results = asyncio.run(rec.apply(asyncio.run(rec.plan()), verify=False))
+    assert all(r.failures == [] for r in results)
+    return state
+
+
+def test_plans_diffed_in_spark_equal_full_reads_and_duckdb(
+    folder: Path, fresh_sandbox: Any, tmp_path: Path, spied: list[str]
+) -> None:
+    state = applied(folder, fresh_sandbox, tmp_path)
+    spark_rec = reconciler(
+        config(folder, "spark-edited", engine="spark", edited=True), fresh_sandbox, state
+    )
+    spark_rec.sample, spark_rec.sample_seed = 100, 7
+    auto = asyncio.run(spark_rec.plan(Refresh.AUTO))
+    assert spied == ["epsilon"]  # Talon.One reads everything live in auto
+    full = asyncio.run(spark_rec.plan(Refresh.FULL))
+    eps_auto, eps_full = auto.target("epsilon"), full.target("epsilon")
+    assert eps_auto.sources["links"] == Source.TARGETED.value
+    assert eps_auto.changes == eps_full.changes
+    assert eps_auto.changes
+    assert eps_auto.remote_fingerprint == eps_full.remote_fingerprint
+    assert dict(eps_auto.existing) == dict(eps_full.existing)
+    assert eps_auto.unchanged_links == eps_full.unchanged_links
+    assert eps_auto.warnings == eps_full.warnings
+
+    # the same edit read by DuckDB plans the same changes
+    duck_rec = reconciler(
+        config(folder, "duck-edited", engine="duckdb", edited=True), fresh_sandbox, state
+    )
+    duck_rec.sample, duck_rec.sample_seed = 100, 7
+    duck = asyncio.run(duck_rec.plan(Refresh.AUTO))
+    assert duck.target("epsilon").changes == eps_auto.changes
+    assert duck.target("epsilon").remote_fingerprint == eps_auto.remote_fingerprint
+
+    # --refresh=false on Talon.One: from the snapshot, diffed in Spark, as the record plans
+    talon = Reconciler(
+        spark_rec.config,
+        spark_rec.store,
+        targets=["talon"],
+        overrides=Overrides.for_sandbox(fresh_sandbox),
+    )
+    spied.clear()
+    offline = asyncio.run(talon.plan(Refresh.NONE)).target("talon")
+    assert spied == ["talon"]
+    talon.store._db.execute("DELETE FROM snapshots WHERE target = 'talon'")
+    record = asyncio.run(talon.plan(Refresh.NONE)).target("talon")
+    assert offline.changes == record.changes
+    assert offline.changes
+    assert offline.remote_fingerprint == record.remote_fingerprint
+    assert dict(offline.existing) == dict(record.existing)
+    assert offline.unchanged_links == record.unchanged_links
+    talon.store.checkpoint("talon")
+
+    # applied, nothing is left to do, whichever way it is planned
+    results = asyncio.run(spark_rec.apply(auto, verify=False, force=True))
+    assert all(r.failures == [] for r in results)
+    assert not asyncio.run(spark_rec.plan(Refresh.AUTO)).has_changes
+    assert not asyncio.run(spark_rec.plan(Refresh.FULL)).has_changes
+
+
+def test_spark_snapshot_folder_keeps_the_current_copy_and_the_previous_one(
+    folder: Path, fresh_sandbox: Any, tmp_path: Path, spied: list[str]
+) -> None:
+    shared = tmp_path / "lake" / "snapshots"
+    extra = f"  snapshot: {shared}\n"
+    state = applied(folder, fresh_sandbox, tmp_path, extra)
+    rec = reconciler(
+        config(folder, "edited", engine="spark", edited=True, extra=extra), fresh_sandbox, state
+    )
+    assert rec.config.spark is not None
+    assert rec.config.spark.snapshot == str(shared)
+    local = rec.store.snapshot("epsilon")
+    assert local is not None
+    rec.sample = 100
+    first = asyncio.run(rec.plan(Refresh.AUTO))
+    assert spied == ["epsilon"]
+    copies = sorted(p.name for p in shared.iterdir())
+    assert local.path.name in copies
+    assert (shared / local.path.name).read_bytes() == local.path.read_bytes()
+
+    # two more checkpoints (as applies make them): the oldest copy goes, the previous stays
+    # (a plan may still be reading it)
+    state_now = rec.store.load("epsilon")
+    for _ in range(2):
+        rec.store.replace("epsilon", state_now)
+        now = rec.store.snapshot("epsilon")
+        assert now is not None
+        assert _pushdown.spark_snapshot(rec.config, now.path) == str(shared / now.path.name)
+    key = now.path.name.split(".")[0]
+    mine = sorted(p.name for p in shared.iterdir() if p.name.startswith(key))
+    assert len(mine) == 2
+    assert now.path.name in mine
+    assert local.path.name not in mine
+    assert not any(p.name.endswith(".partial") for p in shared.iterdir())
+    assert [c for c in first.target("epsilon").changes]
+
+
+def test_a_diff_that_does_not_add_up_is_refused(
+    folder: Path, fresh_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = applied(folder, fresh_sandbox, tmp_path)
+    rec = reconciler(config(folder, "edited", engine="spark", edited=True), fresh_sandbox, state)
+    rec.sample = 100
+    real = _pushdown._rows
+
+    def lossy(*args: Any) -> list[tuple[str, str]]:  # the engine loses one changed row
+        rows = real(*args)
+        assert rows
+        return rows[1:]
+
+    monkeypatch.setattr(_pushdown, "_rows", lossy)
+    with pytest.raises(PlanError, match="does not add up, refusing to plan: it counted"):
+        asyncio.run(rec.plan(Refresh.AUTO))
+
+
+def test_where_spark_reads_the_snapshot(tmp_path: Path) -> None:
+    local = tmp_path / "state.snapshots" / "epsilon-1a2b3c4d.1-2.parquet"
+    local.parent.mkdir()
+    local.write_bytes(b"PAR1")
+
+    class Cfg:
+        spark: SparkSettings | None
+
+    cfg = Cfg()
+    cfg.spark = SparkSettings(master="local[2]")
+    assert _pushdown.spark_snapshot(cfg, local) == str(local)  # type: ignore[arg-type]
+    cfg.spark = SparkSettings(master="sc://lake.internal:15002")
+    assert _pushdown.spark_snapshot(cfg, local) is None  # type: ignore[arg-type]
+    cfg.spark = SparkSettings(master="sc://lake.internal:15002", snapshot=str(tmp_path / "s"))
+    assert _pushdown.spark_snapshot(cfg, local) == str(tmp_path / "s" / local.name)  # type: ignore[arg-type]
+    assert (tmp_path / "s" / local.name).read_bytes() == b"PAR1"
+    cfg.spark = SparkSettings(master="local[2]", snapshot="nosuch://bucket/x")
+    with pytest.raises(PlanError, match=r"cannot copy the snapshot to spark.snapshot \(nosuch://"):
+        _pushdown.spark_snapshot(cfg, local)  # type: ignore[arg-type]
+
+
+def test_invalid_member_ids_on_spark_are_located(folder: Path, tmp_path: Path) -> None:
+    """An id DuckDB's path refuses (here, with a space, in Value Shoppers) is refused by Spark's diff too."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(folder / "data" / "vip.txt", data / "vip.txt")
+    con = duckdb.connect()
+    source = folder / "data" / "customers.parquet"
+    con.execute(
+        "COPY (SELECT CASE WHEN customer_id = 'cust_00041' THEN 'cust 00041' ELSE customer_id "
+        f"END AS customer_id, * EXCLUDE (customer_id) FROM '{source}'"
+        f") TO '{data / 'customers.parquet'}' (FORMAT parquet)"
+    )
+    snapshot = tmp_path / "last.parquet"
+    con.execute(
+        f"COPY (SELECT 'cust_00001' AS customer_id, true AS known, '' AS segments) TO '{snapshot}'"
+        " (FORMAT parquet)"
+    )
+    con.close()
+    path = config(tmp_path, "bad", engine="spark", edited=False)
+    cfg = load(path)
+    with pytest.raises(ConfigError) as info:
+        _pushdown.spark_diff(cfg, "epsilon", str(snapshot), {}, [])
+    assert info.value.problems
+    for problem in info.value.problems:
+        assert str(problem).startswith(f"{path}:")
+        assert "invalid member, customer id 'cust 00041': contains whitespace" in str(problem)
