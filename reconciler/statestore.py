@@ -247,6 +247,9 @@ class StateStore:
     def replace(self, target: str, state: State) -> None:
         """Overwrite the last-applied state of ``target`` (import, or a full refresh)."""
         with self._tx():
+            was = self._db.execute(
+                "SELECT file FROM snapshots WHERE target=?", (target,)
+            ).fetchone()
             kept = self._db.execute(
                 "SELECT id FROM segments WHERE target=? AND prevent_destroy=1", (target,)
             ).fetchall()
@@ -273,7 +276,7 @@ class StateStore:
                 "INSERT INTO links(target, customer, segments) VALUES (?,?,?)",
                 [(target, c, _SEP.join(sorted(s))) for c, s in state.links.items()],
             )
-        self.checkpoint(target)
+        self.checkpoint(target, keep=was[0] if was else None)
 
     # -- membership snapshot --------------------------------------------------------------
     def _snapshot_dir(self) -> Path:
@@ -314,13 +317,17 @@ class StateStore:
             (target,),
         ).fetchall()
 
-    def checkpoint(self, target: str) -> None:
+    def checkpoint(self, target: str, *, keep: str | None = None) -> None:
         """Fold the customers changed since the last snapshot into a new snapshot file.
 
         Crash-safe at every point: the new file is written under a fresh name, then one
         transaction points the target at it and clears the dirty marks it folded (marks made
-        since stay). A crash before that commit leaves the old file and the marks; after it,
-        an orphan old file that the next checkpoint removes.
+        since stay). A crash before that commit leaves the old file and the marks, and an
+        orphan new file that the next checkpoint removes.
+
+        The file replaced stays until the next checkpoint: a plan that started reading it
+        (plans take no lock) finishes on it. ``keep``: such a file that the caller already
+        unlinked from the target (:meth:`replace` does, to rebuild from scratch).
         """
         import pyarrow as pa  # only here: apply and import time, never on a plan's path
         import pyarrow.compute as pc
@@ -391,8 +398,9 @@ class StateStore:
                 (target, name, customers, links, f"{c_sum:x}", f"{l_sum:x}"),
             )
             self._db.execute("DELETE FROM dirty WHERE target=? AND seq <= ?", (target, last_seq))
+        kept = {name, keep, current.path.name if current is not None else None}
         for stale in folder.glob(f"{safe}.*.parquet"):
-            if stale.name != name:
+            if stale.name not in kept:
                 stale.unlink(missing_ok=True)
 
     @contextlib.contextmanager

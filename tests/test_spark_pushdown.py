@@ -243,7 +243,8 @@ def test_where_spark_reads_the_snapshot(tmp_path: Path) -> None:
 
 
 def test_invalid_member_ids_on_spark_are_located(folder: Path, tmp_path: Path) -> None:
-    """An id DuckDB's path refuses (here, with a space, in Value Shoppers) is refused by Spark's diff too."""
+    """An id DuckDB's path refuses (here, with a space, in Value Shoppers) is refused by
+    Spark's diff too."""
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(folder / "data" / "vip.txt", data / "vip.txt")

@@ -121,7 +121,17 @@ def test_the_snapshot_folds_changes_in_and_equals_a_full_rebuild(tmp_path: Path)
     folded = store.snapshot("t")
     assert folded is not None
     assert folded.overlay == {}
-    assert first.path.exists() is False  # the old file is gone once the new one is in use
+    # the file replaced stays for a plan that may still be reading it, until the next one
+    assert first.path.exists()
+    store.record("t", [CustomerChange(Action.CREATE, "c10")])
+    store.checkpoint("t")
+    assert first.path.exists() is False
+    assert folded.path.exists()
+    store.record("t", [CustomerChange(Action.DELETE, "c10")])
+    store.checkpoint("t")
+    assert folded.path.exists() is False
+    folded = store.snapshot("t")
+    assert folded is not None
     # the same store rebuilt from scratch gives the same file sums and sizes
     other = StateStore(tmp_path / "other.db")
     other.replace("t", store.load("t"))
@@ -167,7 +177,28 @@ def test_a_checkpoint_that_dies_before_its_commit_leaves_the_old_snapshot(
     after = store.snapshot("t")
     assert after is not None
     assert (after.customers, after.overlay) == (2, {})
-    assert len(list((tmp_path / "s.snapshots").glob("*.parquet"))) == 1  # the orphan is removed
+    # the orphan is removed; the file replaced stays until the next checkpoint
+    files = {p.name for p in (tmp_path / "s.snapshots").glob("*.parquet")}
+    assert files == {after.path.name, snap.path.name}
+
+
+def test_replace_keeps_the_file_it_replaces_for_one_checkpoint(tmp_path: Path) -> None:
+    """A refresh (or import) rebuilds the snapshot from scratch; a plan reading the old file
+    keeps it until the next checkpoint."""
+    store = StateStore(tmp_path / "s.db")
+    store.record("t", [CustomerChange(Action.CREATE, "c1")])
+    store.checkpoint("t")
+    old = store.snapshot("t")
+    assert old is not None
+    store.replace("t", store.load("t"))
+    new = store.snapshot("t")
+    assert new is not None
+    assert new.path != old.path
+    assert old.path.exists()
+    store.record("t", [CustomerChange(Action.CREATE, "c2")])
+    store.checkpoint("t")
+    assert not old.path.exists()
+    assert new.path.exists()
 
 
 def test_replace_keeps_prevent_destroy(tmp_path: Path) -> None:
