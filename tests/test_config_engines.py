@@ -120,7 +120,22 @@ def test_reach_and_bounded() -> None:
 
 @needs_spark
 def test_missing_table_is_located(spark_session: object) -> None:
-    problems = _problems(CONFIGS / "spark-missing-table.yaml")
+    import logging
+
+    class Seen(logging.Handler):
+        records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+    spy = Seen()
+    logger = logging.getLogger("SQLQueryContextLogger")
+    logger.addHandler(spy)
+    try:
+        problems = _problems(CONFIGS / "spark-missing-table.yaml")
+    finally:
+        logger.removeHandler(spy)
+    assert spy.records == []  # no JVM stack trace on stderr: the located problem says it
     assert len(problems) == 1
     assert problems[0].startswith(
         "7:12: customer_sources.shoppers.table: cannot read table 'no_such_table' on Spark: "

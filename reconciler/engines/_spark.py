@@ -9,6 +9,7 @@ pattern is re-spelled for Java (see :mod:`reconciler.config._patterns`). pyspark
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -89,6 +90,17 @@ def named_params(sql: str, params: Sequence[Any]) -> tuple[str, dict[str, Any]]:
     return "".join(out), {f"p{i}": value for i, value in enumerate(params)}
 
 
+def _quiet_error_loggers() -> None:
+    """PySpark logs every failed query with its whole JVM stack trace, as JSON on stderr;
+    its message already reaches the user in a located error, so those loggers are off."""
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # older pyspark: no such loggers
+        return
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).disabled = True
+
+
 def _quote_path(path: str) -> str:
     return "`" + path.replace("`", "``") + "`"
 
@@ -130,6 +142,8 @@ class SparkEngine(Engine):
         else:
             builder = builder.master(self.master)
             conf = {**LOCAL_CONF, **self.conf}
+            # the JVM otherwise warns that the host name resolves to a loopback address
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         for key, value in conf.items():
             builder = builder.config(key, value)
         try:
@@ -140,6 +154,7 @@ class SparkEngine(Engine):
             ) from exc
         if not self.master.startswith("sc://"):
             session.sparkContext.setLogLevel("ERROR")
+        _quiet_error_loggers()
         return session
 
     def close(self) -> None:
