@@ -109,8 +109,8 @@ def _needed(con: Any, managed: list[str]) -> tuple[list[str], int, int]:
         {"managed": managed},
     ).fetchall()[0]
     (w_scan, l_scan, known) = con.execute(
-        "SELECT (SELECT count(*) FROM wanted), (SELECT count(*) FROM last), "
-        "(SELECT count(*) FROM last WHERE known)"
+        "SELECT (SELECT count(*) FROM wanted), l.n, l.k "
+        "FROM (SELECT count(*) AS n, count_if(known) AS k FROM last) AS l"
     ).fetchall()[0]
     if (w_join, l_join) != (w_scan, l_scan):
         raise PlanError(
