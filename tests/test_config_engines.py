@@ -118,6 +118,25 @@ def test_reach_and_bounded() -> None:
 # --- Spark local: one shared session ---------------------------------------------------------
 
 
+def test_a_uri_needs_spark(tmp_path: Path) -> None:
+    path = tmp_path / "uri.yaml"
+    path.write_text(
+        "version: 1\n"
+        "targets:\n  feed: {type: epsilon-feed, directory: out}\n"
+        "customer_sources:\n"
+        "  lake:\n"
+        "    path: s3a://lake/customers/\n"
+        "    id_column: customer_id\n"
+        "segments:\n"
+        "  - {id: s, name: S, members: {rule: {source: lake, attribute: x, gte: 1}}}\n",
+        encoding="utf-8",
+    )
+    assert _problems(path)[0] == (
+        "6:11: customer_sources.lake.path: a URI needs engine: spark (DuckDB reads local "
+        "files: give a path)"
+    )
+
+
 @needs_spark
 def test_missing_table_is_located(spark_session: object) -> None:
     import logging
@@ -171,6 +190,8 @@ def example_configs(
         "duckdb": "    path: data/customers.parquet\n",
         "spark-path": "    engine: spark\n    path: data/customers.parquet\n",
         "spark-table": "    engine: spark\n    table: example_shoppers\n",
+        # a URI: read by Spark where it runs (here file://, as s3a:// would be on a cluster)
+        "spark-uri": f"    engine: spark\n    path: {parquet.as_uri()}\n",
     }
     out: dict[str, Path] = {}
     for name, source in variants.items():
@@ -186,7 +207,7 @@ def test_same_states_on_duckdb_and_spark(example_configs: dict[str, Path]) -> No
     on_duck = load(example_configs["duckdb"])
     expected = resolve(on_duck)
     assert any(state.links for state in expected.values())
-    for name in ("spark-path", "spark-table"):
+    for name in ("spark-path", "spark-table", "spark-uri"):
         config = load(example_configs[name])
         source = config.customer_sources["shoppers"]
         assert source.engine == "spark"

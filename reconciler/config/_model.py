@@ -152,6 +152,8 @@ class CustomerSource:
     node: NodePath
     engine: Literal["duckdb", "spark"] = "duckdb"
     table: str | None = None
+    #: a path given as a URI (``s3a://…``): read by Spark where it runs, never by this process
+    uri: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, cast
+from urllib.parse import urlsplit
 
 import duckdb
 
@@ -50,6 +51,12 @@ if TYPE_CHECKING:
 __all__ = ["analyse"]
 
 SourceFormat = Literal["csv", "jsonl", "parquet"]
+
+
+def _is_uri(text: str) -> bool:
+    """``scheme://…`` (``s3a://``, ``gs://``, ``hdfs://``, ``file://``), not a local path."""
+    scheme = urlsplit(text).scheme
+    return "://" in text and len(scheme) > 1
 
 
 class _Analyser:
@@ -207,9 +214,13 @@ class _Analyser:
             return None
         self.uses_spark = True
         path: Path | None = None
+        uri: str | None = None
         fmt: str | None = None
         table: str | None = raw.get("table")
-        if table is None:
+        if table is None and _is_uri(raw["path"]):
+            uri = raw["path"]
+            fmt = raw.get("format") or source_format(Path(urlsplit(uri).path)) or "parquet"
+        elif table is None:
             path = self.resolve_path(raw["path"])
             fmt = raw.get("format") or source_format(path) or "parquet"
             if not settings.remote and not path.exists():
@@ -224,7 +235,13 @@ class _Analyser:
         from ..engines import SourceRef
 
         ref = SourceRef(
-            name, raw["id_column"], {}, path=path, format=cast(SourceFormat, fmt), table=table
+            name,
+            raw["id_column"],
+            {},
+            path=path,
+            format=cast(SourceFormat, fmt),
+            table=table,
+            uri=uri,
         )
         field = "table" if table is not None else "path"
         what = f"table {table!r}" if table is not None else str(raw["path"])
@@ -241,10 +258,10 @@ class _Analyser:
             return None
         except PlanError as exc:
             message = _first_line(exc).removeprefix("engine spark: ")
-            message = message.removeprefix(f"cannot read {table or path}: ")
+            message = message.removeprefix(f"cannot read {table or uri or path}: ")
             self.report((*node, field), f"cannot read {what} on Spark: {message}")
             return None
-        return self._with_columns(name, raw, node, columns, path, fmt, table, "spark")
+        return self._with_columns(name, raw, node, columns, path, fmt, table, "spark", uri)
 
     def _with_columns(
         self,
@@ -256,6 +273,7 @@ class _Analyser:
         fmt: str | None,
         table: str | None,
         engine: Literal["duckdb", "spark"],
+        uri: str | None = None,
     ) -> CustomerSource | None:
         id_column = raw["id_column"]
         if id_column not in columns:
@@ -274,6 +292,7 @@ class _Analyser:
             node=node,
             engine=engine,
             table=table,
+            uri=uri,
         )
 
     def sources(self, data: Mapping[str, Any]) -> dict[str, CustomerSource | None]:
@@ -294,6 +313,12 @@ class _Analyser:
                 self.report(
                     (*node, "table"),
                     "a table needs engine: spark (DuckDB reads files: give a path)",
+                )
+                continue
+            if _is_uri(raw["path"]):
+                self.report(
+                    (*node, "path"),
+                    "a URI needs engine: spark (DuckDB reads local files: give a path)",
                 )
                 continue
             path = self.resolve_path(raw["path"])

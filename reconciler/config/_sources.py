@@ -179,4 +179,5 @@ def source_ref(source: CustomerSource) -> SourceRef:
         path=source.path,
         format=source.format,
         table=source.table,
+        uri=source.uri,
     )

@@ -33,7 +33,9 @@ DELTA_SCHEMA = pa.schema(
 
 @dataclass(frozen=True, slots=True)
 class SourceRef:
-    """Where a customer source lives for an engine: a file (``path``) or a table (``table``)."""
+    """Where a customer source lives for an engine: a local file or folder (``path``), a URI
+    that Spark reads (``uri``: ``s3a://…``, ``gs://…``, ``hdfs://…``, ``file://…``) or a table
+    (``table``)."""
 
     name: str
     id_column: str
@@ -42,10 +44,16 @@ class SourceRef:
     path: Path | None = None
     format: Literal["csv", "jsonl", "parquet"] | None = None
     table: str | None = None
+    uri: str | None = None
 
     def __post_init__(self) -> None:
-        if (self.path is None) == (self.table is None):
-            raise ValueError("a source has exactly one of path and table")
+        if [self.path, self.uri, self.table].count(None) != 2:
+            raise ValueError("a source has exactly one of path, uri and table")
+
+    @property
+    def location(self) -> str:
+        """The path or URI, as text (a table has none)."""
+        return self.uri if self.uri is not None else str(self.path)
 
 
 @dataclass(frozen=True, slots=True)

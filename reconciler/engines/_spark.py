@@ -166,17 +166,16 @@ class SparkEngine(Engine):
     def relation(self, source: SourceRef) -> str:
         if source.table is not None:
             return self.dialect.ident(source.table)
-        assert source.path is not None
         fmt: str = source.format or "parquet"
         if fmt == "jsonl":
             fmt = "json"
         if fmt == "csv":  # header and types need options: go through a temporary view
             view = f"_src_{uuid.uuid4().hex[:8]}"
             self.session.read.csv(
-                str(source.path), header=True, inferSchema=True
+                source.location, header=True, inferSchema=True
             ).createOrReplaceTempView(view)
             return view
-        return f"{fmt}.{_quote_path(str(source.path))}"
+        return f"{fmt}.{_quote_path(source.location)}"
 
     def describe(self, source: SourceRef) -> dict[str, str]:
         try:
@@ -184,7 +183,7 @@ class SparkEngine(Engine):
         except PlanError:
             raise
         except Exception as exc:
-            what = source.table if source.table is not None else str(source.path)
+            what = source.table if source.table is not None else source.location
             raise PlanError(f"engine spark: cannot read {what}: {_first_line(exc)}") from exc
         return {f.name: spark_type(f.dataType.simpleString()) for f in schema.fields}
 
