@@ -647,7 +647,7 @@ def refresh(
     (Epsilon segments and access) are kept as last applied."""
     with (
         _reconciler(file, target, state, sandbox, sandbox_url) as rec,
-        rec.hold_locks(lock_wait),
+        rec.hold_locks(lock_wait, purpose="refresh"),
     ):
         done = asyncio.run(_refresh_store(rec))
     for name, changes, kept in done:

@@ -90,12 +90,12 @@ class Reconciler:
         self.sample_seed: int | None = None
 
     @contextlib.contextmanager
-    def hold_locks(self, wait: float = 0.0) -> Iterator[None]:
+    def hold_locks(self, wait: float = 0.0, purpose: str = "apply") -> Iterator[None]:
         """Hold the apply lock of every target, so a plan made inside is applied inside,
         with no other apply in between (waiting up to ``wait`` seconds for each)."""
         with contextlib.ExitStack() as stack:
             for name in sorted(self.target_names):
-                stack.enter_context(self.store.lock(name, wait=wait))
+                stack.enter_context(self.store.lock(name, wait=wait, purpose=purpose))
             self._held = True
             try:
                 yield

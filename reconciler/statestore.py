@@ -470,8 +470,11 @@ class StateStore:
 
     # -- locks ----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, target: str, *, wait: float = 0.0) -> Iterator[None]:
-        """Hold the apply lock of ``target``; wait up to ``wait`` seconds, then refuse."""
+    def lock(self, target: str, *, wait: float = 0.0, purpose: str = "apply") -> Iterator[None]:
+        """Hold the apply lock of ``target``; wait up to ``wait`` seconds, then refuse.
+
+        ``purpose`` (``apply``, ``refresh``) is recorded with the process id, so one that
+        finds the lock taken says who holds it."""
         lock_dir = self.path.parent / "locks"
         lock_dir.mkdir(parents=True, exist_ok=True)
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in target)
@@ -484,15 +487,17 @@ class StateStore:
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
-                        who = f" (held by process {holder})" if holder else ""
+                        pid, _, what = (
+                            os.pread(fd, 64, 0).decode(errors="replace").strip().partition(" ")
+                        )
+                        who = f" (process {pid})" if pid else ""
                         raise LockedError(
-                            f"another apply is running on target {target!r}{who}; "
+                            f"another {what or 'apply'} is running on target {target!r}{who}; "
                             "wait for it to finish"
                         ) from None
                     time.sleep(0.1)
             os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            os.pwrite(fd, f"{os.getpid()} {purpose}".encode(), 0)
             try:
                 yield
             finally:

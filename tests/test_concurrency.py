@@ -1,6 +1,6 @@
 """Two applies started together on one target (two processes, one ``--state`` file).
 
-With ``--lock-wait 0`` one of them refuses, clearly, with exit 1; with ``--lock-wait 30`` the
+With ``--lock-wait 0`` one of them refuses, clearly, with exit 1; with ``--lock-wait 90`` the
 second waits for the first. Either way the remote ends exactly as the config says.
 """
 
@@ -65,7 +65,7 @@ def test_second_apply_waits_for_the_lock_and_the_remote_ends_correct(
     fresh_sandbox.set_faults(SLOW_LINKS)
     cfg = _config(tmp_path)
     state = tmp_path / "state.db"
-    results = _both(cfg, fresh_sandbox, state, "30")
+    results = _both(cfg, fresh_sandbox, state, "90")
     assert [code for code, _, _ in results] == [0, 0], results
     for _, out, err in results:
         assert "Traceback" not in err

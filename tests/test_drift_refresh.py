@@ -133,8 +133,15 @@ def test_refresh_refuses_while_another_apply_holds_the_lock(
         done = cli("refresh", str(cfg), *common(fresh_sandbox, tmp_path))
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
-        f"Error: another apply is running on target 'eps' (held by process {os.getpid()}); "
+        f"Error: another apply is running on target 'eps' (process {os.getpid()}); "
         "wait for it to finish"
     ]
     assert store.load("eps") == before  # nothing rewritten
+    # and the other way round: an apply finds the refresh that holds the lock
+    with store.lock("eps", purpose="refresh"):
+        refused = cli("apply", str(cfg), "--auto-approve", *common(fresh_sandbox, tmp_path))
+    assert refused.returncode == 1
+    assert (
+        f"another refresh is running on target 'eps' (process {os.getpid()})" in refused.stderr
+    )
     store.close()
