@@ -464,6 +464,20 @@ def run_diff(engine_name: str, data: Path, snapshot: Path, memory_limit: str) ->
 
 
 # -- orchestration ------------------------------------------------------------------------------
+def setup(mode: str, folder: Path, size: int) -> dict[str, Any]:
+    """The data (and the plan's state store, or the diff's pairs snapshot) of one size.
+
+    Run in a child process of its own, like every measure: Linux carries a process's peak RSS
+    over to the children it starts (``ru_maxrss`` survives fork and exec), so the parent must
+    stay small or every child would report the parent's peak as its own."""
+    start = time.perf_counter()
+    data = generate(folder, size)
+    generated = round(time.perf_counter() - start, 1)
+    if mode == "diff":
+        return {"data": str(data), "snapshot": str(pairs_snapshot(folder, size, data))}
+    return {**prepare(folder, data, size), "data": str(data), "generate_s": generated}
+
+
 def _child(args: list[str]) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.engines", *args],
@@ -485,15 +499,13 @@ def _conf_args(spark_conf: dict[str, str]) -> list[str]:
 def main_plan(args: argparse.Namespace, folder: Path, spark_conf: dict[str, str]) -> None:
     results: list[dict[str, Any]] = []
     for size in args.sizes:
-        start = time.perf_counter()
-        data = generate(folder, size)
-        generated = time.perf_counter() - start
-        info = prepare(folder, data, size)
+        info = _child(["--prepare", "plan", str(folder), str(size)])
+        data = Path(info["data"])
         if info["reused"]:
             print(f"{size:,} customers: reusing the state store in {folder}", flush=True)
         else:
             print(
-                f"{size:,} customers: data {generated:.1f} s; state store: memberships into a "
+                f"{size:,} customers: data {info['generate_s']} s; state store: memberships into a "
                 f"State {info['state_s']} s, StateStore.replace {info['replace_s']} s "
                 f"({info['customers']:,} customers, {info['links']:,} links, "
                 f"{info['changed']:,} perturbed, state.db {info['state_db_mb']} MB)",
@@ -518,6 +530,8 @@ def main_plan(args: argparse.Namespace, folder: Path, spark_conf: dict[str, str]
             f"{r['startup_s']:>9} {r['plan_s']:>7} {r['diff_s']:>7} {stream:>8} "
             f"{r['peak_rss_mb']:>8} {jvm:>7}"
         )
+    floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(f"(peak MB carries this parent's peak, {floor} MB, the floor of every child's)")
     for size in args.sizes:
         digests = {r["engine"]: r["digest"] for r in results if r["customers"] == size}
         same = len(set(digests.values())) == 1
@@ -532,12 +546,10 @@ def main_diff(args: argparse.Namespace, folder: Path) -> None:
         f"{'plan s':>8} {'count s':>8} {'stream s':>8} {'peak MB':>8} {'JVM MB':>7}"
     )
     for size in args.sizes:
-        data = generate(folder, size)
-        snapshot = pairs_snapshot(folder, size, data)
+        files = _child(["--prepare", "diff", str(folder), str(size)])
+        data, snapshot = files["data"], files["snapshot"]
         for name in args.engines:
-            r = _child(
-                ["--memory-limit", args.memory_limit, "--run-diff", name, str(data), str(snapshot)]
-            )
+            r = _child(["--memory-limit", args.memory_limit, "--run-diff", name, data, snapshot])
             jvm = r["jvm_peak_mb"] if r["jvm_peak_mb"] is not None else "-"
             print(
                 f"{name:8} {size:>11,} {r['desired']:>11,} {r['streamed']:>9,} "
@@ -565,10 +577,15 @@ def main() -> None:
         help="a setting of the plan's Spark session (the config's spark.conf), repeatable",
     )
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB's memory_limit (diff mode)")
+    parser.add_argument("--prepare", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--run-diff", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--run-plan", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     spark_conf = dict(item.split("=", 1) for item in args.spark_conf)
+    if args.prepare:
+        mode, folder, size = args.prepare[0], Path(args.prepare[1]), int(args.prepare[2])
+        print(json.dumps(setup(mode, folder, size)))
+        return
     if args.run_diff:
         engine, data, snapshot = args.run_diff
         print(json.dumps(run_diff(engine, Path(data), Path(snapshot), args.memory_limit)))
