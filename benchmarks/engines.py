@@ -23,12 +23,15 @@ child checks that the plan holds exactly one link change per perturbed customer 
 else; the parent checks that both engines planned the same changes (their digest).
 
 Printed per (engine, size): the customers, the customers changed and the changes in the plan,
-the start-up time (imports and config load, which for Spark starts the session and reads the
-table's columns), the plan's wall time, and within it the engine's diff (Spark: the diff it
-runs and the changed rows it streams back; DuckDB: the desired members and the join with the
-snapshot), the peak RSS of the reconciler's Python process (``ru_maxrss``) and, for Spark, of
-the JVM apart (``VmHWM`` of the java process under ours, read before the session stops). The
-point: on Spark, the reconciler's peak must not grow with the table, only with the delta.
+the start-up time (the config load and the imports it still needs; for Spark it starts the
+session and reads the table's columns), the plan's wall time, and within it the engine's diff
+(Spark: the diff it runs and the changed rows it streams back; DuckDB: the desired members and
+the join with the snapshot), the peak RSS of the reconciler's Python process (``ru_maxrss``)
+and, for Spark, of the JVM apart (``VmHWM`` of the java process under ours, read before the
+session stops). The point: on Spark, the reconciler's peak must not grow with the table, only
+with the delta. The data and the state store are prepared in a child process too: Linux
+carries a process's peak RSS over to the children it starts, so the parent stays small (its
+peak is printed, the floor of every child's figure).
 
 ``--mode diff`` measures ``Engine.diff`` alone instead (the pairs diff of
 :mod:`reconciler.engines`, against a snapshot of pairs from slightly different rules, so a few
