@@ -138,8 +138,8 @@ def _mirror(local: Path, location: str) -> str:
 def _local_pairs(
     config: Config, segments: list[SegmentConfig], local_rules: Mapping[str, list[_Rule]]
 ) -> pa.Table | None:
-    """``(cid, seg, x)`` of the contributions computed here: inline ids, member files and
-    DuckDB sources (None when there are none)."""
+    """``(cid, k, x)`` of the contributions computed here (``k`` the segment's index, ``x``
+    excluded?): inline ids, member files and DuckDB sources (None when there are none)."""
     from ..engines import SegmentRule
     from ..engines._sql import DUCKDB_SQL, members_query
 
@@ -148,30 +148,29 @@ def _local_pairs(
         parts: list[str] = []
         params: list[Any] = []
         cids: list[str] = []
-        segs: list[str] = []
+        index: list[int] = []
         excl: list[bool] = []
-        for seg in segments:
+        for i, seg in enumerate(segments):
             for sel, exclude in _selections(seg):
                 cids += sel.ids
-                segs += [seg.id] * len(sel.ids)
+                index += [i] * len(sel.ids)
                 excl += [exclude] * len(sel.ids)
                 for f in sel.files:
                     parts.append(
-                        f"SELECT cid, ?::VARCHAR AS seg, {exclude} AS x "
+                        f"SELECT cid, {i}::INTEGER AS k, {exclude} AS x "
                         f"FROM ({file_ids_sql(f.path, f.column)})"
                     )
-                    params.append(seg.id)
         if cids:
             temp_table(
                 con,
                 "_ids",
-                {"cid": ("VARCHAR", cids), "seg": ("VARCHAR", segs), "x": ("BOOLEAN", excl)},
+                {"cid": ("VARCHAR", cids), "k": ("INTEGER", index), "x": ("BOOLEAN", excl)},
             )
-            parts.append("SELECT cid, seg, x FROM _ids")
+            parts.append("SELECT cid, k, x FROM _ids")
         for n, (name, rules) in enumerate(local_rules.items()):
             source = config.customer_sources[name]
             keys = f"_keys_{n}"
-            _keys_table(con, keys, segments, rules)
+            _keys_table(con, keys, rules)
             q = members_query(
                 DUCKDB_SQL,
                 _duckdb_relation(source),
@@ -180,7 +179,7 @@ def _local_pairs(
                 [SegmentRule(str(k), rule.rule) for k, (_, _, rule) in enumerate(rules)],
             )
             parts.append(
-                f"SELECT m.customer_id AS cid, k.seg, k.x FROM ({q.sql}) AS m "
+                f"SELECT m.customer_id AS cid, k.i AS k, k.x FROM ({q.sql}) AS m "
                 f"JOIN {keys} AS k ON m.segment_id = k.k"
             )
             params += q.params
@@ -201,13 +200,14 @@ def _local_pairs(
         con.close()
 
 
-def _keys_table(con: Any, name: str, segments: list[SegmentConfig], rules: list[_Rule]) -> None:
+def _keys_table(con: Any, name: str, rules: list[_Rule]) -> None:
+    """Rule number → (segment index, excluded?)."""
     temp_table(
         con,
         name,
         {
             "k": ("VARCHAR", [str(k) for k in range(len(rules))]),
-            "seg": ("VARCHAR", [segments[i].id for i, _, _ in rules]),
+            "i": ("INTEGER", [i for i, _, _ in rules]),
             "x": ("BOOLEAN", [exclude for _, exclude, _ in rules]),
         },
     )
@@ -258,14 +258,30 @@ class _Session:
             self.engine.session.catalog.dropTempView(view)
 
 
+#: segments per mask word (Spark's BIGINT; bit 63 is the sign bit, which bit operations keep)
+_WORD = 64
+_ZERO = "CAST(0 AS BIGINT)"
+
+
+def _bit(index: int) -> str:
+    return f"shiftleft(CAST(1 AS BIGINT), {index % _WORD})"
+
+
 def _wanted_sql(
     config: Config, session: _Session, segments: list[SegmentConfig]
 ) -> tuple[str, list[Any]]:
-    """``(cid, want)`` of every customer with a desired segment, as Spark SQL."""
-    from ..engines import SegmentRule
-    from ..engines._sql import SPARK_SQL, members_query
+    """``(cid, want)`` of every customer with a desired segment, as Spark SQL.
+
+    As on DuckDB (:mod:`reconciler.config._resolve`), each contribution is a row of include
+    and exclude bit masks, one 64-bit word per 64 segments: a rule source is scanned once,
+    each of its rules a bit of that scan, and the rows are grouped by customer ONCE
+    (``bit_or(i) & ~bit_or(e)``). No row per (customer, segment) is ever made or shuffled.
+    """
+    from ._rules import SPARK, compile_rule
 
     engine = session.engine
+    words = max(1, (len(segments) + _WORD - 1) // _WORD)
+    keys = [(kind, w) for kind in ("i", "e") for w in range(words)]
     on_spark: dict[str, list[_Rule]] = {}
     local: dict[str, list[_Rule]] = {}
     for index, seg in enumerate(segments):
@@ -278,35 +294,45 @@ def _wanted_sql(
     params: list[Any] = []
     pairs = _local_pairs(config, segments, local)
     if pairs is not None and pairs.num_rows:
-        parts.append(f"SELECT cid, seg, x FROM {session.frame('local', pairs)}")
+        view = session.frame("local", pairs)
+        cols = ", ".join(
+            f"CASE WHEN {'' if kind == 'e' else 'NOT '}x AND k DIV {_WORD} = {w} "
+            f"THEN shiftleft(CAST(1 AS BIGINT), k % {_WORD}) ELSE {_ZERO} END AS {kind}{w}"
+            for kind, w in keys
+        )
+        parts.append(f"SELECT cid, {cols} FROM {view}")
     for name, rules in on_spark.items():
         source = config.customer_sources[name]
-        keys = session.frame(
-            "keys",
-            [(str(k), segments[i].id, exclude) for k, (i, exclude, _) in enumerate(rules)],
-            "k string, seg string, x boolean",
-        )
-        q = members_query(
-            SPARK_SQL,
-            engine.relation(source_ref(source)),
-            source.id_column,
-            source.columns,
-            [SegmentRule(str(k), rule.rule) for k, (_, _, rule) in enumerate(rules)],
-        )
+        terms: dict[tuple[str, int], list[tuple[str, list[Any]]]] = {}
+        for index, exclude, rule in rules:
+            predicate, args = compile_rule(rule.rule, source.columns, SPARK)
+            terms.setdefault(("e" if exclude else "i", index // _WORD), []).append(
+                (f"CASE WHEN {predicate} THEN {_bit(index)} ELSE {_ZERO} END", args)
+            )
+        exprs: list[str] = []
+        for kind, w in keys:  # the parameters in the order their markers appear
+            found = terms.get((kind, w), [])
+            exprs.append("(" + (" | ".join(t for t, _ in found) or _ZERO) + f") AS {kind}{w}")
+            params += [a for _, args in found for a in args]
+        ident = SPARK.quote(source.id_column)
+        nonzero = " OR ".join(f"{kind}{w} <> 0" for kind, w in keys)
         parts.append(
-            f"SELECT m.customer_id AS cid, k.seg AS seg, k.x AS x FROM ({q.sql}) AS m "
-            f"JOIN {keys} AS k ON m.segment_id = k.k"
+            f"SELECT * FROM (SELECT CAST({ident} AS STRING) AS cid, {', '.join(exprs)} "
+            f"FROM {engine.relation(source_ref(source))} WHERE {ident} IS NOT NULL) AS r "
+            f"WHERE {nonzero}"
         )
-        params += q.params
     if not parts:
         return "SELECT CAST(NULL AS STRING) AS cid, CAST(NULL AS STRING) AS want WHERE 1 = 0", []
     union = " UNION ALL ".join(f"({p})" for p in parts)
-    # a segment holds a customer that one of its selections includes and none excludes
+    masks = ", ".join(f"bit_or(i{w}) & ~bit_or(e{w}) AS m{w}" for w in range(words))
+    # the segment ids in order, as DuckDB's path joins them (concat_ws skips the NULLs)
+    order = sorted(range(len(segments)), key=lambda i: segments[i].id)
+    want = ", ".join(f"CASE WHEN m{i // _WORD} & {_bit(i)} <> 0 THEN ? END" for i in order)
+    any_set = " OR ".join(f"m{w} <> 0" for w in range(words))
     return (
-        "SELECT cid, array_join(array_sort(collect_list(seg)), char(31)) AS want FROM "
-        f"(SELECT cid, seg FROM ({union}) AS c GROUP BY cid, seg "
-        "HAVING bool_or(NOT x) AND NOT bool_or(x)) AS p GROUP BY cid",
-        params,
+        f"SELECT cid, concat_ws(char(31), {want}) AS want FROM "
+        f"(SELECT cid, {masks} FROM ({union}) AS c GROUP BY cid) AS g WHERE {any_set}",
+        [*(segments[i].id for i in order), *params],
     )
 
 
