@@ -34,6 +34,7 @@ from ._resolve import (
     _check_files,
     _duckdb_relation,
     _first_line,
+    _invalid_member,
     _problem,
     _select_targets,
     _selections,
@@ -350,17 +351,9 @@ def _check_ids(
         [_BAD_ID],
     ).collect()
     by_id = {s.id: s for s in segments}
-    problems = []
-    for cid, want in bad:
-        seg = by_id[str(want).split(SEP)[0]]
-        if cid is None or cid == "":
-            what = "an empty customer id"
-        elif len(cid) > _MAX_ID:
-            what = f"customer id {cid[:40]!r}...: longer than {_MAX_ID} characters"
-        else:
-            what = f"customer id {cid!r}: contains whitespace or a control character"
-        problems.append(_problem(config, (*seg.node, "members"), f"invalid member, {what}"))
-    raise ConfigError(problems)
+    raise ConfigError(
+        [_invalid_member(config, by_id[str(want).split(SEP)[0]], cid) for cid, want in bad]
+    )
 
 
 def _managed_array(managed: Sequence[str]) -> str:

@@ -311,19 +311,25 @@ def _members_table(
             [_problem(config, ("customer_sources",), f"cannot compute members: {message}")]
         ) from exc
     if bad:
-        problems = []
-        for cid, m0 in bad:
-            first = next(_bits(int(m0), 0), 0)
-            seg = segments[first]
-            if cid is None or cid == "":
-                what = "an empty customer id"
-            elif len(cid) > _MAX_ID:
-                what = f"customer id {cid[:40]!r}...: longer than {_MAX_ID} characters"
-            else:
-                what = f"customer id {cid!r}: contains whitespace or a control character"
-            problems.append(_problem(config, (*seg.node, "members"), f"invalid member, {what}"))
-        raise ConfigError(problems)
+        raise ConfigError(
+            [
+                _invalid_member(config, segments[next(_bits(int(m0), 0), 0)], cid)
+                for cid, m0 in bad
+            ]
+        )
     return True
+
+
+def _invalid_member(config: Config, seg: SegmentConfig, cid: str | None) -> Problem:
+    """The problem of an invalid member id of ``seg`` (empty, too long, or holding whitespace
+    or a control character), located at its ``members``."""
+    if cid is None or cid == "":
+        what = "an empty customer id"
+    elif len(cid) > _MAX_ID:
+        what = f"customer id {cid[:40]!r}...: longer than {_MAX_ID} characters"
+    else:
+        what = f"customer id {cid!r}: contains whitespace or a control character"
+    return _problem(config, (*seg.node, "members"), f"invalid member, {what}")
 
 
 def _membership(
