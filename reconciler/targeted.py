@@ -163,7 +163,6 @@ async def targeted_inputs(
     try:
         if pushed is None:
             skeleton = desired_table(config, name, con)
-            _frame(con, snapshot)
         else:  # Spark found the changes: only their rows are here
             skeleton = pushed.skeleton
             temp_table(
@@ -174,7 +173,7 @@ async def targeted_inputs(
                     "want": ("VARCHAR", [want for _, want in pushed.changed if want]),
                 },
             )
-            _frame(con, snapshot)
+        _frame(con, snapshot)
         managed_ids = sorted(set(skeleton.segments) | set(managed))
         if pushed is None:
             needed, known, wanted_total = _needed(con, managed_ids)

@@ -190,9 +190,6 @@ class SparkEngine(Engine):
     def sql(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """A DataFrame of ``sql`` with its ``?`` markers bound to ``params`` in text order;
         Spark's errors become :class:`PlanError` (their first line)."""
-        return self._sql(sql, params)
-
-    def _sql(self, sql: str, params: Sequence[Any] = ()) -> Any:
         try:
             if not params:
                 return self.session.sql(sql)
@@ -230,7 +227,7 @@ class SparkEngine(Engine):
         q = members_query(
             self.dialect, self.relation(source), source.id_column, source.columns, segments
         )
-        return self._stream(self._sql(q.sql, q.params), MEMBERS_SCHEMA, batch_rows)
+        return self._stream(self.sql(q.sql, q.params), MEMBERS_SCHEMA, batch_rows)
 
     def _snapshot_relation(self, snapshot: str | Path) -> str:
         path = Path(snapshot)
@@ -251,14 +248,14 @@ class SparkEngine(Engine):
         )
         tag = uuid.uuid4().hex[:8]
         desired, snap = f"_desired_{tag}", f"_snapshot_{tag}"
-        self._sql(f"CACHE TABLE {desired} AS {distinct_pairs(q.sql)}", q.params)
+        self.sql(f"CACHE TABLE {desired} AS {distinct_pairs(q.sql)}", q.params)
         # cached, like the desired pairs: the count query and both streams read it again
-        self._sql(
+        self.sql(
             f"CACHE TABLE {snap} AS "
             + distinct_pairs(f"SELECT * FROM {self._snapshot_relation(snapshot)}")
         )
         dq = diff_queries(desired, snap)
-        row = self._sql(dq.counts.sql).collect()[0]
+        row = self.sql(dq.counts.sql).collect()[0]
         counts = DiffCounts(*(int(v) for v in row))
         if counts.problems():
             self._drop(desired, snap)
@@ -267,7 +264,7 @@ class SparkEngine(Engine):
         def batches() -> Iterator[pa.RecordBatch]:
             try:
                 for query in (dq.adds, dq.removes):
-                    yield from self._stream(self._sql(query.sql), DELTA_SCHEMA, batch_rows)
+                    yield from self._stream(self.sql(query.sql), DELTA_SCHEMA, batch_rows)
             finally:
                 self._drop(desired, snap)
 
@@ -275,7 +272,7 @@ class SparkEngine(Engine):
 
     def _drop(self, *views: str) -> None:
         for view in views:
-            self._sql(f"UNCACHE TABLE IF EXISTS {view}")
+            self.sql(f"UNCACHE TABLE IF EXISTS {view}")
             self.session.catalog.dropTempView(view)
 
     def commit_snapshot(
@@ -291,7 +288,7 @@ class SparkEngine(Engine):
         view = f"_acked_{uuid.uuid4().hex[:8]}"
         acked.createOrReplaceTempView(view)
         try:
-            result = self._sql(
+            result = self.sql(
                 f"SELECT customer_id, segment_id FROM {self._snapshot_relation(path)} AS s "
                 f"WHERE NOT EXISTS (SELECT 1 FROM {view} AS a WHERE a.op = 'remove' "
                 "AND a.customer_id = s.customer_id AND a.segment_id = s.segment_id) "
