@@ -12,9 +12,8 @@ import gc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .apply import ApplyResult, Reporter, apply_target
 from .config import Config, TargetConfig, resolve
 from .diff import Ownership
 from .exceptions import PlanError
@@ -31,6 +30,9 @@ from .providers.base import (
 )
 from .statestore import StateStore
 from .targeted import targeted_inputs
+
+if TYPE_CHECKING:  # apply's module is imported by apply alone: a plan never loads it
+    from .apply import ApplyResult, Reporter
 
 __all__ = ["Overrides", "Reconciler", "default_state_path"]
 
@@ -217,6 +219,8 @@ class Reconciler:
         verify: bool = True,
         lock_wait: float = 0.0,
     ) -> list[ApplyResult]:
+        from .apply import apply_target
+
         self.check(plan, force=force)
         digest = plan.changes_digest()
 

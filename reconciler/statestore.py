@@ -96,6 +96,10 @@ class Snapshot:
     overlay: dict[str, tuple[bool, str]]
 
 
+#: rows per row group of a snapshot file
+ROW_GROUP = 128 * 1024
+
+
 def _file_key(target: str) -> str:
     """A file-name-safe key of a target name, distinct for distinct names."""
     tag = hashlib.blake2b(target.encode(), digest_size=4).hexdigest()
@@ -386,7 +390,8 @@ class StateStore:
         name = f"{safe}.{os.getpid()}-{time.time_ns()}.parquet"
         tmp = folder / (name + ".tmp")
         try:
-            pq.write_table(table, tmp, compression="zstd")
+            # row groups of 128Ki rows: DuckDB and Spark scan a file one row group per thread
+            pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP)
             os.replace(tmp, folder / name)
         except OSError as exc:
             tmp.unlink(missing_ok=True)

@@ -275,8 +275,9 @@ def _members_table(
     segments: list[SegmentConfig],
     con: Any,
     skip: list[str] | None = None,
+    table: str = "members",
 ) -> bool:
-    """Create ``members(cid, m0..)`` in ``con``: every customer with a segment, with one mask
+    """Create ``table(cid, m0..)`` in ``con``: every customer with a segment, with one mask
     word per 64 segments. ``False`` when nothing contributes members; raises
     :class:`ConfigError` (located) for invalid member ids or an unreadable source."""
     words = max(1, (len(segments) + _WORD - 1) // _WORD)
@@ -292,12 +293,12 @@ def _members_table(
     any_set = " OR ".join(f"m{w} <> 0" for w in range(words))
     try:
         con.execute(
-            "CREATE TEMP TABLE members AS SELECT * FROM "
+            f"CREATE TEMP TABLE {table} AS SELECT * FROM "
             f"(SELECT cid, {masks} FROM ({union}) GROUP BY cid) WHERE {any_set}",
             params,
         ).fetchall()
         bad = con.execute(
-            "SELECT cid, m0 FROM members WHERE (cid IS NULL OR length(cid) > "
+            f"SELECT cid, m0 FROM {table} WHERE (cid IS NULL OR length(cid) > "
             f"{_MAX_ID} OR regexp_matches(cid, '{_BAD_ID}')) AND NOT "
             "coalesce(list_contains(?::VARCHAR[], cid), false) "
             "ORDER BY cid NULLS FIRST LIMIT 20",
@@ -312,10 +313,7 @@ def _members_table(
         ) from exc
     if bad:
         raise ConfigError(
-            [
-                _invalid_member(config, segments[next(_bits(int(m0), 0), 0)], cid)
-                for cid, m0 in bad
-            ]
+            [_invalid_member(config, segments[next(_bits(int(m0), 0), 0)], cid) for cid, m0 in bad]
         )
     return True
 
@@ -447,37 +445,57 @@ def resolve(config: Config, targets: Iterable[str] | None = None) -> dict[str, S
     return out
 
 
-def desired_table(config: Config, target: str, con: Any) -> State:
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """A target's desired state as :func:`desired_table` leaves it: the small part
+    (``skeleton``: segments and access lists) and the segment of each bit of the masks."""
+
+    skeleton: State
+    #: the segment id of bit ``i`` (word ``i // 64``, bit ``i % 64``)
+    seg_ids: list[str]
+
+    @property
+    def words(self) -> int:
+        return max(1, (len(self.seg_ids) + _WORD - 1) // _WORD)
+
+    def joined(self, mask: tuple[int, ...]) -> str:
+        """The segment ids of a mask, sorted and joined by ``\x1f`` ('' for none)."""
+        return "\x1f".join(
+            sorted(self.seg_ids[b] for w, m in enumerate(mask) for b in _bits(int(m), w * _WORD))
+        )
+
+    def mask(self, joined: str, managed: Iterable[str]) -> tuple[tuple[int, ...], bool]:
+        """The mask of the desired segments among ``joined`` (ids joined by ``\x1f``), and
+        whether it also holds one of ``managed`` that is not desired (so that no desired
+        mask can equal its managed part)."""
+        bit = {seg: i for i, seg in enumerate(self.seg_ids)}
+        words = [0] * self.words
+        other = False
+        others = set(managed)
+        for seg in joined.split("\x1f") if joined else ():
+            i = bit.get(seg)
+            if i is not None:
+                words[i // _WORD] |= 1 << (i % _WORD)
+            elif seg in others:
+                other = True
+        return tuple(words), other
+
+
+def desired_table(config: Config, target: str, con: Any) -> Wanted:
     """The desired membership of ``target`` as a DuckDB table, never loaded into Python.
 
-    Creates ``wanted(cid, want)`` in ``con``: every customer with at least one of the target's
-    segments, ``want`` being its segment ids sorted and joined by ``\\x1f``. Returns the
-    target's segments and access lists (the small part of its desired :class:`State`).
+    Creates ``wanted(cid, m0, ...)`` in ``con``: every customer with at least one of the
+    target's segments, with one mask word per 64 segments (see :class:`Wanted`).
     """
     (name,) = _select_targets(config, [target])
     segments = [s for s in config.segments if name in s.targets]
     _check_files(config, segments)
     seg_ids = [sys.intern(s.id) for s in segments]
-    skeleton = _skeleton(segments, seg_ids, list(range(len(segments))))
-    words = max(1, (len(segments) + _WORD - 1) // _WORD)
-    mcols = ", ".join(f"m{w}" for w in range(words))
-    if not _members_table(config, segments, con):
-        con.execute("CREATE TEMP TABLE wanted (cid VARCHAR, want VARCHAR)")
-        return skeleton
-    distinct = con.execute(f"SELECT DISTINCT {mcols} FROM members").fetchall()
-    joined = [
-        "\x1f".join(sorted(seg_ids[b] for w, m in enumerate(row) for b in _bits(int(m), w * _WORD)))
-        for row in distinct
-    ]
-    groups = {f"m{w}": ("UBIGINT", [int(r[w]) for r in distinct]) for w in range(words)}
-    temp_table(con, "_groups", {**groups, "want": ("VARCHAR", joined)})
-    con.execute(
-        "CREATE TEMP TABLE wanted AS SELECT cid, want FROM members JOIN _groups "
-        f"USING ({mcols}) WHERE want <> ''"
-    )
-    con.execute("DROP TABLE _groups")
-    con.execute("DROP TABLE members")
-    return skeleton
+    wanted = Wanted(_skeleton(segments, seg_ids, list(range(len(segments)))), seg_ids)
+    if not _members_table(config, segments, con, table="wanted"):
+        words = ", ".join(f"m{w} UBIGINT" for w in range(wanted.words))
+        con.execute(f"CREATE TEMP TABLE wanted (cid VARCHAR, {words})")
+    return wanted
 
 
 def explain(config: Config, customer_id: str) -> list[Reason]:
