@@ -356,8 +356,10 @@ async def targeted_inputs(
             ),
         )
 
-    before = _sums((cid, base[cid]) for cid in touched)
-    after = _sums((cid, final[cid]) for cid in touched)
+    # a customer whose row is what the snapshot file holds adds nothing to the correction
+    moved = [cid for cid in touched if final[cid] != base[cid]]
+    before = _sums((cid, base[cid]) for cid in moved)
+    after = _sums((cid, final[cid]) for cid in moved)
     head = State(segments=remote.state.segments, access=remote.state.access)
     total = (
         fingerprint_sum(head) + snapshot.customers_sum + snapshot.links_sum - before[2] + after[2]
