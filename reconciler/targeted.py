@@ -171,7 +171,10 @@ def _diff(
 
     Refuses to plan when the join paired fewer (or more) rows from a side than a plain scan of
     that side counts: a join that silently drops rows (DuckDB issue #25702 reports one, when
-    it spills to disk) would otherwise hide changes."""
+    it spills to disk) would otherwise hide changes.
+
+    When ``wanted`` may hold a customer twice, the join tells: a last-applied row paired
+    twice, or a new customer found twice. The rows are then grouped and the join run again."""
     _lists(con, wanted, managed)
     words = range(wanted.words)
     masks = ", ".join(f"w.m{i}" for i in words)
@@ -188,22 +191,22 @@ def _diff(
         "SELECT (SELECT count(*) FROM wanted), l.n, l.k "
         "FROM (SELECT count(*) AS n, count_if(known) AS k FROM last) AS l"
     ).fetchall()[0]
+    needed = sorted(row["c"] for row in found if row["ch"])
+    if not wanted.unique and (l_join > l_scan or len(set(needed)) < len(needed)):
+        return _diff(con, wanted.group(con), managed, sample, salt, known)
     if (w_join, l_join) != (w_scan, l_scan):
         raise PlanError(
             "the membership diff does not add up, refusing to plan: the join paired "
             f"{w_join} desired and {l_join} last-applied customers, but the tables hold "
             f"{w_scan} and {l_scan}"
         )
-    needed: list[str] = []
     candidates: list[tuple[int, str]] = []
     want: dict[str, str] = {}
     last: dict[str, Row] = {}
     joined: dict[tuple[int, ...], str] = {}
     for row in found:
         cid = row["c"]
-        if row["ch"]:
-            needed.append(cid)
-        else:
+        if not row["ch"]:
             candidates.append((row["h"], cid))
         if row["m0"] is not None:
             mask = tuple(row[f"m{i}"] for i in words)
@@ -212,7 +215,6 @@ def _diff(
                 text = joined[mask] = wanted.joined(mask)
             want[cid] = text
         last[cid] = (bool(row["k"]), row["s"] or "") if row["k"] is not None else _ABSENT
-    needed.sort()
     return _Rows(needed, _pick(candidates, sample), want, last, int(known_now), int(w_scan))
 
 

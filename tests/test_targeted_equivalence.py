@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.config import load
+from reconciler.config import Wanted, load
 from reconciler.engine import Overrides, Reconciler
 from reconciler.providers.base import Refresh, Source
 from reconciler.statestore import StateStore
@@ -61,9 +61,7 @@ def reconciler(path: Path, sandbox: Any) -> Reconciler:
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_auto_equals_full_after_random_edits(
-    fresh_sandbox: Any, tmp_path: Path, seed: int
-) -> None:
+def test_auto_equals_full_after_random_edits(fresh_sandbox: Any, tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     everyone = [cid(i) for i in range(N)]
     before = {s: sorted(rng.sample(everyone, rng.randrange(100, 400))) for s in "abc"}
@@ -147,3 +145,85 @@ def test_refresh_false_from_the_snapshot_equals_the_state_store(
     assert a.unchanged_links == b.unchanged_links
     assert a.sources == b.sources
     assert a.warnings == b.warnings
+
+
+def _rules_config(folder: Path, exclude: bool) -> Path:
+    lines = [
+        "version: 1",
+        "targets:",
+        "  eps:",
+        "    type: epsilon",
+        "    base_url: http://127.0.0.1:9/never-used",
+        f"    retailer_team_id: {RETAILER}",
+        "    bearer_token: ${EQ_TOKEN}",
+        "    api_key: ${EQ_KEY}",
+        "customer_sources:",
+        "  shoppers: {path: shoppers.csv, id_column: id}",
+        "segments:",
+        "  - id: high",
+        "    name: High",
+        f"    access: [{TEAM}]",
+        "    members:",
+        "      rule: {source: shoppers, attribute: score, gte: 50}",
+        "  - id: north",
+        "    name: North",
+        f"    access: [{TEAM}]",
+        "    members:",
+        "      rule: {source: shoppers, attribute: region, eq: north}",
+    ]
+    if exclude:
+        lines += ["      exclude:", "        rule: {source: shoppers, attribute: score, lt: 5}"]
+    path = folder / "audiences.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _shoppers(folder: Path, rows: list[tuple[str, int, str]]) -> None:
+    text = "id,score,region\n" + "".join(f"{c},{s},{r}\n" for c, s, r in rows)
+    (folder / "shoppers.csv").write_text(text)
+
+
+@pytest.mark.parametrize("case", ["unique", "repeated ids", "exclusion"])
+def test_auto_equals_full_with_rules_over_a_source(
+    fresh_sandbox: Any, tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rules over one source: its rows are the customers' masks as read (no grouping) unless a
+    customer has two rows (then they are OR'ed, as a full plan does) or a rule excludes."""
+    rng = random.Random(7)
+    regions = ["north", "south", "east"]
+    rows = [(cid(i), rng.randrange(100), rng.choice(regions)) for i in range(N // 2)]
+    _shoppers(tmp_path, rows)
+    path = _rules_config(tmp_path, exclude=case == "exclusion")
+    rec = reconciler(path, fresh_sandbox)
+    (first,) = asyncio.run(rec.apply(asyncio.run(rec.plan()), verify=False))
+    assert first.failures == []
+    rec.store.replace("eps", asyncio.run(rec.read("eps")).state)
+
+    today = [(c, rng.randrange(100) if rng.random() < 0.05 else s, r) for c, s, r in rows]
+    today += [(cid(i), rng.randrange(100), rng.choice(regions)) for i in range(N, N + 30)]
+    if case == "repeated ids":
+        # an applied customer read twice (its second row adds a segment), a new one twice
+        low = next(c for c, s, r in today if s < 50 and r != "north")
+        today += [(low, 90, "south"), (cid(N), 1, "north"), (cid(N), 99, "east")]
+    rng.shuffle(today)
+    _shoppers(tmp_path, today)
+    rec = reconciler(path, fresh_sandbox)
+    rec.sample, rec.sample_seed = 100, 3
+    grouped: list[bool] = []
+    real = Wanted.group
+    monkeypatch.setattr(Wanted, "group", lambda self, con: grouped.append(True) or real(self, con))
+
+    auto = asyncio.run(rec.plan(Refresh.AUTO))
+    # the repeated rows were found by the join, and grouped (only then)
+    assert grouped == ([True] if case == "repeated ids" else [])
+    full = asyncio.run(rec.plan(Refresh.FULL))
+    (a,), (f,) = auto.targets, full.targets
+    assert a.sources["links"] == Source.TARGETED.value
+    assert [c for c in a.changes] == [c for c in f.changes]
+    assert a.remote_fingerprint == f.remote_fingerprint
+    assert dict(a.existing) == dict(f.existing)
+    assert a.unchanged_links == f.unchanged_links
+    assert a.changes
+    if case == "repeated ids":
+        (new,) = [c for c in a.changes if c.key == cid(N) and hasattr(c, "after")]
+        assert sorted(new.after) == ["high", "north"]  # type: ignore[attr-defined]

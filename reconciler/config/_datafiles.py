@@ -115,14 +115,16 @@ def _check_inline(config: Config, node: NodePath, ids: Iterable[str]) -> list[Pr
 def check_members(config: Config, segments: Iterable[SegmentConfig]) -> MemberReport:
     """Every problem in the member ids and member files of ``segments``."""
     report = MemberReport()
-    con = duckdb.connect(":memory:")
+    con: duckdb.DuckDBPyConnection | None = None  # opened for the first file (~15 ms)
     try:
         for seg in segments:
             for sel, where in ((seg.members.include, ()), (seg.members.exclude, ("exclude",))):
                 base = (*seg.node, "members", *where)
                 report.problems += _check_inline(config, (*base, "ids"), sel.ids)
                 for f in sel.files:
+                    con = con or duckdb.connect(":memory:")
                     _check_file(con, config, f, report)
     finally:
-        con.close()
+        if con is not None:
+            con.close()
     return report

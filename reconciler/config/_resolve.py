@@ -36,6 +36,9 @@ _MAX_ID = 256
 class _Query:
     sql: str
     params: tuple[Any, ...] = ()
+    #: one row per source row, with no exclusion: alone, and where each customer has one
+    #: row, its include bits are already the customer's masks
+    inclusive: bool = False
 
 
 def _zero() -> str:
@@ -122,6 +125,7 @@ def _contributions(
                 f"SELECT * FROM (SELECT CAST({ident} AS VARCHAR) AS cid, {', '.join(cols)} "
                 f"FROM {_duckdb_relation(source)}) WHERE {nonzero}",
                 tuple(params),
+                inclusive=not any(exclude for _, exclude, _ in rules),
             )
         )
     return queries
@@ -276,32 +280,41 @@ def _members_table(
     con: Any,
     skip: list[str] | None = None,
     table: str = "members",
-) -> bool:
+    rows: bool = False,
+) -> bool | None:
     """Create ``table(cid, m0..)`` in ``con``: every customer with a segment, with one mask
-    word per 64 segments. ``False`` when nothing contributes members; raises
-    :class:`ConfigError` (located) for invalid member ids or an unreadable source."""
+    word per 64 segments. ``None`` when nothing contributes members; raises
+    :class:`ConfigError` (located) for invalid member ids or an unreadable source.
+
+    Returns whether each customer has one row. ``rows``: the caller can tell a customer
+    with two rows (see :meth:`Wanted.group`), so the rows of a lone inclusive source (most
+    configurations) are kept as they are read, without a ``GROUP BY`` over every customer
+    (a third of the table's cost); ``False`` is then returned."""
     words = max(1, (len(segments) + _WORD - 1) // _WORD)
     failures: list[ConfigError] = []
     queries = _contributions(config, segments, con, failures)
     if not queries:
-        return False
+        return None
     union = " UNION ALL ".join(f"({q.sql})" for q in queries)
     params = [p for q in queries for p in q.params]
-    masks = ", ".join(
-        f"CAST(bit_or(i{w}) & ~bit_or(e{w}) AS UBIGINT) AS m{w}" for w in range(words)
-    )
-    any_set = " OR ".join(f"m{w} <> 0" for w in range(words))
+    grouped = not (rows and len(queries) == 1 and queries[0].inclusive)
+    if grouped:
+        masks = ", ".join(
+            f"CAST(bit_or(i{w}) & ~bit_or(e{w}) AS UBIGINT) AS m{w}" for w in range(words)
+        )
+        any_set = " OR ".join(f"m{w} <> 0" for w in range(words))
+        select = f"SELECT * FROM (SELECT cid, {masks} FROM ({union}) GROUP BY cid) WHERE {any_set}"
+    else:
+        masks = ", ".join(f"CAST(i{w} AS UBIGINT) AS m{w}" for w in range(words))
+        any_set = " OR ".join(f"i{w} <> 0" for w in range(words))
+        select = f"SELECT cid, {masks} FROM ({union}) WHERE {any_set}"
     try:
-        con.execute(
-            f"CREATE TEMP TABLE {table} AS SELECT * FROM "
-            f"(SELECT cid, {masks} FROM ({union}) GROUP BY cid) WHERE {any_set}",
-            params,
-        ).fetchall()
+        con.execute(f"CREATE TEMP TABLE {table} AS {select}", params).fetchall()
         bad = con.execute(
-            f"SELECT cid, m0 FROM {table} WHERE (cid IS NULL OR length(cid) > "
+            f"SELECT cid, bit_or(m0) FROM {table} WHERE (cid IS NULL OR length(cid) > "
             f"{_MAX_ID} OR regexp_matches(cid, '{_BAD_ID}')) AND NOT "
             "coalesce(list_contains(?::VARCHAR[], cid), false) "
-            "ORDER BY cid NULLS FIRST LIMIT 20",
+            "GROUP BY cid ORDER BY cid NULLS FIRST LIMIT 20",
             [skip or []],
         ).fetchall()
     except duckdb.Error as exc:
@@ -315,7 +328,7 @@ def _members_table(
         raise ConfigError(
             [_invalid_member(config, segments[next(_bits(int(m0), 0), 0)], cid) for cid, m0 in bad]
         )
-    return True
+    return grouped
 
 
 def _invalid_member(config: Config, seg: SegmentConfig, cid: str | None) -> Problem:
@@ -337,7 +350,7 @@ def _membership(
     mcols = ", ".join(f"m{w}" for w in range(words))
     con = duckdb.connect(":memory:")
     try:
-        if not _members_table(config, segments, con, skip):
+        if _members_table(config, segments, con, skip) is None:
             return _Membership([], [], [])
         # one dense group number per distinct mask: Python never looks at a mask twice
         con.execute(
@@ -453,6 +466,9 @@ class Wanted:
     skeleton: State
     #: the segment id of bit ``i`` (word ``i // 64``, bit ``i % 64``)
     seg_ids: list[str]
+    #: one row per customer; when False a customer may have several (their masks OR'ed):
+    #: :meth:`group` before relying on it
+    unique: bool = True
 
     @property
     def words(self) -> int:
@@ -463,6 +479,15 @@ class Wanted:
         return "\x1f".join(
             sorted(self.seg_ids[b] for w, m in enumerate(mask) for b in _bits(int(m), w * _WORD))
         )
+
+    def group(self, con: Any) -> Wanted:
+        """``wanted`` with one row per customer (its rows' masks OR'ed)."""
+        words = range(self.words)
+        masks = ", ".join(f"CAST(bit_or(m{w}) AS UBIGINT) AS m{w}" for w in words)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE wanted AS SELECT cid, {masks} FROM wanted GROUP BY cid"
+        )
+        return replace(self, unique=True)
 
     def mask(self, joined: str, managed: Iterable[str]) -> tuple[tuple[int, ...], bool]:
         """The mask of the desired segments among ``joined`` (ids joined by ``\x1f``), and
@@ -485,17 +510,20 @@ def desired_table(config: Config, target: str, con: Any) -> Wanted:
     """The desired membership of ``target`` as a DuckDB table, never loaded into Python.
 
     Creates ``wanted(cid, m0, ...)`` in ``con``: every customer with at least one of the
-    target's segments, with one mask word per 64 segments (see :class:`Wanted`).
+    target's segments, with one mask word per 64 segments (see :class:`Wanted`; a customer
+    may have several rows unless ``unique``).
     """
     (name,) = _select_targets(config, [target])
     segments = [s for s in config.segments if name in s.targets]
     _check_files(config, segments)
     seg_ids = [sys.intern(s.id) for s in segments]
     wanted = Wanted(_skeleton(segments, seg_ids, list(range(len(segments)))), seg_ids)
-    if not _members_table(config, segments, con, table="wanted"):
+    unique = _members_table(config, segments, con, table="wanted", rows=True)
+    if unique is None:
         words = ", ".join(f"m{w} UBIGINT" for w in range(wanted.words))
         con.execute(f"CREATE TEMP TABLE wanted (cid VARCHAR, {words})")
-    return wanted
+        return wanted
+    return replace(wanted, unique=unique)
 
 
 def explain(config: Config, customer_id: str) -> list[Reason]:
