@@ -76,8 +76,7 @@ def _timed_plan(
     (the harness's alone) does not. Split: imports and config load, then the plan itself
     (and within it, the targeted live read)."""
     t0, c0 = time.perf_counter(), time.process_time()
-    import asyncio
-
+    from reconciler.engine import run
     from reconciler.providers.base import Refresh
     from reconciler.providers.epsilon import EpsilonProvider
 
@@ -98,7 +97,7 @@ def _timed_plan(
     EpsilonProvider.read_targeted = timed  # type: ignore[method-assign]
     rec = _reconciler(directory, url)
     t1, c1 = time.perf_counter(), time.process_time()
-    plan = asyncio.run(rec.plan(Refresh(refresh)))
+    plan = run(rec.plan(Refresh(refresh)))
     t2, c2 = time.perf_counter(), time.process_time()
     times = {
         "load": t1 - t0 - harness,
@@ -112,7 +111,7 @@ def _timed_plan(
     if apply:
         (directory / "plan.json").write_text(plan.to_json(indent=None), encoding="utf-8")
         start = time.perf_counter()
-        (result,) = asyncio.run(rec.apply(plan, verify=False))
+        (result,) = run(rec.apply(plan, verify=False))
         times["apply"] = time.perf_counter() - start
         times["result"] = result
     return (rec, plan), times

@@ -11,10 +11,10 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,6 +22,8 @@ from rich.markup import escape
 
 from . import __version__
 from .exceptions import ConfigError, ReconcilerError, StalePlanError
+
+_T = TypeVar("_T")
 
 __all__ = ["app", "main"]
 
@@ -169,6 +171,12 @@ def schema(
 
 
 # -- plan / apply / show ---------------------------------------------------------------------
+def _run(awaitable: Awaitable[_T]) -> _T:
+    from .engine import run
+
+    return run(awaitable)
+
+
 def _state_path(config_path: Path, state: Path | None, sandboxed: bool) -> Path:
     """``--state``, or the store next to the config (a separate one for the sandbox)."""
     from .engine import default_state_path
@@ -263,7 +271,7 @@ def plan(
 ) -> None:
     """Show what apply would change: segments → access → customers → links."""
     with _reconciler(file, target, state, sandbox, sandbox_url) as rec:
-        result = asyncio.run(rec.plan(_refresh(refresh)))
+        result = _run(rec.plan(_refresh(refresh)))
     result = _with_path(result, file)
     if out_file:
         out_file.write_text(result.to_json())
@@ -327,7 +335,7 @@ def apply(
         _reconciler(config_file, target, state, sandbox, sandbox_url) as rec,
         rec.hold_locks(lock_wait),
     ):
-        current = asyncio.run(rec.plan())
+        current = _run(rec.plan())
         if saved is not None:
             _check_fresh(saved, current)
         current = _with_path(current, config_file)
@@ -342,7 +350,7 @@ def apply(
             if not auto_approve:
                 _confirm()
         with _reporter() as report:
-            results = asyncio.run(rec.apply(current, force=force, reporter=report))
+            results = _run(rec.apply(current, force=force, reporter=report))
     _summary(results)
 
 
@@ -567,10 +575,10 @@ def drift(
     from .drift import drift_reports
 
     with _reconciler(file, target, state, sandbox, sandbox_url) as rec:
-        current = _with_path(asyncio.run(rec.plan()), file)
+        current = _with_path(_run(rec.plan()), file)
         last = rec.last_applied()
         reports = drift_reports(current, last)
-        snapshots = asyncio.run(_snapshots(rec, last)) if full else {}
+        snapshots = _run(_snapshots(rec, last)) if full else {}
     stale = {name for name, s in snapshots.items() if not s.in_sync}
     drifted = current.has_changes or bool(stale)
     if format is Format.json:
@@ -649,7 +657,7 @@ def refresh(
         _reconciler(file, target, state, sandbox, sandbox_url) as rec,
         rec.hold_locks(lock_wait, purpose="refresh"),
     ):
-        done = asyncio.run(_refresh_store(rec))
+        done = _run(_refresh_store(rec))
     for name, changes, kept in done:
         if not changes:
             continue
@@ -708,7 +716,7 @@ def import_(
     if out_file.exists():
         _fail(f"{out_file} exists; choose another --out or remove it")
     with _reconciler(file, [target], state, sandbox, sandbox_url) as rec:
-        remote = asyncio.run(rec.read(target))
+        remote = _run(rec.read(target))
         tconf = rec.config.targets[target]
     remote_state = imported_state(remote.state)
     caps = provider_class(tconf.type).capabilities

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import Config, TargetConfig, resolve
 from .diff import Ownership
@@ -34,7 +34,25 @@ from .targeted import targeted_inputs
 if TYPE_CHECKING:  # apply's module is imported by apply alone: a plan never loads it
     from .apply import ApplyResult, Reporter
 
-__all__ = ["Overrides", "Reconciler", "default_state_path"]
+__all__ = ["Overrides", "Reconciler", "default_state_path", "run"]
+
+_T = TypeVar("_T")
+
+
+def run(awaitable: Awaitable[_T]) -> _T:
+    """``asyncio.run(awaitable)``, with the result kept out of the main task.
+
+    On its way out, Python 3.11's ``asyncio.run`` restores the SIGINT handler, and ``signal``
+    formats the repr of the handler it replaces: the main task, result included. For a plan
+    of 12,000 changes that repr alone took 80 ms (twice 40 ms).
+    """
+    box: list[_T] = []
+
+    async def main() -> None:
+        box.append(await awaitable)
+
+    asyncio.run(main())
+    return box[0]
 
 
 def default_state_path(config_path: Path) -> Path:
