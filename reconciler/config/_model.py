@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -253,7 +254,8 @@ class Config:
     """A validated configuration; its paths are absolute (resolved against the YAML's folder)."""
 
     path: Path
-    digest: str
+    #: the digest (see :attr:`digest`), being computed in the background
+    digest_future: Future[str] = field(repr=False, compare=False)
     version: int
     targets: Mapping[str, TargetConfig]
     access_lists: Mapping[str, frozenset[str]]
@@ -263,6 +265,13 @@ class Config:
     locations: Locations = field(default_factory=Locations, repr=False, compare=False)
     #: the Spark session of the ``engine: spark`` sources (None when there are none)
     spark: SparkSettings | None = None
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the YAML and of every file it references (sources, member files): a
+        saved plan is refused when it moved. Hashing a large source takes a while (60 ms for
+        a million customers), so it runs beside the plan instead of before it."""
+        return self.digest_future.result()
 
     def location(self, path: NodePath) -> tuple[int, int]:
         """1-based ``(line, column)`` of the node at ``path`` (or its nearest located parent)."""

@@ -9,10 +9,12 @@ from __future__ import annotations
 import difflib
 import hashlib
 import importlib.util
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 import duckdb
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
     from ..engines import SparkEngine
 
 __all__ = ["analyse"]
+
+_T = TypeVar("_T")
 
 SourceFormat = Literal["csv", "jsonl", "parquet"]
 
@@ -525,6 +529,20 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+def _in_background(fn: Callable[..., _T], *args: Any) -> Future[_T]:
+    """``fn(*args)`` in a daemon thread (an interrupted command does not wait for it)."""
+    future: Future[_T] = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed over to whoever waits
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="config-digest", daemon=True).start()
+    return future
+
+
 def _digest(raw: bytes, files: Iterable[Path], base: Path) -> str:
     h = hashlib.sha256()
     h.update(b"audiences.yaml\0")
@@ -580,7 +598,7 @@ def analyse(doc: Document, schema_problems: list[tuple[NodePath, Problem]]) -> C
         raise ConfigError(problems)
     return Config(
         path=doc.path,
-        digest=_digest(doc.raw, an.referenced, doc.path.parent),
+        digest_future=_in_background(_digest, doc.raw, list(an.referenced), doc.path.parent),
         version=int(data["version"]),
         targets=MappingProxyType(targets),
         access_lists=MappingProxyType(access_lists),
