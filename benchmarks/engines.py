@@ -44,7 +44,6 @@ working set capped by ``--memory-limit``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import resource
@@ -299,7 +298,7 @@ def run_plan(
         from reconciler import targeted
         from reconciler.changes import LinkChange
         from reconciler.config import _pushdown, load
-        from reconciler.engine import Reconciler
+        from reconciler.engine import Reconciler, run
         from reconciler.providers.base import Refresh
         from reconciler.statestore import StateStore
 
@@ -333,11 +332,11 @@ def run_plan(
             (targeted, "spark_diff", "diff"),
             (_pushdown, "_rows", "stream"),
             (targeted, "desired_table", "diff"),
-            (targeted, "_needed", "diff"),
+            (targeted, "_diff", "diff"),
         ):
             setattr(module, function, timed(label, getattr(module, function)))
 
-        plan = asyncio.run(rec.plan(Refresh.NONE))
+        plan = run(rec.plan(Refresh.NONE))
         done = time.perf_counter()
         jvm = jvm_peak_mb() if engine_name == "spark" else None
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

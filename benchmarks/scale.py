@@ -223,6 +223,42 @@ def naive(url: str, plan_path: Path, sample: int) -> dict[str, Any]:
     return {"changes": sent, "seconds": seconds, "rate": sent / seconds}
 
 
+# -- as commands ------------------------------------------------------------------------------
+def _wall(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def _commands(directory: Path, url: str, repeat: int) -> dict[str, float]:
+    """What a user waits for, interpreter start included (best of ``repeat``): the
+    ``reconcile plan`` command against a script that merely reads the CSV into DuckDB."""
+    csv = directory / "customers.csv"
+    parse = [
+        sys.executable,
+        "-c",
+        "import duckdb; duckdb.connect().execute("
+        f"\"CREATE TABLE t AS SELECT * FROM read_csv('{csv}', header=true)\")",
+    ]
+    plan = [
+        sys.executable,
+        "-m",
+        "reconciler",
+        "plan",
+        str(directory / "audiences.yaml"),
+        "--sandbox-url",
+        url,
+        "--state",
+        str(directory / "state.db"),
+        "--refresh",
+        "auto",
+    ]
+    return {
+        "parse": min(_wall(parse) for _ in range(repeat)),
+        "plan": min(_wall(plan) for _ in range(repeat)),
+    }
+
+
 # -- orchestration ----------------------------------------------------------------------------
 def _child(*args: str) -> dict[str, Any]:
     out = subprocess.run(
@@ -331,8 +367,15 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(result))
         return
 
+    import compileall
+
+    import reconciler
     from reconciler.sandbox import Sandbox
 
+    # bytecode, as an installed package has it (pip compiles at install; an editable install
+    # on its first run): the timed processes then import the reconciler as a user's would,
+    # even where PYTHONDONTWRITEBYTECODE is set
+    compileall.compile_dir(Path(reconciler.__file__).parent, quiet=1)
     skip = set(filter(None, args.skip.split(",")))
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
         root = Path(tmp)
@@ -355,12 +398,9 @@ def main(argv: list[str] | None = None) -> None:
         seed_rate = info["seed_state_rate"]
         shutil.copy(big / "sandbox.db", big / "naive.db")
 
-        # best of --repeat, as the plans are
-        parse = min(
-            (_child("parse", str(big)) for _ in range(args.repeat)),
-            key=lambda p: p["materialise_s"],
-        )
-        floor = parse["materialise_s"]
+        # the floor is measured again beside each auto plan (below): on a shared machine the
+        # speed drifts between minutes, and a ratio is only fair between neighbours
+        parses = [_child("parse", str(big))]
         faults = (
             f"rate=1,kinds=latency,delay={args.latency_ms / 1000},route=* /epsilon/*"
             if args.latency_ms
@@ -372,16 +412,22 @@ def main(argv: list[str] | None = None) -> None:
             plans = [_child("plan", str(big), sb.url) for _ in range(args.repeat)]
             best = min(plans, key=lambda p: p["times"]["total"])
             autos = []
+            ratios = []
             for _ in range(args.repeat):
+                parses.append(_child("parse", str(big)))
                 since = sb.requests()[-1]["id"] if sb.requests() else 0
                 autos.append(_child("plan", str(big), sb.url, "auto"))
                 gets = [r for r in sb.requests(since=since) if r["method"] == "GET"]
                 autos[-1]["reads"] = len(gets)
+                ratios.append(autos[-1]["times"]["total"] / parses[-1]["materialise_s"])
             auto = min(autos, key=lambda p: p["times"]["total"])
+            parse = min(parses, key=lambda p: p["materialise_s"])
+            floor = parse["materialise_s"]
             offline = min(
                 (_child("plan", str(big), sb.url, "none") for _ in range(args.repeat)),
                 key=lambda p: p["times"]["total"],
             )
+            commands = _commands(big, sb.url, args.repeat)
             apply = verify = None
             writes: list[dict[str, Any]] = []
             if "apply" not in skip:
@@ -423,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     _row("parse floor: count(*) over the CSV", f"{parse['count_s']:.2f} s")
     _row(
-        f"parse floor: materialise every column (best of {args.repeat})",
+        f"parse floor: materialise every column (best of {len(parses)})",
         f"{floor:.2f} s",
         "(the floor used below)",
     )
@@ -431,7 +477,12 @@ def main(argv: list[str] | None = None) -> None:
     _row(
         f"plan --refresh=auto wall time (best of {args.repeat})",
         f"{ta['total']:.2f} s",
-        f"{ta['total'] / floor:.2f}x parse floor (target <= 2x)",
+        f"{ta['total'] / floor:.2f}x the best parse floor (target <= 2x)",
+    )
+    _row(
+        "  each auto plan / the floor measured just before",
+        " ".join(f"{r:.2f}" for r in ratios),
+        f"median {sorted(ratios)[len(ratios) // 2]:.2f}x",
     )
     _row("  config load (imports included)", f"{ta['load']:.2f} s", _cpu(ta, "load"))
     _row(
@@ -446,6 +497,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     _row("  total CPU of this process", f"{ta['total_cpu']:.2f} s")
     _row("plan --refresh=auto peak RSS", f"{auto['peak_mib']:.0f} MiB")
+    _row(
+        "as commands: `reconcile plan` / a parse script",
+        f"{commands['plan']:.2f} / {commands['parse']:.2f} s",
+        f"{commands['plan'] / commands['parse']:.2f}x (interpreter start and imports in both)",
+    )
     to = offline["times"]
     _row(
         "plan --refresh=false (no live read)",
