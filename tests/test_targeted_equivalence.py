@@ -14,6 +14,7 @@ import pytest
 
 from reconciler.config import Wanted, load
 from reconciler.engine import Overrides, Reconciler
+from reconciler.plan import Plan, TargetPlan
 from reconciler.providers.base import Refresh, Source
 from reconciler.statestore import StateStore
 
@@ -22,22 +23,25 @@ TEAM = "a5166fc4-f874-4741-a721-c05ffd9941a5"
 N = 4000
 
 
+#: the config's one target (the sandbox replaces its URL and credentials)
+TARGET = [
+    "version: 1",
+    "targets:",
+    "  eps:",
+    "    type: epsilon",
+    "    base_url: http://127.0.0.1:9/never-used",
+    f"    retailer_team_id: {RETAILER}",
+    "    bearer_token: ${EQ_TOKEN}",
+    "    api_key: ${EQ_KEY}",
+]
+
+
 def cid(i: int) -> str:
     return f"q{i:05d}"
 
 
 def write(folder: Path, members: dict[str, list[str]], forget: list[str]) -> Path:
-    lines = [
-        "version: 1",
-        "targets:",
-        "  eps:",
-        "    type: epsilon",
-        "    base_url: http://127.0.0.1:9/never-used",
-        f"    retailer_team_id: {RETAILER}",
-        "    bearer_token: ${EQ_TOKEN}",
-        "    api_key: ${EQ_KEY}",
-        "segments:",
-    ]
+    lines = [*TARGET, "segments:"]
     for seg, ids in members.items():
         (folder / f"{seg}.txt").write_text("".join(f"{c}\n" for c in ids))
         lines += [
@@ -53,6 +57,19 @@ def write(folder: Path, members: dict[str, list[str]], forget: list[str]) -> Pat
     path = folder / "audiences.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _assert_same(auto: Plan, full: Plan) -> TargetPlan:
+    """The targeted plan is the full read's: changes, fingerprint, sizes, warnings."""
+    (a,), (f,) = auto.targets, full.targets
+    assert a.sources["links"] == Source.TARGETED.value
+    assert [c for c in a.changes] == [c for c in f.changes]
+    assert a.remote_fingerprint == f.remote_fingerprint
+    assert dict(a.existing) == dict(f.existing)
+    assert a.unchanged_links == f.unchanged_links
+    assert a.warnings == f.warnings
+    assert a.changes  # the edit is not empty
+    return a
 
 
 def reconciler(path: Path, sandbox: Any) -> Reconciler:
@@ -104,14 +121,7 @@ def test_auto_equals_full_after_random_edits(fresh_sandbox: Any, tmp_path: Path,
 
     auto = asyncio.run(rec.plan(Refresh.AUTO))
     full = asyncio.run(rec.plan(Refresh.FULL))
-    (a,), (f,) = auto.targets, full.targets
-    assert a.sources["links"] == Source.TARGETED.value
-    assert [c for c in a.changes] == [c for c in f.changes]
-    assert a.remote_fingerprint == f.remote_fingerprint
-    assert dict(a.existing) == dict(f.existing)
-    assert a.unchanged_links == f.unchanged_links
-    assert a.warnings == f.warnings
-    assert a.changes  # the edit is not empty
+    _assert_same(auto, full)
 
     # applied from the targeted plan, the platform ends where a full plan says nothing is left
     (result,) = asyncio.run(rec.apply(auto, verify=False, force=True))
@@ -149,14 +159,7 @@ def test_refresh_false_from_the_snapshot_equals_the_state_store(
 
 def _rules_config(folder: Path, exclude: bool) -> Path:
     lines = [
-        "version: 1",
-        "targets:",
-        "  eps:",
-        "    type: epsilon",
-        "    base_url: http://127.0.0.1:9/never-used",
-        f"    retailer_team_id: {RETAILER}",
-        "    bearer_token: ${EQ_TOKEN}",
-        "    api_key: ${EQ_KEY}",
+        *TARGET,
         "customer_sources:",
         "  shoppers: {path: shoppers.csv, id_column: id}",
         "segments:",
@@ -217,13 +220,7 @@ def test_auto_equals_full_with_rules_over_a_source(
     # the repeated rows were found by the join, and grouped (only then)
     assert grouped == ([True] if case == "repeated ids" else [])
     full = asyncio.run(rec.plan(Refresh.FULL))
-    (a,), (f,) = auto.targets, full.targets
-    assert a.sources["links"] == Source.TARGETED.value
-    assert [c for c in a.changes] == [c for c in f.changes]
-    assert a.remote_fingerprint == f.remote_fingerprint
-    assert dict(a.existing) == dict(f.existing)
-    assert a.unchanged_links == f.unchanged_links
-    assert a.changes
+    a = _assert_same(auto, full)
     if case == "repeated ids":
         (new,) = [c for c in a.changes if c.key == cid(N) and hasattr(c, "after")]
         assert sorted(new.after) == ["high", "north"]  # type: ignore[attr-defined]
