@@ -7,14 +7,13 @@ skipped here, the rest is still checked), so one run reports every problem it ca
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import importlib.util
-import threading
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urlsplit
 
 import duckdb
@@ -41,6 +40,7 @@ from ._sources import (
     bounded,
     describe,
     describe_csv_columns,
+    in_background,
     reach,
     source_format,
     spark_engine,
@@ -51,8 +51,6 @@ if TYPE_CHECKING:
     from ..engines import SparkEngine
 
 __all__ = ["analyse"]
-
-_T = TypeVar("_T")
 
 SourceFormat = Literal["csv", "jsonl", "parquet"]
 
@@ -529,20 +527,6 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _in_background(fn: Callable[..., _T], *args: Any) -> Future[_T]:
-    """``fn(*args)`` in a daemon thread (an interrupted command does not wait for it)."""
-    future: Future[_T] = Future()
-
-    def work() -> None:
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # handed over to whoever waits
-            future.set_exception(exc)
-
-    threading.Thread(target=work, name="config-digest", daemon=True).start()
-    return future
-
-
 def _digest(raw: bytes, files: Iterable[Path], base: Path) -> str:
     h = hashlib.sha256()
     h.update(b"audiences.yaml\0")
@@ -598,7 +582,10 @@ def analyse(doc: Document, schema_problems: list[tuple[NodePath, Problem]]) -> C
         raise ConfigError(problems)
     return Config(
         path=doc.path,
-        digest_future=_in_background(_digest, doc.raw, list(an.referenced), doc.path.parent),
+        digest_future=in_background(
+            functools.partial(_digest, doc.raw, list(an.referenced), doc.path.parent),
+            "config-digest",
+        ),
         version=int(data["version"]),
         targets=MappingProxyType(targets),
         access_lists=MappingProxyType(access_lists),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ __all__ = [
     "describe",
     "describe_csv_columns",
     "file_ids_sql",
+    "in_background",
     "reach",
     "source_format",
     "source_ref",
@@ -128,6 +130,21 @@ def reach(master: str, timeout: float) -> str | None:
     return None
 
 
+def in_background(call: Callable[[], _T], name: str) -> Future[_T]:
+    """``call()`` in a daemon thread named ``name`` (a process never waits for it to exit);
+    its result or exception is the future's."""
+    future: Future[_T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(call())
+        except BaseException as exc:  # handed over to whoever waits
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
+
+
 def bounded(call: Callable[[], _T], timeout: float | None) -> _T:
     """``call()``, or :class:`TimeoutError` after ``timeout`` seconds (None: no bound).
 
@@ -136,22 +153,11 @@ def bounded(call: Callable[[], _T], timeout: float | None) -> _T:
     """
     if timeout is None:
         return call()
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = call()
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=run, name="reconcile-bounded", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
+    future = in_background(call, "reconcile-bounded")
+    done, _ = wait([future], timeout)
+    if not done:
         raise TimeoutError(f"no answer within {timeout:g} s")
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+    return future.result()
 
 
 def spark_engine(settings: SparkSettings) -> SparkEngine:
