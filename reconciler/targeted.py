@@ -150,10 +150,10 @@ def _pick(candidates: list[tuple[int, str]], sample: int) -> list[str]:
 
 def _lists(con: Any, wanted: Wanted, managed: list[str]) -> None:
     """The table ``_lists(segments, m0.., other)``: each distinct segment list of the
-    snapshot, with its mask in ``wanted``'s bits (see :meth:`Wanted.mask`). Segment lists
+    snapshot, with its mask in ``wanted``'s bits (see :meth:`Wanted.masks`). Segment lists
     repeat: a million customers hold a few hundred distinct ones."""
     lists = [r[0] for r in con.execute("SELECT DISTINCT segments FROM last").fetchall()]
-    masks = [wanted.mask(joined or "", managed) for joined in lists]
+    masks = wanted.masks((joined or "" for joined in lists), managed)
     words = {f"m{i}": ("UBIGINT", [m[i] for m, _ in masks]) for i in range(wanted.words)}
     temp_table(
         con,
@@ -179,21 +179,23 @@ def _diff(
     words = range(wanted.words)
     masks = ", ".join(f"w.m{i}" for i in words)
     fields = ", ".join(f"'m{i}': m{i}" for i in words)
-    (found, w_join, l_join) = con.execute(
+    query = (
         f"SELECT coalesce(list({{'c': coalesce(cid, customer_id), {fields}, 'k': known, "
         "'s': segments, 'ch': ch, 'h': hash(customer_id, $salt)}) "
         f"FILTER (WHERE {_BACK}), []), count(cid), count(customer_id) "
         f"FROM (SELECT w.cid, {masks}, l.customer_id, l.known, l.segments, "
-        f"{_changes(wanted.words)} AS ch FROM {JOIN})",
-        {"salt": salt, "limit": _limit(sample, known)},
-    ).fetchall()[0]
-    (w_scan, l_scan, known_now) = con.execute(
-        "SELECT (SELECT count(*) FROM wanted), l.n, l.k "
-        "FROM (SELECT count(*) AS n, count_if(known) AS k FROM last) AS l"
-    ).fetchall()[0]
-    needed = sorted(row["c"] for row in found if row["ch"])
-    if not wanted.unique and (l_join > l_scan or len(set(needed)) < len(needed)):
-        return _diff(con, wanted.group(con), managed, sample, salt, known)
+        f"{_changes(wanted.words)} AS ch FROM {JOIN})"
+    )
+    (l_scan, known_now) = con.execute("SELECT count(*), count_if(known) FROM last").fetchall()[0]
+    while True:
+        (found, w_join, l_join) = con.execute(
+            query, {"salt": salt, "limit": _limit(sample, known)}
+        ).fetchall()[0]
+        needed = sorted(row["c"] for row in found if row["ch"])
+        if wanted.unique or (l_join <= l_scan and len(set(needed)) == len(needed)):
+            break
+        wanted = wanted.group(con)
+    (w_scan,) = con.execute("SELECT count(*) FROM wanted").fetchall()[0]
     if (w_join, l_join) != (w_scan, l_scan):
         raise PlanError(
             "the membership diff does not add up, refusing to plan: the join paired "

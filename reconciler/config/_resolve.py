@@ -489,21 +489,26 @@ class Wanted:
         )
         return replace(self, unique=True)
 
-    def mask(self, joined: str, managed: Iterable[str]) -> tuple[tuple[int, ...], bool]:
-        """The mask of the desired segments among ``joined`` (ids joined by ``\x1f``), and
-        whether it also holds one of ``managed`` that is not desired (so that no desired
-        mask can equal its managed part)."""
+    def masks(
+        self, lists: Iterable[str], managed: Iterable[str]
+    ) -> list[tuple[tuple[int, ...], bool]]:
+        """For each segment list (ids joined by ``\x1f``): the mask of the desired segments it
+        holds, and whether it also holds one of ``managed`` that is not desired (so that no
+        desired mask can equal its managed part)."""
         bit = {seg: i for i, seg in enumerate(self.seg_ids)}
-        words = [0] * self.words
-        other = False
         others = set(managed)
-        for seg in joined.split("\x1f") if joined else ():
-            i = bit.get(seg)
-            if i is not None:
-                words[i // _WORD] |= 1 << (i % _WORD)
-            elif seg in others:
-                other = True
-        return tuple(words), other
+        out: list[tuple[tuple[int, ...], bool]] = []
+        for joined in lists:
+            words = [0] * self.words
+            other = False
+            for seg in joined.split("\x1f") if joined else ():
+                i = bit.get(seg)
+                if i is not None:
+                    words[i // _WORD] |= 1 << (i % _WORD)
+                elif seg in others:
+                    other = True
+            out.append((tuple(words), other))
+        return out
 
 
 def desired_table(config: Config, target: str, con: Any) -> Wanted:
