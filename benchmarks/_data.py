@@ -222,8 +222,7 @@ def seed_sandbox(db_path: Path, config: Any, remote: Yesterday) -> None:
         con.execute("DROP INDEX IF EXISTS eps_customer_segments_by_segment")
         con.execute("BEGIN")
         segs = [
-            (s.id, "DEFAULT_SOURCE_ID", s.name, s.description, RETAILER)
-            for s in config.segments
+            (s.id, "DEFAULT_SOURCE_ID", s.name, s.description, RETAILER) for s in config.segments
         ]
         segs.append((UNMANAGED, "LEGACY", "Legacy loyalty import", "", RETAILER))
         con.executemany("INSERT INTO eps_segments VALUES (?, ?, ?, ?, ?)", segs)

@@ -69,10 +69,13 @@ def _worker(port: int, seconds: float, seed: int, out: mp.Queue[tuple[int, int]]
     while time.perf_counter() < deadline:
         cid = f"bench-{rng.randrange(CUSTOMERS):05d}"
         if ok % 2:
-            body = json.dumps({
-                "customerId": cid, "teamId": EPSILON_RETAILER_TEAM_ID,
-                "segments": {"segmentIds": rng.sample(SEGMENTS, 3)},
-            }).encode()
+            body = json.dumps(
+                {
+                    "customerId": cid,
+                    "teamId": EPSILON_RETAILER_TEAM_ID,
+                    "segments": {"segmentIds": rng.sample(SEGMENTS, 3)},
+                }
+            ).encode()
             sock.sendall(_request("POST", "/epsilon/v1/customers/manage-segments", body))
         else:
             sock.sendall(_request("GET", f"/epsilon/v1/customers/{cid}"))
@@ -88,15 +91,24 @@ def _worker(port: int, seconds: float, seed: int, out: mp.Queue[tuple[int, int]]
 def run(seconds: float, clients: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
-        seed_state(db, {"epsilon": {
-            "segments": [{"segmentId": s, "name": s, "description": ""} for s in SEGMENTS],
-            "customers": [{"id": f"bench-{i:05d}", "segmentIds": SEGMENTS[:2]}
-                          for i in range(CUSTOMERS)],
-        }})
+        seed_state(
+            db,
+            {
+                "epsilon": {
+                    "segments": [{"segmentId": s, "name": s, "description": ""} for s in SEGMENTS],
+                    "customers": [
+                        {"id": f"bench-{i:05d}", "segmentIds": SEGMENTS[:2]}
+                        for i in range(CUSTOMERS)
+                    ],
+                }
+            },
+        )
         with Sandbox(db, subprocess=True, talonone_rate_limit=0) as sb:
             queue: mp.Queue[tuple[int, int]] = mp.Queue()
-            procs = [mp.Process(target=_worker, args=(sb.port, seconds, i, queue))
-                     for i in range(clients)]
+            procs = [
+                mp.Process(target=_worker, args=(sb.port, seconds, i, queue))
+                for i in range(clients)
+            ]
             started = time.perf_counter()
             for p in procs:
                 p.start()
@@ -108,8 +120,10 @@ def run(seconds: float, clients: int) -> float:
     ok = sum(r[0] for r in results)
     errors = sum(r[1] for r in results)
     rps = ok / elapsed
-    print(f"sandbox: {ok} ok + {errors} errors in {elapsed:.2f} s with {clients} client "
-          f"processes -> {rps:,.0f} req/s (request log holds {logged})")
+    print(
+        f"sandbox: {ok} ok + {errors} errors in {elapsed:.2f} s with {clients} client "
+        f"processes -> {rps:,.0f} req/s (request log holds {logged})"
+    )
     return rps
 
 

@@ -68,13 +68,11 @@ def _reconciler(directory: Path, url: str) -> Any:
     return Reconciler(config, store, overrides=Overrides.for_sandbox(SandboxEndpoints(url)))
 
 
-def _timed_plan(
-    directory: Path, url: str, refresh: str = "full", *, apply: bool = False
-) -> tuple[Any, dict[str, float]]:
-    """``Reconciler.plan`` for the one target (then ``apply``, untimed), timed from before
-    the plan's first import: every import a ``reconcile plan`` needs counts, the sandbox's
-    (the harness's alone) does not. Split: imports and config load, then the plan itself
-    (and within it, the targeted live read)."""
+def _timed_plan(directory: Path, url: str, refresh: str = "full") -> tuple[Any, dict[str, float]]:
+    """``Reconciler.plan`` for the one target, timed from before the plan's first import:
+    every import a ``reconcile plan`` needs counts, the sandbox's (the harness's alone) does
+    not. Split: imports and config load, then the plan itself (and within it, the targeted
+    live read)."""
     t0, c0 = time.perf_counter(), time.process_time()
     from reconciler.engine import run
     from reconciler.providers.base import Refresh
@@ -108,12 +106,6 @@ def _timed_plan(
         "total_cpu": c2 - c0 - harness,
         "live_read": spent[0],
     }
-    if apply:
-        (directory / "plan.json").write_text(plan.to_json(indent=None), encoding="utf-8")
-        start = time.perf_counter()
-        (result,) = run(rec.apply(plan, verify=False))
-        times["apply"] = time.perf_counter() - start
-        times["result"] = result
     return (rec, plan), times
 
 
@@ -135,11 +127,16 @@ def phase_plan(directory: Path, url: str, refresh: str = "full") -> dict[str, An
 
 
 def phase_apply(directory: Path, url: str) -> dict[str, Any]:
-    (_, plan), times = _timed_plan(directory, url, apply=True)
-    result = times.pop("result")
+    (rec, plan), times = _timed_plan(directory, url)
+    from reconciler.engine import run
+
+    (directory / "plan.json").write_text(plan.to_json(indent=None), encoding="utf-8")
+    start = time.perf_counter()
+    (result,) = run(rec.apply(plan, verify=False))
+    apply_s = time.perf_counter() - start
     return {
         "plan_s": times["total"],
-        "apply_s": times["apply"],
+        "apply_s": apply_s,
         "applied": result.applied,
         "failures": len(result.failures),
         "requests": result.requests,
