@@ -1,15 +1,18 @@
-"""Write requests for 200,000 Talon.One membership changes.
+"""Write requests for Talon.One membership changes of uneven size per customer.
 
 Run: ``python -m benchmarks.talonone_requests [--customers N]``.
 
-Scenario (``--customers N``, 100,000 by default): every customer moves from audience
-``bench-old`` to ``bench-new`` — one add and one delete each, 2 x N membership changes. The
-sandbox runs in its own process (``Sandbox(subprocess=True)``) with its Management API rate limit
-off; the two audiences and yesterday's memberships are seeded. Then, as the reconciler does it:
-the provider reads the remote (two CSV exports), ``build_target_plan`` diffs, and the real
-executor (``apply_target``) writes. Write requests are counted from the sandbox's request log;
-the floor is ``ceil(2 N / 1000)`` (1000 adds + deletes per request), and the run fails (exit 1)
-above it. A verify read then checks that a second plan is empty.
+Scenario (``--customers N``, 100,000 by default): eight audiences ``bench-0`` .. ``bench-7``;
+customer ``i`` was yesterday in ``bench-0`` .. ``bench-(i mod 3 - 1)`` and should be today in
+``bench-3`` .. ``bench-(2 + i mod 6)`` instead, so customers carry 0 to 7 membership changes
+each (3.5 on average, 7 x N / 2 in all) — uneven sizes are what a packer that fills
+requests customer by customer, or batch by batch, gets wrong. The sandbox runs in its own
+process (``Sandbox(subprocess=True)``) with its Management API rate limit off; the audiences and
+yesterday's memberships are seeded. Then, as the reconciler does it: the provider reads the
+remote (the CSV exports), ``build_target_plan`` diffs, and the real executor (``apply_target``)
+writes. Write requests are counted from the sandbox's request log; the floor is
+``ceil(changes / 1000)`` (1000 adds + deletes per request), and the run fails (exit 1) above
+it. A verify read then checks that a second plan is empty.
 
 Only 127.0.0.1 is contacted.
 """
@@ -48,13 +51,36 @@ def _provider(sandbox: Sandbox, store: StateStore, tmp: Path) -> TalonOneProvide
     )
 
 
+AUDIENCES = [f"bench-{j}" for j in range(8)]
+
+
+def _yesterday(i: int) -> list[str]:
+    return AUDIENCES[: i % 3]
+
+
+def _today(i: int) -> list[str]:
+    return AUDIENCES[3 : 3 + i % 6]
+
+
 def _desired(customers: list[str]) -> State:
     builder = StateBuilder()
-    builder.add_segment(Segment("bench-old", "Old")).add_segment(Segment("bench-new", "New"))
-    members = builder.share(["bench-new"])
-    for cid in customers:
-        builder.set_links(cid, members)
+    for seg in AUDIENCES:
+        builder.add_segment(Segment(seg, seg.title()))
+    for i, cid in enumerate(customers):
+        if _today(i):
+            builder.set_links(cid, builder.share(_today(i)))
     return builder.build()
+
+
+def _seed(customers: list[str]) -> list[dict[str, object]]:
+    members: dict[str, list[str]] = {seg: [] for seg in AUDIENCES}
+    for i, cid in enumerate(customers):
+        for seg in _yesterday(i):
+            members[seg].append(cid)
+    return [
+        {"integrationId": seg, "name": seg.title(), "integration": PLATFORM, "members": ids}
+        for seg, ids in members.items()
+    ]
 
 
 async def _read(provider: TalonOneProvider, desired: State) -> RemoteState:
@@ -82,27 +108,7 @@ def run(n_customers: int, tmp: Path) -> int:
     desired = _desired(customers)
     store = StateStore(tmp / "state.db")
     with Sandbox(tmp / "sandbox.db", subprocess=True, talonone_rate_limit=0.0) as sandbox:
-        seed_state(
-            sandbox,
-            {
-                "talonone": {
-                    "audiences": [
-                        {
-                            "integrationId": "bench-old",
-                            "name": "Old",
-                            "integration": PLATFORM,
-                            "members": customers,
-                        },
-                        {
-                            "integrationId": "bench-new",
-                            "name": "New",
-                            "integration": PLATFORM,
-                            "members": [],
-                        },
-                    ]
-                }
-            },
-        )
+        seed_state(sandbox, {"talonone": {"audiences": _seed(customers)}})
         started = time.perf_counter()
         remote = asyncio.run(_read(_provider(sandbox, store, tmp), desired))
         read_s = time.perf_counter() - started
@@ -124,7 +130,9 @@ def run(n_customers: int, tmp: Path) -> int:
         f"membership changes   {changes:>12,}  ({plan.counts.links_add:,} adds, "
         f"{plan.counts.links_remove:,} deletes)"
     )
-    print(f"read remote          {read_s:>12.2f} s  (audience list + 2 CSV exports)")
+    print(
+        f"read remote          {read_s:>12.2f} s  (audience list + {len(AUDIENCES)} CSV exports)"
+    )
     print(f"diff + plan          {plan_s:>12.2f} s")
     print(
         f"apply                {apply_s:>12.2f} s  ({changes / apply_s:,.0f} changes/s, "
