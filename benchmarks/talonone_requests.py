@@ -130,9 +130,8 @@ def run(n_customers: int, tmp: Path) -> int:
         f"membership changes   {changes:>12,}  ({plan.counts.links_add:,} adds, "
         f"{plan.counts.links_remove:,} deletes)"
     )
-    print(
-        f"read remote          {read_s:>12.2f} s  (audience list + {len(AUDIENCES)} CSV exports)"
-    )
+    exports = f"audience list + {len(AUDIENCES)} CSV exports"
+    print(f"read remote          {read_s:>12.2f} s  ({exports})")
     print(f"diff + plan          {plan_s:>12.2f} s")
     print(
         f"apply                {apply_s:>12.2f} s  ({changes / apply_s:,.0f} changes/s, "

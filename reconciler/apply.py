@@ -1,7 +1,10 @@
 """The executor: runs a target's plan step by step, in batches, with bounded concurrency.
 
 - Steps run in :data:`~reconciler.changes.STEPS` order; within a step, batches of the provider's
-  size are sent by a fixed pool of workers (``provider.concurrency``).
+  size (in its :meth:`~reconciler.providers.base.Provider.cost` of a change) are filled across
+  the whole step — a change split over two batches where the platform allows it — and sent by
+  a fixed pool of workers (``provider.concurrency``). A change split in parts is confirmed, and
+  recorded, when its last part is; it fails whole if any part fails.
 - Retries live in the HTTP layer (every write is idempotent). A batch the platform rejects as a
   whole is split in halves until the bad items are isolated; they are reported, and the rest goes
   through. The next run retries them, since their change is still in the plan.
@@ -68,9 +71,51 @@ class ApplyResult:
 Reporter = Callable[[ApplyEvent], None]
 
 
-def _chunks(items: Sequence[Change], size: int) -> Iterator[Sequence[Change]]:
-    for i in range(0, len(items), max(1, size)):
-        yield items[i : i + size]
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """One write request's changes (``parts``), each the whole or a part of the change of the
+    step at the same place in ``origins``."""
+
+    parts: list[Change]
+    origins: list[int]
+
+
+def _pack(provider: Provider, changes: Sequence[Change], size: int) -> Iterator[_Batch]:
+    """Cut a step's changes into batches of at most ``size`` (in :meth:`Provider.cost`),
+    filled in order across the whole step: a change that does not fit in what is left of a
+    batch is split (:meth:`Provider.split`) when the platform allows it, else it opens the
+    next batch. A change costing more than ``size`` on its own, and unsplittable, goes alone
+    (the platform answers for it). Every batch but the last is full when every change splits,
+    so a step takes ``ceil(total cost / size)`` batches."""
+    size = max(1, size)
+    parts: list[Change] = []
+    origins: list[int] = []
+    room = size
+    for index, change in enumerate(changes):
+        rest: Change | None = change
+        while rest is not None:
+            cost = provider.cost(rest)
+            if cost <= room:
+                parts.append(rest)
+                origins.append(index)
+                room -= cost
+                rest = None
+            else:
+                cut = provider.split(rest, room)
+                if cut is None and parts:  # it starts the next batch
+                    yield _Batch(parts, origins)
+                    parts, origins, room = [], [], size
+                    continue
+                # the part that fills this batch; alone and unsplittable, the whole of it
+                parts.append(rest if cut is None else cut[0])
+                origins.append(index)
+                rest = None if cut is None else cut[1]
+                room = 0
+            if room <= 0:
+                yield _Batch(parts, origins)
+                parts, origins, room = [], [], size
+    if parts:
+        yield _Batch(parts, origins)
 
 
 async def _send(provider: Provider, phase: Phase, batch: Sequence[Change]) -> list[ItemResult]:
@@ -190,23 +235,41 @@ async def _run_step(
     total = len(sendable)
     report(ApplyEvent(target, step.name, "start", 0, total))
     size = provider.capabilities.batch_size.get(phase, 1)
-    batches = iter(list(_chunks(sendable, size)))
+    batches = list(_pack(provider, sendable, size))
+    #: per change of the step: parts not answered yet, and the first error of one
+    left = [0] * total
+    for batch in batches:
+        for origin in batch.origins:
+            left[origin] += 1
+    errors: dict[int, str] = {}
+    queue = iter(batches)
     done = 0
 
     async def worker() -> None:
         nonlocal done
-        for batch in batches:
-            results = await _send(provider, phase, batch)
-            ok = [c for c, r in zip(batch, results, strict=True) if r.ok]
-            bad = [r for r in results if not r.ok]
+        for batch in queue:
+            results = await _send(provider, phase, batch.parts)
+            ok: list[Change] = []
+            bad: list[ItemFailure] = []
+            for origin, res in zip(batch.origins, results, strict=True):
+                if not res.ok:
+                    errors.setdefault(origin, res.error)
+                left[origin] -= 1
+                if left[origin]:
+                    continue  # a part of a change: it counts when its last part is answered
+                change = sendable[origin]
+                if origin in errors:
+                    bad.append(ItemFailure(phase.value, change.key, errors[origin]))
+                else:
+                    ok.append(change)
             store.record(target, ok)
-            store.record_batch(run_id, step.name, len(batch), len(ok), len(bad))
+            store.record_batch(run_id, step.name, len(batch.parts), len(ok), len(bad))
             result.applied += len(ok)
             result.batches += 1
-            for r in bad:
-                result.failures.append(ItemFailure(phase.value, r.key, r.error))
-                failed.setdefault(phase, set()).add(r.key)
-            done += len(batch)
+            for failure in bad:
+                result.failures.append(failure)
+                failed.setdefault(phase, set()).add(failure.key)
+            done += len(ok) + len(bad)
             report(ApplyEvent(target, step.name, "advance", done, total))
 
     workers = max(1, min(provider.concurrency, total))

@@ -172,6 +172,18 @@ class Provider(abc.ABC):
         the batch as a whole (the executor splits it to isolate the bad items).
         """
 
+    def cost(self, change: Change) -> int:
+        """How much of a request's ``capabilities.batch_size`` ``change`` takes: 1 by default
+        (the size counts changes); Talon.One counts a link change's membership actions."""
+        return 1
+
+    def split(self, change: Change, room: int) -> tuple[Change, Change] | None:
+        """``change`` cut in two — a first part costing at most ``room`` (and at least 1), and
+        the rest — that applied one after the other, in any order, do what ``change`` does;
+        ``None`` when the platform cannot take it in parts (the default). The executor fills
+        each batch up to its size this way."""
+        return None
+
     def targeted_batches(self, ids: Sequence[str], customers: int) -> list[list[str]] | None:
         """How to read ``ids`` alone (one list per request), when that takes fewer requests
         than reading all ``customers``; ``None`` otherwise, or when the platform cannot read

@@ -6,8 +6,9 @@ Follows Talon.One's published CDP and Management API specifications:
   the ``customer-data-platform-name`` and ``destination-hostname`` headers); a 409 on create means
   the audience is already there, so the provider reads it back and renames it if needed;
 - memberships are written as deltas with ``PUT /cdp/customer_profiles/audiences`` (numeric
-  audience ids, at most 1000 adds + deletes per request): :meth:`TalonOneProvider.write` packs a
-  batch of customers into as few full requests as possible;
+  audience ids, at most 1000 adds + deletes per request): a link change costs its actions
+  (:meth:`TalonOneProvider.cost`) and splits between requests (:func:`split_link`), so the
+  executor fills every request across the whole step — ``ceil(actions / 1000)`` requests;
 - reads go through the Management API (``ManagementKey-v1``, about 3 requests per second, paced
   by the HTTP client): the audience list maps each ``integrationId`` to its numeric ``id``, and
   one CSV export per managed audience gives its members;
@@ -42,7 +43,7 @@ from .base import (
     Source,
 )
 
-__all__ = ["MAX_ACTIONS", "PAGE_SIZE", "TalonOneProvider", "pack_link_requests"]
+__all__ = ["MAX_ACTIONS", "PAGE_SIZE", "TalonOneProvider", "pack_link_requests", "split_link"]
 
 #: adds + deletes in one ``PUT /cdp/customer_profiles/audiences``
 MAX_ACTIONS = 1000
@@ -95,10 +96,25 @@ def pack_link_requests(entries: Iterable[Entry], limit: int = MAX_ACTIONS) -> li
     return requests
 
 
+def split_link(change: LinkChange, room: int) -> tuple[LinkChange, LinkChange] | None:
+    """``change`` as two deltas of the same customer: the first ``room`` of its actions (adds
+    first, in id order), then the rest. Each audience is in one part only, so the parts
+    commute; the contract limits a request's actions, not how a customer's are spread."""
+    adds, removes = sorted(change.added), sorted(change.removed)
+    if room < 1 or len(adds) + len(removes) <= room:
+        return None
+    head_adds = adds[:room]
+    head_removes = removes[: room - len(head_adds)]
+    middle = (change.before | frozenset(head_adds)) - frozenset(head_removes)
+    head = LinkChange(change.key, change.before, middle)
+    return head, LinkChange(change.key, middle, change.after)
+
+
 class TalonOneProvider(Provider):
     type: ClassVar[str] = "talonone"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        # LINKS: customers per batch; write() packs them into requests of <= 1000 actions
+        # LINKS: membership actions per batch (cost()), one request each; the executor
+        # fills every batch across the whole step, splitting a customer's actions (split())
         batch_size={Phase.SEGMENTS: 1, Phase.LINKS: MAX_ACTIONS},
         phases=frozenset({Phase.SEGMENTS, Phase.LINKS}),
         unsupported={
@@ -265,6 +281,14 @@ class TalonOneProvider(Provider):
                 await self._list_audiences()
 
     # -- write ----------------------------------------------------------------------------
+    def cost(self, change: Change) -> int:
+        if isinstance(change, LinkChange):
+            return len(change.added) + len(change.removed)
+        return 1
+
+    def split(self, change: Change, room: int) -> tuple[Change, Change] | None:
+        return split_link(change, room) if isinstance(change, LinkChange) else None
+
     async def write(self, phase: Phase, changes: Sequence[Change]) -> list[ItemResult]:
         if phase is Phase.LINKS:
             return await self._write_links(changes)
