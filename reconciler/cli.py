@@ -704,34 +704,31 @@ def import_(
     state: StateOpt = None,
     sandbox: SandboxOpt = False,
     sandbox_url: SandboxUrlOpt = None,
+    lock_wait: LockWaitOpt = 0.0,
 ) -> None:
-    """Write a config from a target's remote state that plans to zero changes."""
-    from .changes import Phase
-    from .importer import imported_state, render_import
-    from .providers import provider_class
+    """Write a config from a target's remote state that plans to zero changes: every segment
+    it holds, with its members (under the target's apply lock)."""
+    from .importer import import_target
     from .statestore import StateStore
 
     if not target:
         _fail("import needs --target NAME (a target declared in FILE)")
     if out_file.exists():
         _fail(f"{out_file} exists; choose another --out or remove it")
-    with _reconciler(file, [target], state, sandbox, sandbox_url) as rec:
-        remote = _run(rec.read(target))
-        tconf = rec.config.targets[target]
-    remote_state = imported_state(remote.state)
-    caps = provider_class(tconf.type).capabilities
-    result = render_import(
-        tconf, remote_state, out_file, data_dir=data_dir, with_access=Phase.ACCESS in caps.phases
-    )
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    for rel, text in result.files.items():
-        path = out_file.parent / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    out_file.write_text(result.yaml_text)
-    store = StateStore(_state_path(out_file, state, sandbox or bool(sandbox_url)))
-    store.replace(target, remote_state)
-    store.close()
+    with (
+        _reconciler(file, [target], state, sandbox, sandbox_url) as rec,
+        contextlib.closing(
+            StateStore(_state_path(out_file, state, sandbox or bool(sandbox_url)))
+        ) as store,
+    ):
+        result = _run(
+            import_target(rec, target, out_file, store, data_dir=data_dir, lock_wait=lock_wait)
+        )
+    for seg_id in result.skipped:
+        err.print(
+            f"[yellow]{escape(target)}: segment {escape(repr(seg_id))} left out: a config "
+            "cannot declare that id; it stays on the platform, unmanaged[/yellow]"
+        )
     err.print(
         f"[green]Imported {result.segments} segment(s) and {result.links:,} link(s) from "
         f"{escape(target)} into {escape(str(out_file))}[/green]"

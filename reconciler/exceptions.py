@@ -17,6 +17,7 @@ httpx, DuckDB, SQLite) are translated at the boundary with ``raise ... from exc`
     ├── PlanError                a plan file is malformed, stale or unsafe
     │   ├── StalePlanError       the config or the remote changed since the plan was made
     │   └── UnsafePlanError      the plan crosses a safety threshold or prevent_destroy
+    ├── OutputError              a file a command writes (an imported config) cannot be written
     └── SandboxError             the local sandbox could not start or was misused
 """
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 __all__ = [
     "ConfigError",
     "LockedError",
+    "OutputError",
     "PlanError",
     "Problem",
     "ProviderError",
@@ -116,6 +118,10 @@ class StalePlanError(PlanError):
 
 class UnsafePlanError(PlanError):
     """The plan crosses a safety threshold or would destroy a protected segment."""
+
+
+class OutputError(ReconcilerError):
+    """A file a command writes (an imported config, its member files) cannot be written."""
 
 
 class SandboxError(ReconcilerError):

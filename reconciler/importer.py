@@ -1,29 +1,57 @@
 """``reconcile import``: bring an existing platform under management.
 
-Reads a target's remote segments, access lists and memberships and writes a config that plans to
-zero changes: small member lists inline, large ones as id files under a data folder. What the
-platform cannot read back (Epsilon segment names) is taken from the state store, or from the
-segment ids seen in customers' links, and the imported state is recorded in the state store so
-the next plan starts from it — like ``terraform import``.
+Reads a target's remote segments, access lists and memberships — every segment the platform
+holds, whoever made it, with its members — and writes a config that plans to zero changes:
+small member lists inline, large ones as id files under a data folder. What the platform cannot
+read back (Epsilon segment names) is taken from the state store, or from the segment ids seen
+in customers' links, and the imported state is recorded in the state store so the next plan
+starts from it — like ``terraform import``. The whole import runs under the target's apply
+lock, in the state store it reads and in the one it writes.
+
+Member files are named from the segment id made safe for any file system, plus a short hash
+of the id (:func:`member_file_name`); a remote id that a config cannot declare is left out,
+and so stays unmanaged, and the result says which.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .changes import Phase
 from .config import TARGET_TYPES, TargetConfig
+from .exceptions import OutputError
 from .model import Segment, State, StateBuilder
+from .providers.base import ReadScope, Refresh
 
-__all__ = ["ImportResult", "imported_state", "render_import"]
+if TYPE_CHECKING:
+    from .engine import Reconciler
+    from .statestore import StateStore
+
+__all__ = [
+    "ImportResult",
+    "declarable",
+    "import_target",
+    "imported_state",
+    "member_file_name",
+    "render_import",
+    "write_import",
+]
 
 #: member lists longer than this go to an id file
 INLINE_LIMIT = 50
+#: a segment id a config can declare (the schema's ``segmentId``)
+_DECLARABLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,254}")
+#: characters kept in a member file's name
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,22 +61,51 @@ class ImportResult:
     files: Mapping[str, str]
     segments: int
     links: int
+    #: remote segment ids a config cannot declare: left out of the config and the state store
+    skipped: tuple[str, ...] = ()
+
+
+def declarable(seg_id: str) -> bool:
+    """Whether a config can declare a segment of this id."""
+    return _DECLARABLE.fullmatch(seg_id) is not None
+
+
+def member_file_name(seg_id: str) -> str:
+    """The file name of ``seg_id``'s members: the id with every run of characters outside
+    ``A-Z a-z 0-9 . _ -`` replaced by ``_`` (so no separator, and no leading dot), cut to 64
+    characters, then 8 hex digits of the id's SHA-256 — stable from one import to the next, and
+    distinct for ids that read alike (``vip:1`` and ``vip_1``; ``VIP`` and ``vip`` on a disk
+    that ignores case)."""
+    safe = _UNSAFE.sub("_", seg_id).lstrip("._-")[:64] or "segment"
+    digest = hashlib.sha256(seg_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{safe}-{digest}.txt"
 
 
 def imported_state(remote: State) -> State:
-    """The remote, with every segment seen in a link known by at least its id."""
+    """The remote, with every segment seen in a link known by at least its id, and without
+    the segments a config cannot declare (nor their links): those stay unmanaged."""
     b = StateBuilder()
     for seg in remote.segments.values():
-        b.add_segment(seg)
+        if declarable(seg.id):
+            b.add_segment(seg)
     seen = set().union(*remote.links.values()) if remote.links else set()
     for seg_id in sorted(seen - remote.segments.keys()):
-        b.add_segment(Segment(seg_id, seg_id, ""))
+        if declarable(seg_id):
+            b.add_segment(Segment(seg_id, seg_id, ""))
     for seg_id, teams in remote.access.items():
-        b.set_access(seg_id, teams)
+        if declarable(seg_id):
+            b.set_access(seg_id, teams)
     b.add_customers(remote.customers)
     for customer, segs in remote.links.items():
-        b.set_links(customer, segs)
+        kept = [s for s in segs if declarable(s)]
+        if kept:
+            b.set_links(customer, kept)
     return b.build()
+
+
+def _undeclarable(remote: State) -> tuple[str, ...]:
+    seen = set().union(*remote.links.values()) if remote.links else set()
+    return tuple(sorted(s for s in seen | remote.segments.keys() if not declarable(s)))
 
 
 def _target_block(target: TargetConfig, out_dir: Path) -> dict[str, Any]:
@@ -74,6 +131,7 @@ def render_import(
     *,
     data_dir: str = "data",
     with_access: bool = True,
+    skipped: tuple[str, ...] = (),
 ) -> ImportResult:
     members = state.members_by_segment()
     files: dict[str, str] = {}
@@ -86,7 +144,7 @@ def render_import(
             entry["access"] = sorted(teams)
         ids = sorted(members.get(seg_id, ()))
         if len(ids) > INLINE_LIMIT:
-            rel = f"{data_dir}/{seg_id}.txt"
+            rel = f"{data_dir}/{member_file_name(seg_id)}"
             files[rel] = "\n".join(ids) + "\n"
             entry["members"] = {"files": [rel]}
         else:
@@ -99,4 +157,64 @@ def render_import(
     }
     header = f"# Imported from target {target.name!r} by `reconcile import`.\n"
     text = header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
-    return ImportResult(text, files, len(segments), state.link_count())
+    return ImportResult(text, files, len(segments), state.link_count(), skipped)
+
+
+def write_import(result: ImportResult, out_file: Path) -> None:
+    """Write the member files, then the config (last: a config on disk has all its files)."""
+    folder = out_file.parent
+    path = out_file
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for rel, text in result.files.items():
+            path = folder / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        path = out_file
+        out_file.write_text(result.yaml_text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+@contextlib.contextmanager
+def _locks(stores: list[StateStore], target: str, wait: float) -> Iterator[None]:
+    """The apply lock of ``target`` in each store (once per file, in path order)."""
+    by_path = {os.path.realpath(s.path): s for s in stores}
+    with contextlib.ExitStack() as stack:
+        for path in sorted(by_path):
+            stack.enter_context(by_path[path].lock(target, wait=wait, purpose="import"))
+        yield
+
+
+async def import_target(
+    rec: Reconciler,
+    name: str,
+    out_file: Path,
+    store: StateStore,
+    *,
+    data_dir: str = "data",
+    lock_wait: float = 0.0,
+) -> ImportResult:
+    """Read every segment of target ``name`` with its members, write the config (and member
+    files) to ``out_file`` and record the imported state in ``store``; all of it under the
+    target's apply lock in ``rec``'s store and in ``store`` (waiting up to ``lock_wait``
+    seconds for each, then refusing with :class:`~reconciler.exceptions.LockedError`)."""
+    target = rec.config.targets[name]
+    with _locks([rec.store, store], name, lock_wait):
+        provider = rec.provider(name)
+        try:
+            remote = await provider.read(ReadScope(Refresh.FULL, every_segment=True))
+        finally:
+            await provider.aclose()
+        state = imported_state(remote.state)
+        result = render_import(
+            target,
+            state,
+            out_file,
+            data_dir=data_dir,
+            with_access=Phase.ACCESS in provider.capabilities.phases,
+            skipped=_undeclarable(remote.state),
+        )
+        write_import(result, out_file)
+        store.replace(name, state)
+    return result

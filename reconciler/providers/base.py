@@ -61,6 +61,8 @@ class ReadScope:
     refresh: Refresh = Refresh.FULL
     #: segment ids the config manages on this target (a provider may read only these)
     segments: frozenset[str] = EMPTY
+    #: read the members of every segment the platform holds, managed or not (import)
+    every_segment: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -201,6 +201,8 @@ class TalonOneProvider(Provider):
             iid for iid, a in audiences.items() if a.get("integration") == self.platform_name
         )
         wanted = sorted((scope.segments | last.segments.keys() | marked) & audiences.keys())
+        if scope.every_segment:
+            wanted = sorted(audiences)
         gate = asyncio.Semaphore(self.concurrency)
 
         async def export(iid: str) -> list[str] | None:
