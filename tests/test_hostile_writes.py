@@ -388,12 +388,13 @@ def test_import_refuses_while_an_apply_holds_the_lock(
 
 
 # -- Epsilon: the platform lost what the state store remembers -----------------------------
-def _drop_epsilon_segments(sandbox: Sandbox) -> None:
-    """Delete every Epsilon segment (and its access list) as its UI would, customers kept."""
+def _drop_epsilon_segments(sandbox: Sandbox, only: str | None = None) -> None:
+    """Delete Epsilon segments (every one, or ``only``) and their access lists as its UI
+    would, customers and their links kept."""
     db = sqlite3.connect(sandbox.db_path, timeout=30)
     try:
-        db.execute("DELETE FROM eps_segments")
-        db.execute("DELETE FROM eps_segment_access")
+        for table in ("eps_segments", "eps_segment_access"):
+            db.execute(f"DELETE FROM {table} WHERE ? IS NULL OR segment_id = ?", (only, only))
         db.commit()
     finally:
         db.close()
@@ -430,3 +431,43 @@ def test_epsilon_apply_recovers_segments_deleted_in_the_ui(
     assert {"seg-a", "seg-b", "seg-d"} <= set(segs)
     assert segs["seg-a"]["accessTeamIds"] == [TEAM_1]
     assert segs["seg-a"]["retailerTeamId"] == RETAILER
+
+
+def test_epsilon_a_lost_segment_it_does_not_manage_is_named(
+    fresh_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    seed_state(
+        fresh_sandbox,
+        {
+            "epsilon": {
+                "segments": [{"segmentId": "theirs", "name": "Theirs", "description": ""}],
+                "customers": [{"id": "c0245", "segmentIds": ["theirs"]}],
+            }
+        },
+    )
+    cfg = write_config(tmp_path, ["epsilon"])
+    state = tmp_path / "state.db"
+    apply(cfg, fresh_sandbox, state)
+    _drop_epsilon_segments(fresh_sandbox, "theirs")
+    write_config(tmp_path, ["epsilon"], edited=True)  # c0245 leaves seg-a
+    _, results = apply(cfg, fresh_sandbox, state)
+    failures = [f for r in results for f in r.failures]
+    assert [(f.phase, f.key) for f in failures] == [("links", "c0245")]
+    assert "unknown segment id(s): theirs" in failures[0].error
+    assert "not managed here, so it cannot be re-created" in failures[0].error
+    # seg-b, the managed segment in its list, was checked (409: still there), not re-created
+    creates = [r for r in fresh_sandbox.requests() if r["route"] == "POST /epsilon/v1/segments"]
+    assert [r["status"] for r in creates] == [200, 200, 200, 200, 409]  # a, b, c; d; b again
+    assert plan(cfg, fresh_sandbox, state).targets[0].changes[0].key == "c0245"
+
+
+def test_talonone_apply_recovers_after_an_account_reset(
+    fresh_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path, ["talonone"])
+    state = tmp_path / "state.db"
+    apply(cfg, fresh_sandbox, state)
+    fresh_sandbox.reset()
+    _, results = apply(cfg, fresh_sandbox, state)
+    assert [f for r in results for f in r.failures] == []
+    assert not plan(cfg, fresh_sandbox, state).has_changes

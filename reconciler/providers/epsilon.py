@@ -10,7 +10,13 @@ the Integration API reference):
   list — the managed segments it should have, plus every segment this config does not manage,
   carried over from the live read;
 - the API cannot rename, re-describe or delete a segment: the plan says so and points to the
-  ``epsilon-feed`` target, which can.
+  ``epsilon-feed`` target, which can;
+- when the platform has lost a segment the state store remembers (deleted in its UI, an account
+  reset), the write that needs it says so — a link answered 400 naming an unknown segment, an
+  access list answered 404 — and the provider re-creates the segment from the state store, sends
+  its access list again, and retries the write once (:meth:`EpsilonProvider._restore`). How
+  Epsilon answers a link to an unknown segment is not documented: the provider reads the
+  sandbox's answer (``SEGMENT_NOT_FOUND``, or a message naming an unknown segment).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any, ClassVar
 from .._http import HttpStats, StatusError
 from ..changes import AccessChange, Action, Change, CustomerChange, LinkChange, Phase, SegmentChange
 from ..exceptions import ProviderError
-from ..model import StateBuilder
+from ..model import Segment, StateBuilder
 from .base import (
     BatchRejected,
     Capabilities,
@@ -64,6 +70,25 @@ def _error_text(exc: StatusError) -> str:
         if isinstance(info, dict):
             parts.append(f"{info.get('code', '')}: {info.get('message', '')}")
     return f"HTTP {exc.status}: " + "; ".join(p for p in parts if p)
+
+
+def _unknown_segment(exc: StatusError) -> bool:
+    """Whether a 400 says a segment it names does not exist (``SEGMENT_NOT_FOUND``, or a
+    message about an unknown segment: the answer is not documented)."""
+    try:
+        body = exc.response.json()
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    infos = [i for i in body.get("additionalInfo") or [] if isinstance(i, dict)]
+    if any(str(i.get("code", "")).upper() == "SEGMENT_NOT_FOUND" for i in infos):
+        return True
+    texts = [str(body.get("message", "")), *(str(i.get("message", "")) for i in infos)]
+    return any(
+        "segment" in t.lower() and ("unknown" in t.lower() or "not found" in t.lower())
+        for t in texts
+    )
 
 
 def _id_batches(ids: list[str]) -> list[list[str]]:
@@ -115,6 +140,8 @@ class EpsilonProvider(Provider):
         self._integration = self.http(base, {"Authorization": f"Basic {key}"})
         self.retailer_team_id = str(settings["retailer_team_id"])
         self.source_id = str(settings.get("source_id") or "DEFAULT_SOURCE_ID")
+        #: segment id → its restoration in this run (True: it had to be re-created)
+        self._restoring: dict[str, asyncio.Future[bool]] = {}
 
     @classmethod
     def sandbox_overrides(cls, sandbox: Any) -> tuple[Mapping[str, Any], Mapping[str, str]]:
@@ -282,35 +309,91 @@ class EpsilonProvider(Provider):
     async def _write_one(self, change: Change) -> ItemResult:
         match change:
             case SegmentChange(action=Action.CREATE, after=seg) if seg is not None:
-                body: dict[str, Any] = {
-                    "segment": {
-                        "segmentId": seg.id,
-                        "sourceId": self.source_id,
-                        "name": seg.name,
-                        "description": seg.description,
-                        "retailerTeamId": self.retailer_team_id,
-                    }
-                }
                 # 409: it exists already (a retried create, or an earlier run that died before
                 # recording it). The API cannot read it back to compare.
-                await self._partner.request(
-                    "POST", "/v1/segments", json=body, expect=(200, 201, 409)
-                )
+                await self._create_segment(seg)
             case SegmentChange(action=Action.DELETE | Action.FORGET):
                 pass  # nothing the API can do; the state store stops managing it
             case AccessChange(key=seg_id, after=teams):
-                path = f"/v1/segments/{urllib.parse.quote(seg_id, safe='')}:manage-access"
-                await self._partner.request("POST", path, json={"accessTeamIds": sorted(teams)})
+                try:
+                    await self._set_access(seg_id, teams)
+                except StatusError as exc:
+                    # 404: the segment is gone from the platform (the path names nothing else)
+                    if exc.status != 404 or not await self._restore([seg_id]):
+                        raise
+                    await self._set_access(seg_id, teams)
             case LinkChange(key=cid, after=segs):
-                link: dict[str, Any] = {
-                    "customerId": cid,
-                    "teamId": self.retailer_team_id,
-                    "segments": {"segmentIds": sorted(segs)},
-                }
-                await self._integration.request("POST", "/v1/customers/manage-segments", json=link)
+                try:
+                    await self._link(cid, segs)
+                except StatusError as exc:
+                    if exc.status != 400 or not _unknown_segment(exc):
+                        raise
+                    if not await self._restore(sorted(segs)):
+                        return ItemResult(
+                            cid,
+                            False,
+                            f"{_error_text(exc)} (the segments of this customer that the "
+                            "config manages are on Epsilon; an unknown one is not managed "
+                            "here, so it cannot be re-created)",
+                        )
+                    await self._link(cid, segs)
             case _:
                 raise ProviderError(f"Epsilon cannot apply {change.phase} {change.action}")
         return ItemResult(change.key, True)
+
+    async def _create_segment(self, seg: Segment) -> bool:
+        """``POST /v1/segments``; False when it exists already (409)."""
+        body: dict[str, Any] = {
+            "segment": {
+                "segmentId": seg.id,
+                "sourceId": self.source_id,
+                "name": seg.name,
+                "description": seg.description,
+                "retailerTeamId": self.retailer_team_id,
+            }
+        }
+        response = await self._partner.request(
+            "POST", "/v1/segments", json=body, expect=(200, 201, 409)
+        )
+        return response.status_code != 409
+
+    async def _set_access(self, seg_id: str, teams: frozenset[str]) -> None:
+        path = f"/v1/segments/{urllib.parse.quote(seg_id, safe='')}:manage-access"
+        await self._partner.request("POST", path, json={"accessTeamIds": sorted(teams)})
+
+    async def _link(self, cid: str, segs: frozenset[str]) -> None:
+        link: dict[str, Any] = {
+            "customerId": cid,
+            "teamId": self.retailer_team_id,
+            "segments": {"segmentIds": sorted(segs)},
+        }
+        await self._integration.request("POST", "/v1/customers/manage-segments", json=link)
+
+    async def _restore(self, seg_ids: Sequence[str]) -> bool:
+        """Make the segments of ``seg_ids`` that the state store remembers exist again, after a
+        write said one is gone: each is created again (a 409 says it was there) and, when it
+        had to be, its access list as last applied is sent again. Once per segment per apply,
+        shared by every write waiting on it. True when one was re-created (worth retrying)."""
+        last = self.context.store.load(self.name, membership=False)
+        waits: list[asyncio.Future[bool]] = []
+        for seg_id in seg_ids:
+            seg = last.segments.get(seg_id)
+            if seg is None:
+                continue  # not ours to re-create: its name and description are unknown
+            found = self._restoring.get(seg_id)
+            if found is None:
+                teams = last.access.get(seg_id, frozenset())
+                found = asyncio.ensure_future(self._recreate(seg, teams))
+                self._restoring[seg_id] = found
+            waits.append(found)
+        return any(await asyncio.gather(*waits))
+
+    async def _recreate(self, seg: Segment, teams: frozenset[str]) -> bool:
+        if not await self._create_segment(seg):
+            return False
+        if teams:
+            await self._set_access(seg.id, teams)
+        return True
 
     async def _create_customers(self, changes: Sequence[Change]) -> list[ItemResult]:
         if any(not isinstance(c, CustomerChange) or c.action is not Action.CREATE for c in changes):
