@@ -724,10 +724,10 @@ def import_(
         result = _run(
             import_target(rec, target, out_file, store, data_dir=data_dir, lock_wait=lock_wait)
         )
-    for seg_id in result.skipped:
+    for seg_id, why in result.skipped.items():
         err.print(
-            f"[yellow]{escape(target)}: segment {escape(repr(seg_id))} left out: a config "
-            "cannot declare that id; it stays on the platform, unmanaged[/yellow]"
+            f"[yellow]{escape(target)}: segment {escape(repr(seg_id))} left out, {escape(why)}; "
+            "it stays on the platform, unmanaged[/yellow]"
         )
     err.print(
         f"[green]Imported {result.segments} segment(s) and {result.links:,} link(s) from "

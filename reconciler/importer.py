@@ -9,25 +9,30 @@ starts from it — like ``terraform import``. The whole import runs under the ta
 lock, in the state store it reads and in the one it writes.
 
 Member files are named from the segment id made safe for any file system, plus a short hash
-of the id (:func:`member_file_name`); a remote id that a config cannot declare is left out,
-and so stays unmanaged, and the result says which.
+of the id (:func:`member_file_name`). A segment a config cannot declare exactly as the platform
+holds it (its id, name or a member's id outside the config language) is left out, and so stays
+unmanaged, and the result says which and why.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 
 from .changes import Phase
-from .config import TARGET_TYPES, TargetConfig
+from .config import TARGET_TYPES, TargetConfig, schema_text
 from .exceptions import OutputError
 from .model import Segment, State, StateBuilder
 from .providers.base import ReadScope, Refresh
@@ -38,20 +43,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ImportResult",
-    "declarable",
     "import_target",
     "imported_state",
     "member_file_name",
     "render_import",
+    "undeclarable",
     "write_import",
 ]
 
 #: member lists longer than this go to an id file
 INLINE_LIMIT = 50
-#: a segment id a config can declare (the schema's ``segmentId``)
-_DECLARABLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,254}")
 #: characters kept in a member file's name
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: what a customer id of a config may not hold (whitespace, separators, control characters)
+_BAD_CUSTOMER = re.compile(
+    r"[\s\x00-\x1f\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
+#: the longest customer id a config accepts
+_MAX_CUSTOMER = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +70,35 @@ class ImportResult:
     files: Mapping[str, str]
     segments: int
     links: int
-    #: remote segment ids a config cannot declare: left out of the config and the state store
-    skipped: tuple[str, ...] = ()
+    #: remote segment id → why a config cannot declare it: left out of the config and the
+    #: state store, so it stays on the platform, unmanaged
+    skipped: Mapping[str, str] = field(default_factory=dict)
 
 
-def declarable(seg_id: str) -> bool:
-    """Whether a config can declare a segment of this id."""
-    return _DECLARABLE.fullmatch(seg_id) is not None
+@cache
+def _segment_schema() -> Draft202012Validator:
+    defs = json.loads(schema_text())["$defs"]
+    return Draft202012Validator({"$ref": "#/$defs/segment", "$defs": defs})
+
+
+def _customer_ok(cid: str) -> bool:
+    return 0 < len(cid) <= _MAX_CUSTOMER and _BAD_CUSTOMER.search(cid) is None
+
+
+def undeclarable(seg: Segment, teams: frozenset[str], members: Iterable[str]) -> str:
+    """Why a config cannot declare ``seg`` with these access teams and members exactly as
+    the platform holds them ('' when it can): the config's own JSON Schema decides."""
+    entry: dict[str, Any] = {"id": seg.id, "name": seg.name, "description": seg.description}
+    if teams:
+        entry["access"] = sorted(teams)
+    error = best_match(_segment_schema().iter_errors(entry))
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path) or "segment"
+        return f"its {where} cannot be written in a config ({error.message})"
+    bad = next((c for c in members if not _customer_ok(c)), None)
+    if bad is not None:
+        return f"member {bad[:40]!r} is not a customer id a config can hold"
+    return ""
 
 
 def member_file_name(seg_id: str) -> str:
@@ -81,31 +112,31 @@ def member_file_name(seg_id: str) -> str:
     return f"{safe}-{digest}.txt"
 
 
-def imported_state(remote: State) -> State:
-    """The remote, with every segment seen in a link known by at least its id, and without
-    the segments a config cannot declare (nor their links): those stay unmanaged."""
+def imported_state(remote: State) -> tuple[State, dict[str, str]]:
+    """The remote as a config can declare it: every segment seen in a link known by at least
+    its id; the segments a config cannot declare exactly (:func:`undeclarable`) left out,
+    their links too, and returned with the reason (id → why)."""
+    members = remote.members_by_segment()
+    segments = dict(remote.segments)
+    for seg_id in sorted(members.keys() - segments.keys()):
+        segments[seg_id] = Segment(seg_id, seg_id, "")
+    skipped: dict[str, str] = {}
+    for seg_id, seg in segments.items():
+        why = undeclarable(seg, remote.access.get(seg_id, frozenset()), members.get(seg_id, ()))
+        if why:
+            skipped[seg_id] = why
     b = StateBuilder()
-    for seg in remote.segments.values():
-        if declarable(seg.id):
-            b.add_segment(seg)
-    seen = set().union(*remote.links.values()) if remote.links else set()
-    for seg_id in sorted(seen - remote.segments.keys()):
-        if declarable(seg_id):
-            b.add_segment(Segment(seg_id, seg_id, ""))
+    for seg_id in sorted(segments.keys() - skipped.keys()):
+        b.add_segment(segments[seg_id])
     for seg_id, teams in remote.access.items():
-        if declarable(seg_id):
+        if seg_id in segments and seg_id not in skipped:
             b.set_access(seg_id, teams)
     b.add_customers(remote.customers)
     for customer, segs in remote.links.items():
-        kept = [s for s in segs if declarable(s)]
+        kept = [s for s in segs if s not in skipped] if skipped else segs
         if kept:
             b.set_links(customer, kept)
-    return b.build()
-
-
-def _undeclarable(remote: State) -> tuple[str, ...]:
-    seen = set().union(*remote.links.values()) if remote.links else set()
-    return tuple(sorted(s for s in seen | remote.segments.keys() if not declarable(s)))
+    return b.build(), dict(sorted(skipped.items()))
 
 
 def _target_block(target: TargetConfig, out_dir: Path) -> dict[str, Any]:
@@ -131,7 +162,7 @@ def render_import(
     *,
     data_dir: str = "data",
     with_access: bool = True,
-    skipped: tuple[str, ...] = (),
+    skipped: Mapping[str, str] | None = None,
 ) -> ImportResult:
     members = state.members_by_segment()
     files: dict[str, str] = {}
@@ -157,7 +188,7 @@ def render_import(
     }
     header = f"# Imported from target {target.name!r} by `reconcile import`.\n"
     text = header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
-    return ImportResult(text, files, len(segments), state.link_count(), skipped)
+    return ImportResult(text, files, len(segments), state.link_count(), dict(skipped or {}))
 
 
 def write_import(result: ImportResult, out_file: Path) -> None:
@@ -206,14 +237,14 @@ async def import_target(
             remote = await provider.read(ReadScope(Refresh.FULL, every_segment=True))
         finally:
             await provider.aclose()
-        state = imported_state(remote.state)
+        state, skipped = imported_state(remote.state)
         result = render_import(
             target,
             state,
             out_file,
             data_dir=data_dir,
             with_access=Phase.ACCESS in provider.capabilities.phases,
-            skipped=_undeclarable(remote.state),
+            skipped=skipped,
         )
         write_import(result, out_file)
         store.replace(name, state)

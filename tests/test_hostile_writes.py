@@ -345,6 +345,36 @@ def test_import_file_names_are_safe_and_distinct(fresh_sandbox: Sandbox, tmp_pat
     assert sorted(p.name for p in (again.parent / "data").iterdir()) == names
 
 
+def test_import_leaves_out_what_a_config_cannot_hold(
+    fresh_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    seed_state(
+        fresh_sandbox,
+        {
+            "talonone": {
+                "audiences": [
+                    {"integrationId": "tabbed", "name": "a\tb", "members": ["p1"]},
+                    {"integrationId": "spaced", "name": "Spaced", "members": ["has space"]},
+                    {"integrationId": "fine", "name": "Fine", "members": ["p1", "p2"]},
+                ]
+            }
+        },
+    )
+    before = fresh_sandbox.state()["talonone"]["audiences"]
+    source = write_config(tmp_path / "before", ["talonone"])
+    out = tmp_path / "after" / "imported.yaml"
+    done = cli(
+        "import", str(source), "--target", "talon", "--out", str(out),
+        *_state_args(fresh_sandbox, tmp_path / "after"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "segment 'tabbed' left out, its name cannot be written in a config" in done.stderr
+    assert "segment 'spaced' left out, member 'has space' is not a customer id" in done.stderr
+    assert _members(out) == {"fine": ["p1", "p2"]}
+    _plans_to_zero(fresh_sandbox, out)
+    assert fresh_sandbox.state()["talonone"]["audiences"] == before
+
+
 # -- import takes the apply lock ------------------------------------------------------------
 def test_import_refuses_while_an_apply_holds_the_lock(
     fresh_sandbox: Sandbox, tmp_path: Path
