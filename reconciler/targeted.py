@@ -186,7 +186,10 @@ def _diff(
         f"FROM (SELECT w.cid, {masks}, l.customer_id, l.known, l.segments, "
         f"{_changes(wanted.words)} AS ch FROM {JOIN})"
     )
-    (l_scan, known_now) = con.execute("SELECT count(*), count_if(known) FROM last").fetchall()[0]
+    # count(...) FILTER, not count_if: DuckDB's count_if is a sum, NULL over an empty snapshot
+    (l_scan, known_now) = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE known) FROM last"
+    ).fetchall()[0]
     while True:
         (found, w_join, l_join) = con.execute(
             query, {"salt": salt, "limit": _limit(sample, known)}
