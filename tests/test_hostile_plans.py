@@ -5,11 +5,16 @@ and nothing acknowledged by a platform is lost without a way to recover it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
 from _scenario import cli, write_config
+
+from reconciler.plan import Endpoint, endpoint_of, read_plan_file
 
 
 def common(sb: Any, tmp: Path) -> list[str]:
@@ -45,3 +50,219 @@ def test_plan_after_the_state_store_was_lost_and_applied_again(
         done = cli("plan", str(cfg), "--detailed-exitcode", f"--refresh={refresh}", *args)
         clean(done)
         assert done.returncode == 0, (refresh, done.stdout, done.stderr)
+
+
+# -- 3. a saved plan is applied where it was planned, nowhere else ------------------------------
+def lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip() and "Sandbox serving" not in line]
+
+
+def test_a_plan_made_on_the_local_sandbox_is_not_applied_to_the_platform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # credentials set: without the record, the apply would go to the configured base_url
+    for var in ("SCENARIO_EPSILON_TOKEN", "SCENARIO_EPSILON_KEY"):
+        monkeypatch.setenv(var, "not-a-real-credential")
+    cfg = write_config(tmp_path / "proj", ["epsilon"])
+    saved = tmp_path / "plan.json"
+    state = ["--state", str(tmp_path / "state.db")]
+    made = cli("plan", str(cfg), "--sandbox", "--out", str(saved), *state)
+    assert made.returncode == 0, made.stderr
+    recorded = json.loads(saved.read_text())
+    assert recorded["format_version"] == 2
+    assert recorded["targets"][0]["planned_at"] == {"sandbox": "local", "urls": {}}
+    assert "not-a-real-credential" not in saved.read_text()
+
+    done = cli("apply", str(saved), *state)
+    clean(done)
+    assert done.returncode == 1
+    assert lines(done.stderr) == [
+        f"Error: {saved}: target 'eps' was planned against the local sandbox (--sandbox), but "
+        "this apply would go to base_url=http://127.0.0.1:9/never-used; apply it with "
+        "--sandbox (or run `reconcile plan --out` again for where it should go)"
+    ]
+    applied = cli("apply", str(saved), "--sandbox", *state)
+    assert applied.returncode == 0, applied.stderr
+    assert "verify: the remote matches the config" in applied.stdout
+
+
+def test_a_plan_made_on_a_running_sandbox_is_applied_there_alone(
+    fresh_sandbox: Any, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path / "proj", ["epsilon", "talonone"])
+    saved = tmp_path / "plan.json"
+    state = ["--state", str(tmp_path / "state.db")]
+    url = fresh_sandbox.url
+    assert cli("plan", str(cfg), "--sandbox-url", url, "--out", str(saved), *state).returncode == 0
+    talon = json.loads(saved.read_text())["targets"][1]["planned_at"]
+    assert talon["sandbox"] == url
+    assert talon["urls"]["management_url"] == f"{url}/talonone-mgmt"
+    for value in fresh_sandbox.credentials.values():
+        assert value not in saved.read_text()
+
+    elsewhere = cli("apply", str(saved), "--sandbox", *state)
+    clean(elsewhere)
+    assert elsewhere.returncode == 1
+    (line,) = lines(elsewhere.stderr)
+    assert f"target 'eps' was planned against the sandbox at {url} (--sandbox-url" in line
+    assert "but this apply would go to the local sandbox (--sandbox)" in line
+    assert f"apply it with --sandbox-url {url}" in line
+    assert fresh_sandbox.requests() == [r for r in fresh_sandbox.requests() if r["method"] == "GET"]
+
+    done = cli("apply", str(saved), "--sandbox-url", url, *state)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_recorded_endpoint_holds_locations_never_credentials() -> None:
+    where = endpoint_of(
+        {
+            "base_url": "https://user:secret@api.example.com:8443/v1/?token=abc#frag",
+            "management_url": "https://[::1]/mgmt",
+            "destination_host": "sandbox.talon.one",
+            "api_key": "k",
+            "retailer_team_id": "13c84def",
+        }
+    )
+    assert where == Endpoint(
+        "",
+        {
+            "base_url": "https://api.example.com:8443/v1",
+            "management_url": "https://[::1]/mgmt",
+            "destination_host": "sandbox.talon.one",
+        },
+    )
+    local = endpoint_of(
+        {"base_url": "http://127.0.0.1:5555/epsilon", "directory": "feed"},
+        sandbox="local",
+        supplied={"base_url"},
+    )
+    assert local == Endpoint("local", {"directory": "feed"})
+
+
+def test_a_plan_of_format_version_1_is_shown_but_not_applied(
+    fresh_sandbox: Any, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path / "proj", ["epsilon"])
+    saved = tmp_path / "plan.json"
+    made = cli("plan", str(cfg), "--out", str(saved), *common(fresh_sandbox, tmp_path))
+    assert made.returncode == 0, made.stderr
+    old = json.loads(saved.read_text())
+    old["format_version"] = 1
+    old["config"]["path"] = str(cfg)
+    for t in old["targets"]:
+        del t["planned_at"]
+    saved.write_text(json.dumps(old))
+    shown = cli("show", str(saved))
+    assert shown.returncode == 0, shown.stderr
+    done = cli("apply", str(saved), *common(fresh_sandbox, tmp_path))
+    clean(done)
+    assert done.returncode == 1
+    assert lines(done.stderr) == [
+        f"Error: {saved}: this plan (format version 1) was saved by an older "
+        "audience-reconciler: it does not record where it was planned, so it cannot be applied "
+        "safely; run `reconcile plan --out` again"
+    ]
+    assert [r for r in fresh_sandbox.requests() if r["method"] != "GET"] == []
+
+
+# -- 4. a hostile plan file -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply"),
+        (b'{"format_version": 2, "created": "\xff\xfe"}', "not UTF-8 (byte 34)"),
+        (b'{"format_version": 2, "n": ' + b"7" * 5000 + b"}", "integer string conversion"),
+        (b'{"format_version": 2, "created": "x",', "line 1 column 38"),
+        (b'{"format_version": 9}', "plan format version 9 is not supported"),
+        (b'{"format_version": "2"}', "plan format version '2' is not supported"),
+        (
+            b'{"format_version": 2, "created": "x", "config": {"path": "a.yaml", "digest": "d"},'
+            b' "targets": [{"target": "t", "type": "epsilon", "changes": [],'
+            b' "unchanged_links": 1e999}]}',
+            "t.unchanged_links: expected a count",
+        ),
+        (b'{"format_version": 2, "created": "x"}', "missing field 'config'"),
+    ],
+    ids=["deep", "not-utf8", "5000-digits", "truncated", "version", "version-type", "inf", "field"],
+)
+@pytest.mark.parametrize("command", ["apply", "show"])
+def test_a_hostile_plan_file_is_one_line_naming_it(
+    tmp_path: Path, command: str, content: bytes, reason: str
+) -> None:
+    bad = tmp_path / "plan.json"
+    bad.write_bytes(content)
+    done = cli(command, str(bad))
+    clean(done)
+    assert done.returncode == 1
+    (line,) = lines(done.stderr)
+    assert line.startswith(f"Error: {bad}: "), line
+    assert reason in line, line
+
+
+def test_read_plan_file_tells_a_config_from_a_plan(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, ["epsilon"])
+    as_json = tmp_path / "audiences.json"
+    as_json.write_text(json.dumps(yaml.safe_load(cfg.read_text())))
+    assert read_plan_file(cfg) is None
+    assert read_plan_file(as_json) is None
+    flow = tmp_path / "flow.yaml"
+    flow.write_text("{version: 1, targets: {}}\n")
+    assert read_plan_file(flow) is None
+
+
+# -- 5. a saved plan is applied with the config it was planned from ---------------------------
+def test_a_plan_applied_from_another_folder_uses_its_own_config(
+    fresh_sandbox: Any, tmp_path: Path
+) -> None:
+    url = ["--sandbox-url", fresh_sandbox.url]
+    proj, other, plans = tmp_path / "proj", tmp_path / "other", tmp_path / "plans"
+    write_config(proj, ["epsilon"])
+    write_config(other, ["epsilon"], edited=True)  # another config, in the folder applied from
+    plans.mkdir()
+    made = cli("plan", "audiences.yaml", *url, "--out", "../plans/plan.json", cwd=proj)
+    assert made.returncode == 0, made.stderr
+    recorded = json.loads((plans / "plan.json").read_text())["config"]["path"]
+    assert recorded == "../proj/audiences.yaml"
+
+    done = cli("apply", "../plans/plan.json", *url, cwd=other)
+    clean(done)
+    assert done.returncode == 0, done.stderr
+    assert "verify: the remote matches the config" in done.stdout
+    # proj's config was applied, with proj's state store; nothing of the other one
+    again = cli("plan", "audiences.yaml", *url, "--detailed-exitcode", cwd=proj)
+    assert again.returncode == 0, again.stdout
+    assert not (other / ".reconcile").exists()
+    assert "seg-d" not in json.dumps(fresh_sandbox.requests())
+
+    given = cli("apply", "../plans/plan.json", "--config", "audiences.yaml", *url, cwd=other)
+    clean(given)
+    assert given.returncode == 1
+    (line,) = lines(given.stderr)
+    assert line.startswith(
+        "Error: ../plans/plan.json: audiences.yaml is not the config the plan was made from"
+    ), line
+
+    (proj / "audiences.yaml").rename(proj / "moved.yaml")
+    missing = cli("apply", "../plans/plan.json", *url, cwd=other)
+    clean(missing)
+    assert missing.returncode == 1
+    assert lines(missing.stderr) == [
+        "Error: ../plans/plan.json: the config it was planned from, ../proj/audiences.yaml, is "
+        "missing; restore it, or pass --config FILE (its digest must match the plan's)"
+    ]
+    # the config named instead is accepted (its digest matches), and the plan, applied
+    # already, is then found stale
+    moved = cli("apply", "../plans/plan.json", "--config", "../proj/moved.yaml", *url, cwd=other)
+    clean(moved)
+    assert "the saved plan is stale: the remote state of eps changed" in moved.stderr
+
+
+def test_a_config_written_as_json_is_applied_as_a_config(
+    fresh_sandbox: Any, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path, ["epsilon"])
+    as_json = tmp_path / "audiences.json"
+    as_json.write_text(json.dumps(yaml.safe_load(cfg.read_text())))
+    done = cli("apply", str(as_json), "--auto-approve", *common(fresh_sandbox, tmp_path))
+    clean(done)
+    assert done.returncode == 0, done.stderr
