@@ -656,6 +656,11 @@ def refresh(
     ):
         done = _run(_refresh_store(rec))
     for name, changes, kept in done:
+        if changes.pop("snapshot", 0):
+            out.print(
+                f"{escape(name)}: membership snapshot rewritten from the state store's database "
+                "(the file could not be read)"
+            )
         if not changes:
             continue
         out.print(f"{escape(name)}: state store refreshed from the platform")
@@ -683,6 +688,8 @@ async def _refresh_store(rec: Any) -> list[tuple[str, dict[str, int], tuple[str,
             rec.store.replace(name, new)
             # replace() writes every segment unprotected: restore the prevent_destroy flags
             rec.store.set_protection(name, protected & new.segments.keys())
+        elif rec.store.repair_snapshot(name):
+            changes = {"snapshot": 1}
         kept = tuple(p.value for p in Phase if live.sources.get(p, Source.LIVE) is not Source.LIVE)
         done.append((name, changes, kept))
     return done

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import Config, TargetConfig, resolve
 from .diff import Ownership
-from .exceptions import PlanError
+from .exceptions import PlanError, SnapshotError
 from .model import State
 from .plan import (
     LOCAL_SANDBOX,
@@ -193,6 +193,7 @@ class Reconciler:
         target = self.config.targets[name]
         provider = self.provider(name)
         overview: Overview | None = None
+        notes: list[str] = []
         try:
             found = None
             caps = provider.capabilities
@@ -205,21 +206,29 @@ class Reconciler:
                 if refresh is Refresh.NONE:
                     sources = dict.fromkeys(caps.phases, Source.STATE_STORE)
                     offline = RemoteState(self.store.load(name, membership=False), sources)
-                found = await targeted_inputs(
-                    self.config,
-                    name,
-                    provider,
-                    snapshot,
-                    managed=self.store.managed_segments(name),
-                    sample=self.sample,
-                    seed=self.sample_seed,
-                    offline=offline,
-                )
+                try:
+                    found = await targeted_inputs(
+                        self.config,
+                        name,
+                        provider,
+                        snapshot,
+                        managed=self.store.managed_segments(name),
+                        sample=self.sample,
+                        seed=self.sample_seed,
+                        offline=offline,
+                    )
+                except SnapshotError as exc:  # the database holds the record it came from
+                    notes.append(
+                        f"{exc}: planned without it, from the state store's database (slower); "
+                        "`reconcile refresh` rewrites it"
+                    )
             if found is not None:
                 desired, remote, overview = found
             else:
                 desired = self.desired()[name]
                 remote = await provider.read(ReadScope(refresh, frozenset(desired.segments)))
+            if notes:
+                remote = dataclasses.replace(remote, warnings=(*remote.warnings, *notes))
         finally:
             await provider.aclose()
         built = build_target_plan(

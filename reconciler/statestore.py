@@ -321,7 +321,26 @@ class StateStore:
             (target,),
         ).fetchall()
 
-    def checkpoint(self, target: str, *, keep: str | None = None) -> None:
+    def repair_snapshot(self, target: str) -> bool:
+        """Rewrite the snapshot of ``target`` from the database when its file cannot be read
+        in full (or is gone); ``True`` when it did."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with self._read():
+            row = self._db.execute(
+                "SELECT file FROM snapshots WHERE target=?", (target,)
+            ).fetchone()
+        if row is None:
+            return False
+        try:
+            pq.read_table(self._snapshot_dir() / row[0])
+        except (OSError, pa.ArrowException):
+            self.checkpoint(target, rebuild=True)
+            return True
+        return False
+
+    def checkpoint(self, target: str, *, keep: str | None = None, rebuild: bool = False) -> None:
         """Fold the customers changed since the last snapshot into a new snapshot file.
 
         Crash-safe at every point: the new file is written under a fresh name, then one
@@ -332,6 +351,9 @@ class StateStore:
         The file replaced stays until the next checkpoint: a plan that started reading it
         (plans take no lock) finishes on it. ``keep``: such a file that the caller already
         unlinked from the target (:meth:`replace` does, to rebuild from scratch).
+
+        ``rebuild``, or a current file that cannot be read: the new file is written from the
+        database alone (the record), and the old one is dropped.
         """
         import pyarrow as pa  # only here: apply and import time, never on a plan's path
         import pyarrow.compute as pc
@@ -352,12 +374,21 @@ class StateStore:
                 schema=schema,
             )
 
+        def readable(path: Path) -> pa.Table | None:
+            try:
+                return pq.read_table(path, schema=schema)
+            except (OSError, pa.ArrowException):
+                return None  # the database holds the record the file was written from
+
         folder = self._snapshot_dir()
         folder.mkdir(parents=True, exist_ok=True)
+        old: pa.Table | None = None
         with self._read():  # the file, the marks and the record, as of one moment
             current = self._snapshot_meta(target)
             dirty = self._dirty_rows(target)
-            if current is None:
+            if current is not None and not rebuild:
+                old = readable(current.path)
+            if old is None:
                 rows = self._db.execute(
                     "SELECT c.id, 1, coalesce(l.segments, '') FROM customers c LEFT JOIN links l "
                     "ON l.target = c.target AND l.customer = c.id WHERE c.target=? "
@@ -367,13 +398,12 @@ class StateStore:
                     (target, target),
                 ).fetchall()
         last_seq = max((seq for _, seq, _, _ in dirty), default=0)
-        if current is None:
+        if old is None or current is None:
             customers, links, c_sum, l_sum = row_sums(rows)
             table = to_table(rows)
         else:
             if not dirty:
                 return
-            old = pq.read_table(current.path, schema=schema)
             changed = pc.is_in(old.column("customer_id"), value_set=pa.array([d[0] for d in dirty]))
             before = [
                 (r["customer_id"], bool(r["known"]), r["segments"])
@@ -403,7 +433,7 @@ class StateStore:
                 (target, name, customers, links, f"{c_sum:x}", f"{l_sum:x}"),
             )
             self._db.execute("DELETE FROM dirty WHERE target=? AND seq <= ?", (target, last_seq))
-        kept = {name, keep, current.path.name if current is not None else None}
+        kept = {name, keep, current.path.name if old is not None and current else None}
         for stale in folder.glob(f"{safe}.*.parquet"):
             if stale.name not in kept:
                 stale.unlink(missing_ok=True)

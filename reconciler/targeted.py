@@ -29,7 +29,7 @@ from ._hashing import SEP, row_sums
 from .config import Config, Wanted, desired_table
 from .config._pushdown import SparkDiff, spark_diff, spark_snapshot, uses_spark
 from .config._sources import sql_string, temp_table
-from .exceptions import PlanError
+from .exceptions import PlanError, SnapshotError
 from .model import EMPTY, State, StateBuilder
 from .plan import Overview, fingerprint_sum, format_fingerprint
 from .providers.base import Provider, RemoteState
@@ -223,6 +223,22 @@ def _diff(
     return _Rows(needed, _pick(candidates, sample), want, last, int(known_now), int(w_scan))
 
 
+def _unreadable(path: Any) -> str:
+    """Why the snapshot file cannot be read in full ('' when it can): asked only once a
+    diff failed, so a plan never pays for it."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(
+            "SELECT count(*), min(customer_id), bool_and(known), min(segments) "
+            f"FROM read_parquet({sql_string(str(path))})"
+        ).fetchall()
+    except duckdb.Error as exc:
+        return str(exc).splitlines()[0]
+    finally:
+        con.close()
+    return ""
+
+
 def _pushed(
     con: Any, pushed: SparkDiff, managed: list[str], sample: int, salt: int, known: int
 ) -> _Rows:
@@ -312,6 +328,11 @@ async def targeted_inputs(
             else []
         )
     except duckdb.Error as exc:
+        unreadable = _unreadable(snapshot.path)
+        if unreadable:
+            raise SnapshotError(
+                f"the membership snapshot {snapshot.path} cannot be read ({unreadable})"
+            ) from exc
         raise PlanError(f"cannot plan from the snapshot: {str(exc).splitlines()[0]}") from exc
     finally:
         con.close()

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from _scenario import cli, write_config
@@ -51,6 +52,57 @@ def test_plan_after_the_state_store_was_lost_and_applied_again(
         clean(done)
         assert done.returncode == 0, (refresh, done.stdout, done.stderr)
 
+
+# -- 2. a corrupt snapshot file -----------------------------------------------------------------
+def snapshot_files(state: Path) -> list[Path]:
+    return sorted(state.with_name(state.stem + ".snapshots").glob("*.parquet"))
+
+
+def test_a_corrupt_snapshot_is_planned_around_and_refresh_rewrites_it(
+    fresh_sandbox: Any, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path / "proj", ["epsilon"])
+    args = common(fresh_sandbox, tmp_path)
+    assert cli("apply", str(cfg), "--auto-approve", *args).returncode == 0
+    (snap,) = snapshot_files(tmp_path / "state.db")
+    snap.write_bytes(b"PAR1" + b"\0garbage" * 100 + b"PAR1")
+
+    for refresh in ("auto", "false"):
+        done = cli("plan", str(cfg), "--detailed-exitcode", f"--refresh={refresh}", *args)
+        clean(done)
+        assert done.returncode == 0, (refresh, done.stdout, done.stderr)
+        (warning,) = [line for line in done.stdout.splitlines() if snap.name in line]
+        assert f"the membership snapshot {snap} cannot be read (" in warning
+        assert "`reconcile refresh` rewrites it" in warning
+
+    fixed = cli("refresh", str(cfg), *args)
+    clean(fixed)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "eps: membership snapshot rewritten from the state store's database" in fixed.stdout
+    (rewritten,) = snapshot_files(tmp_path / "state.db")
+    assert len(pq.read_table(rewritten)) == 310
+    done = cli("plan", str(cfg), "--detailed-exitcode", *args)
+    assert done.returncode == 0, done.stdout
+    assert "snapshot" not in done.stdout
+
+
+def test_an_apply_over_a_corrupt_snapshot_writes_a_new_one(
+    fresh_sandbox: Any, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path / "proj", ["epsilon"])
+    args = common(fresh_sandbox, tmp_path)
+    assert cli("apply", str(cfg), "--auto-approve", *args).returncode == 0
+    (snap,) = snapshot_files(tmp_path / "state.db")
+    snap.write_bytes(b"")
+    write_config(tmp_path / "proj", ["epsilon"], edited=True)
+    done = cli("apply", str(cfg), "--auto-approve", *args)
+    clean(done)
+    assert done.returncode == 0, done.stderr
+    (rewritten,) = snapshot_files(tmp_path / "state.db")
+    assert rewritten != snap
+    again = cli("plan", str(cfg), "--detailed-exitcode", *args)
+    assert again.returncode == 0, again.stdout
+    assert "snapshot" not in again.stdout
 
 # -- 3. a saved plan is applied where it was planned, nowhere else ------------------------------
 def lines(text: str) -> list[str]:
