@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .changes import Action, Change, LinkChange, Phase, Step
-from .exceptions import RemoteError
+from .exceptions import RemoteError, StateStoreError
 from .plan import TargetPlan
 from .providers.base import BatchRejected, ItemResult, Provider
 from .statestore import RunRecord, StateStore
@@ -142,14 +142,8 @@ async def apply_target(
             )
         run_id = store.start_run(target, plan_digest)
         status = "failed"
-        try:
-            failed: dict[Phase, set[str]] = {}
-            for step, changes in plan.by_step():
-                await _run_step(provider, step, changes, store, run_id, failed, result, report)
-            await provider.commit()
-            status = "failed" if result.failures else "ok"
-            store.checkpoint(target)  # the columnar membership the next plan diffs against
-        finally:
+
+        def finish() -> None:
             for stats in provider.http_stats():
                 result.requests += stats.requests
                 result.retries += stats.retries
@@ -164,6 +158,21 @@ async def apply_target(
                     "retries": result.retries,
                 },
             )
+
+        try:
+            failed: dict[Phase, set[str]] = {}
+            for step, changes in plan.by_step():
+                await _run_step(provider, step, changes, store, run_id, failed, result, report)
+            await provider.commit()
+            status = "failed" if result.failures else "ok"
+            store.checkpoint(target)  # the columnar membership the next plan diffs against
+        except BaseException:
+            # the journal may be what cannot be written (a full disk): the error that stopped
+            # the run is the one to report; a run left unfinished is reported by the next
+            with contextlib.suppress(StateStoreError):
+                finish()
+            raise
+        finish()
     return result
 
 
@@ -192,15 +201,34 @@ async def _run_step(
     size = provider.capabilities.batch_size.get(phase, 1)
     batches = iter(list(_chunks(sendable, size)))
     done = 0
+    stopped = False
 
     async def worker() -> None:
-        nonlocal done
+        nonlocal done, stopped
         for batch in batches:
+            if stopped:  # the state store cannot record: send nothing more
+                return
             results = await _send(provider, phase, batch)
             ok = [c for c, r in zip(batch, results, strict=True) if r.ok]
             bad = [r for r in results if not r.ok]
-            store.record(target, ok)
-            store.record_batch(run_id, step.name, len(batch), len(ok), len(bad))
+            try:
+                store.record(target, ok)
+            except StateStoreError as exc:
+                stopped = True
+                raise StateStoreError(
+                    f"target {target!r}: {len(ok)} change(s) the platform acknowledged could "
+                    f"not be recorded: {exc}. Nothing more was sent. Free space, then "
+                    "`reconcile refresh` records what the platform holds, and `reconcile "
+                    "apply` sends what is left (what the platform cannot read back, again)"
+                ) from exc
+            try:
+                store.record_batch(run_id, step.name, len(batch), len(ok), len(bad))
+            except StateStoreError as exc:
+                stopped = True
+                raise StateStoreError(
+                    f"target {target!r}: {exc}. The changes acknowledged are recorded; "
+                    "nothing more was sent. Free space, then `reconcile apply` sends what is left"
+                ) from exc
             result.applied += len(ok)
             result.batches += 1
             for r in bad:

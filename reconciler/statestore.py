@@ -423,9 +423,14 @@ class StateStore:
             # row groups of 128Ki rows: DuckDB and Spark scan a file one row group per thread
             pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP)
             os.replace(tmp, folder / name)
-        except OSError as exc:
+        except (OSError, pa.ArrowException) as exc:
             tmp.unlink(missing_ok=True)
-            raise StateStoreError(f"cannot write the membership snapshot: {exc}") from exc
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise StateStoreError(
+                f"target {target!r}: cannot write the membership snapshot {folder / name}: "
+                f"{reason}; every change is recorded in {self.path}, which plans read until "
+                "the next apply writes the snapshot"
+            ) from exc
         with self._tx():
             self._db.execute(
                 "INSERT OR REPLACE INTO snapshots(target, file, customers, links, customers_sum, "
@@ -449,20 +454,43 @@ class StateStore:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[None]:
+        """One write transaction: committed whole, or rolled back whole. A failure of SQLite
+        (a full disk, an I/O error) is a StateStoreError naming the database."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StateStoreError(f"state store {self.path} is busy: {exc}") from exc
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            raise (
+                StateStoreError(f"state store {self.path} is busy: {exc}")
+                if busy
+                else self._failed(exc)
+            ) from exc
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._failed(exc) from exc
             raise
-        self._db.execute("COMMIT")
+
+    def _failed(self, exc: sqlite3.Error) -> StateStoreError:
+        return StateStoreError(
+            f"cannot write to the state store {self.path}: {exc} (nothing of that write was kept)"
+        )
+
+    def _journal(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
+        """One statement of the run journal (committed on its own)."""
+        try:
+            return self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from exc
 
     # -- journal --------------------------------------------------------------------------
     def start_run(self, target: str, plan_digest: str) -> int:
-        cur = self._db.execute(
+        cur = self._journal(
             "INSERT INTO runs(target, plan_digest, started, status) VALUES (?,?,?, 'running')",
             (target, plan_digest, time.time()),
         )
@@ -472,13 +500,13 @@ class StateStore:
 
     def record_batch(self, run_id: int, step: str, size: int, ok: int, failed: int) -> None:
         self._seq[run_id] = seq = self._seq.get(run_id, 0) + 1
-        self._db.execute(
+        self._journal(
             "INSERT INTO batches(run_id, seq, step, size, ok, failed, at) VALUES (?,?,?,?,?,?,?)",
             (run_id, seq, step, size, ok, failed, time.time()),
         )
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, object]) -> None:
-        self._db.execute(
+        self._journal(
             "UPDATE runs SET finished=?, status=?, summary=? WHERE id=?",
             (time.time(), status, json.dumps(summary, sort_keys=True), run_id),
         )
@@ -498,7 +526,7 @@ class StateStore:
         return [RunRecord(*row) for row in rows]
 
     def close_interrupted(self, target: str) -> None:
-        self._db.execute(
+        self._journal(
             "UPDATE runs SET status='interrupted', finished=? WHERE target=? AND finished IS NULL",
             (time.time(), target),
         )

@@ -5,8 +5,12 @@ and nothing acknowledged by a platform is lost without a way to recover it."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
+import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,10 @@ import pytest
 import yaml
 from _scenario import cli, write_config
 
+from reconciler import statestore
+from reconciler.cli import main
 from reconciler.plan import Endpoint, endpoint_of, read_plan_file
+from reconciler.statestore import StateStore
 
 
 def common(sb: Any, tmp: Path) -> list[str]:
@@ -103,6 +110,7 @@ def test_an_apply_over_a_corrupt_snapshot_writes_a_new_one(
     again = cli("plan", str(cfg), "--detailed-exitcode", *args)
     assert again.returncode == 0, again.stdout
     assert "snapshot" not in again.stdout
+
 
 # -- 3. a saved plan is applied where it was planned, nowhere else ------------------------------
 def lines(text: str) -> list[str]:
@@ -318,3 +326,140 @@ def test_a_config_written_as_json_is_applied_as_a_config(
     done = cli("apply", str(as_json), "--auto-approve", *common(fresh_sandbox, tmp_path))
     clean(done)
     assert done.returncode == 0, done.stderr
+
+
+# -- 6. a full disk mid-apply -----------------------------------------------------------------
+class FullDisk:
+    """A SQLite connection whose writes to ``table`` fail, once armed, after ``after`` more
+    succeeded: the disk fills in the middle of an apply."""
+
+    def __init__(self, real: sqlite3.Connection, table: str, after: int) -> None:
+        self._real, self._table, self._left = real, table, after
+
+    def _check(self, sql: str) -> None:
+        if f"INTO {self._table}(" in sql or f"FROM {self._table} WHERE" in sql:
+            if self._left <= 0:
+                raise sqlite3.OperationalError("database or disk is full")
+            self._left -= 1
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        self._check(sql)
+        return self._real.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> Any:
+        self._check(sql)
+        return self._real.executemany(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def run_in_process(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
+) -> tuple[int, str, str]:
+    """``reconcile ARGS`` in this process (so a write can be made to fail), as main() runs it."""
+    monkeypatch.setattr(sys, "argv", ["reconcile", *args])
+    monkeypatch.setenv("NO_COLOR", "1")
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out, err = capsys.readouterr()
+    code = exited.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+def stored_links(state: Path, target: str) -> dict[str, frozenset[str]]:
+    store = StateStore(state)
+    try:
+        links = dict(store.load(target).links)
+        snapshot = store.snapshot(target)
+    finally:
+        store.close()
+    if snapshot is None:  # no apply has finished: nothing but the database
+        return links
+    # the snapshot and its overlay say what the database says
+    file = {r["customer_id"]: r["segments"] for r in pq.read_table(snapshot.path).to_pylist()}
+    file.update({c: segs for c, (_, segs) in snapshot.overlay.items()})
+    assert {c: frozenset(s.split("\x1f")) for c, s in file.items() if s} == links
+    return links
+
+
+def platform_links(sb: Any) -> dict[str, frozenset[str]]:
+    customers = sb.state()["epsilon"]["customers"]
+    return {c["id"]: frozenset(c["segmentIds"]) for c in customers if c["segmentIds"]}
+
+
+def test_a_full_disk_while_recording_stops_the_apply_and_refresh_recovers(
+    fresh_sandbox: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = write_config(tmp_path / "proj", ["epsilon"])
+    args = common(fresh_sandbox, tmp_path)
+    state = tmp_path / "state.db"
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(
+        statestore.sqlite3,
+        "connect",
+        lambda *a, **k: FullDisk(real_connect(*a, **k), "links", after=40),
+    )
+    code, _, err = run_in_process(capsys, monkeypatch, "apply", str(cfg), "--auto-approve", *args)
+    monkeypatch.setattr(statestore.sqlite3, "connect", real_connect)
+    assert code == 1
+    (line,) = [x for x in err.splitlines() if x.startswith("Error:")]
+    assert "Internal error" not in err
+    assert "Traceback" not in err
+    assert line.startswith(
+        "Error: target 'eps': 1 change(s) the platform acknowledged could not "
+        f"be recorded: cannot write to the state store {state}: database or "
+        "disk is full (nothing of that write was kept). Nothing more was sent."
+    )
+    assert "`reconcile refresh` records what the platform holds" in line
+
+    recorded = stored_links(state, "eps")  # consistent: what was recorded, and nothing half
+    on_platform = platform_links(fresh_sandbox)
+    assert len(recorded) == 40
+    # the batch that could not be recorded, and those in flight beside it (16 workers): no
+    # batch was started after it
+    assert 41 <= len(on_platform) <= 40 + 16
+    assert recorded.items() <= on_platform.items()
+
+    assert cli("refresh", str(cfg), *args).returncode == 0
+    assert stored_links(state, "eps") == on_platform
+    done = cli("apply", str(cfg), "--auto-approve", *args)
+    assert done.returncode == 0, done.stderr
+    assert cli("plan", str(cfg), "--detailed-exitcode", *args).returncode == 0
+
+
+def test_a_full_disk_while_writing_the_snapshot_loses_nothing(
+    fresh_sandbox: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = write_config(tmp_path / "proj", ["epsilon"])
+    args = common(fresh_sandbox, tmp_path)
+    state = tmp_path / "state.db"
+    assert cli("apply", str(cfg), "--auto-approve", *args).returncode == 0
+    write_config(tmp_path / "proj", ["epsilon"], edited=True)
+
+    def full(*_a: Any, **_k: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pq, "write_table", full)
+    code, _, err = run_in_process(capsys, monkeypatch, "apply", str(cfg), "--auto-approve", *args)
+    monkeypatch.undo()
+    assert code == 1
+    assert "Internal error" not in err
+    assert "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if x.startswith("Error:")]
+    assert line.startswith(
+        f"Error: target 'eps': cannot write the membership snapshot {state.parent}"
+    ), line
+    assert f"No space left on device; every change is recorded in {state}" in line
+    # every change made is in the database, read through the old snapshot and its overlay
+    assert stored_links(state, "eps") == platform_links(fresh_sandbox)
+    assert not list(state.with_name("state.snapshots").glob("*.tmp"))
+    for refresh in ("auto", "false"):
+        again = cli("plan", str(cfg), "--detailed-exitcode", f"--refresh={refresh}", *args)
+        assert again.returncode == 0, again.stdout
