@@ -201,12 +201,13 @@ async def _run_step(
     size = provider.capabilities.batch_size.get(phase, 1)
     batches = iter(list(_chunks(sendable, size)))
     done = 0
-    stopped = False
+    #: the state store could not record: (acknowledged changes not recorded, first error)
+    unrecorded: list[tuple[int, StateStoreError]] = []
 
     async def worker() -> None:
-        nonlocal done, stopped
+        nonlocal done
         for batch in batches:
-            if stopped:  # the state store cannot record: send nothing more
+            if unrecorded:  # the state store cannot record: send nothing more
                 return
             results = await _send(provider, phase, batch)
             ok = [c for c, r in zip(batch, results, strict=True) if r.ok]
@@ -214,29 +215,37 @@ async def _run_step(
             try:
                 store.record(target, ok)
             except StateStoreError as exc:
-                stopped = True
-                raise StateStoreError(
-                    f"target {target!r}: {len(ok)} change(s) the platform acknowledged could "
-                    f"not be recorded: {exc}. Nothing more was sent. Free space, then "
-                    "`reconcile refresh` records what the platform holds, and `reconcile "
-                    "apply` sends what is left (what the platform cannot read back, again)"
-                ) from exc
-            try:
-                store.record_batch(run_id, step.name, len(batch), len(ok), len(bad))
-            except StateStoreError as exc:
-                stopped = True
-                raise StateStoreError(
-                    f"target {target!r}: {exc}. The changes acknowledged are recorded; "
-                    "nothing more was sent. Free space, then `reconcile apply` sends what is left"
-                ) from exc
+                unrecorded.append((len(ok), exc))
+                return
             result.applied += len(ok)
             result.batches += 1
             for r in bad:
                 result.failures.append(ItemFailure(phase.value, r.key, r.error))
                 failed.setdefault(phase, set()).add(r.key)
             done += len(batch)
+            try:
+                store.record_batch(run_id, step.name, len(batch), len(ok), len(bad))
+            except StateStoreError as exc:  # the changes are recorded, the journal is not
+                unrecorded.append((0, exc))
+                return
             report(ApplyEvent(target, step.name, "advance", done, total))
 
     workers = max(1, min(provider.concurrency, total))
+    # every worker finishes the batch it has in flight (and records it if it can) before an
+    # error is raised: nothing the platform acknowledged is left to a cancelled task
     await asyncio.gather(*(worker() for _ in range(workers)))
+    if unrecorded:
+        lost = sum(n for n, _ in unrecorded)
+        first = unrecorded[0][1]
+        if lost:
+            raise StateStoreError(
+                f"target {target!r}: {lost} change(s) the platform acknowledged could not be "
+                f"recorded: {first}. Nothing more was sent. Free space, then `reconcile "
+                "refresh` records what the platform holds, and `reconcile apply` sends what is "
+                "left (what the platform cannot read back, again)"
+            ) from first
+        raise StateStoreError(
+            f"target {target!r}: {first}. The changes acknowledged are recorded; nothing more "
+            "was sent. Free space, then `reconcile apply` sends what is left"
+        ) from first
     report(ApplyEvent(target, step.name, "end", done, total))

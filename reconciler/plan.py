@@ -378,12 +378,14 @@ def read_plan_file(path: Path) -> Plan | None:
     not JSON, nested too deeply, an integer too long to convert, a field of the wrong type.
     A saved plan's config path (relative to the plan file) is returned relative to here.
     """
+    json_name = path.suffix.lower() == ".json"
     try:
         raw = path.read_bytes()
     except OSError as exc:
+        if not json_name:
+            return None  # an audiences file, perhaps: the config loader says what is wrong
         raise PlanError(f"cannot read {path}: {exc.strerror or exc}") from exc
     raw = raw.removeprefix(codecs.BOM_UTF8)
-    json_name = path.suffix.lower() == ".json"
     if not json_name and not raw.lstrip().startswith(b"{"):
         return None
     try:

@@ -232,8 +232,8 @@ def _unreadable(path: Any) -> str:
             "SELECT count(*), min(customer_id), bool_and(known), min(segments) "
             f"FROM read_parquet({sql_string(str(path))})"
         ).fetchall()
-    except duckdb.Error as exc:
-        return str(exc).splitlines()[0]
+    except duckdb.Error as exc:  # DuckDB names the file: the message around it does already
+        return str(exc).splitlines()[0].replace(f" '{path}'", "")
     finally:
         con.close()
     return ""
