@@ -467,3 +467,38 @@ def test_a_full_disk_while_writing_the_snapshot_loses_nothing(
     for refresh in ("auto", "false"):
         again = cli("plan", str(cfg), "--detailed-exitcode", f"--refresh={refresh}", *args)
         assert again.returncode == 0, again.stdout
+
+
+def test_a_full_disk_while_journaling_keeps_what_was_recorded(
+    fresh_sandbox: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = write_config(tmp_path / "proj", ["epsilon"])
+    args = common(fresh_sandbox, tmp_path)
+    state = tmp_path / "state.db"
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(
+        statestore.sqlite3,
+        "connect",
+        lambda *a, **k: FullDisk(real_connect(*a, **k), "batches", after=10),
+    )
+    code, _, err = run_in_process(capsys, monkeypatch, "apply", str(cfg), "--auto-approve", *args)
+    monkeypatch.setattr(statestore.sqlite3, "connect", real_connect)
+    assert code == 1
+    assert "Internal error" not in err
+    (line,) = [x for x in err.splitlines() if x.startswith("Error:")]
+    assert line == (
+        f"Error: target 'eps': cannot write to the state store {state}: database or disk is "
+        "full (nothing of that write was kept). The changes acknowledged are recorded; nothing "
+        "more was sent. Free space, then `reconcile apply` sends what is left"
+    )
+    # every acknowledged change is recorded: the next apply finishes, no refresh needed
+    assert stored_links(state, "eps").items() <= platform_links(fresh_sandbox).items()
+    store = StateStore(state)
+    assert [r.status for r in store.runs("eps")] == ["failed"]  # the run is closed, as failed
+    store.close()
+    done = cli("apply", str(cfg), "--auto-approve", *args)
+    assert done.returncode == 0, done.stderr
+    assert cli("plan", str(cfg), "--detailed-exitcode", *args).returncode == 0
