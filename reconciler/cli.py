@@ -655,8 +655,8 @@ def refresh(
         rec.hold_locks(lock_wait, purpose="refresh"),
     ):
         done = _run(_refresh_store(rec))
-    for name, changes, kept in done:
-        if changes.pop("snapshot", 0):
+    for name, changes, kept, rewritten in done:
+        if rewritten:
             out.print(
                 f"{escape(name)}: membership snapshot rewritten from the state store's database "
                 "(the file could not be read)"
@@ -670,9 +670,10 @@ def refresh(
             out.print(f"  kept as last applied (the platform cannot read them): {', '.join(kept)}")
 
 
-async def _refresh_store(rec: Any) -> list[tuple[str, dict[str, int], tuple[str, ...]]]:
+async def _refresh_store(rec: Any) -> list[tuple[str, dict[str, int], tuple[str, ...], bool]]:
     """Read every target, then rewrite the state store of each one that differs (called with
-    the targets' locks held, so no apply records anything in between)."""
+    the targets' locks held, so no apply records anything in between), or else its membership
+    snapshot if that cannot be read (the last item: whether it was)."""
     from .changes import Phase
     from .drift import refreshed_state, store_changes
     from .providers.base import Source
@@ -688,10 +689,9 @@ async def _refresh_store(rec: Any) -> list[tuple[str, dict[str, int], tuple[str,
             rec.store.replace(name, new)
             # replace() writes every segment unprotected: restore the prevent_destroy flags
             rec.store.set_protection(name, protected & new.segments.keys())
-        elif rec.store.repair_snapshot(name):
-            changes = {"snapshot": 1}
+        rewritten = not changes and rec.store.repair_snapshot(name)
         kept = tuple(p.value for p in Phase if live.sources.get(p, Source.LIVE) is not Source.LIVE)
-        done.append((name, changes, kept))
+        done.append((name, changes, kept, rewritten))
     return done
 
 
