@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .changes import Action, Change, LinkChange, Phase, Step
-from .exceptions import RemoteError
+from .exceptions import RemoteError, StateStoreError
 from .plan import TargetPlan
 from .providers.base import BatchRejected, ItemResult, Provider
 from .statestore import RunRecord, StateStore
@@ -187,14 +187,8 @@ async def apply_target(
             )
         run_id = store.start_run(target, plan_digest)
         status = "failed"
-        try:
-            failed: dict[Phase, set[str]] = {}
-            for step, changes in plan.by_step():
-                await _run_step(provider, step, changes, store, run_id, failed, result, report)
-            await provider.commit()
-            status = "failed" if result.failures else "ok"
-            store.checkpoint(target)  # the columnar membership the next plan diffs against
-        finally:
+
+        def finish() -> None:
             for stats in provider.http_stats():
                 result.requests += stats.requests
                 result.retries += stats.retries
@@ -209,6 +203,21 @@ async def apply_target(
                     "retries": result.retries,
                 },
             )
+
+        try:
+            failed: dict[Phase, set[str]] = {}
+            for step, changes in plan.by_step():
+                await _run_step(provider, step, changes, store, run_id, failed, result, report)
+            await provider.commit()
+            status = "failed" if result.failures else "ok"
+            store.checkpoint(target)  # the columnar membership the next plan diffs against
+        except BaseException:
+            # the journal may be what cannot be written (a full disk): the error that stopped
+            # the run is the one to report; a run left unfinished is reported by the next
+            with contextlib.suppress(StateStoreError):
+                finish()
+            raise
+        finish()
     return result
 
 
@@ -244,10 +253,14 @@ async def _run_step(
     errors: dict[int, str] = {}
     queue = iter(batches)
     done = 0
+    #: the state store could not record: (acknowledged changes not recorded, first error)
+    unrecorded: list[tuple[int, StateStoreError]] = []
 
     async def worker() -> None:
         nonlocal done
         for batch in queue:
+            if unrecorded:  # the state store cannot record: send nothing more
+                return
             results = await _send(provider, phase, batch.parts)
             ok: list[Change] = []
             bad: list[ItemFailure] = []
@@ -262,16 +275,40 @@ async def _run_step(
                     bad.append(ItemFailure(phase.value, change.key, errors[origin]))
                 else:
                     ok.append(change)
-            store.record(target, ok)
-            store.record_batch(run_id, step.name, len(batch.parts), len(ok), len(bad))
+            try:
+                store.record(target, ok)
+            except StateStoreError as exc:
+                unrecorded.append((len(ok), exc))
+                return
             result.applied += len(ok)
             result.batches += 1
             for failure in bad:
                 result.failures.append(failure)
                 failed.setdefault(phase, set()).add(failure.key)
             done += len(ok) + len(bad)
+            try:
+                store.record_batch(run_id, step.name, len(batch.parts), len(ok), len(bad))
+            except StateStoreError as exc:  # the changes are recorded, the journal is not
+                unrecorded.append((0, exc))
+                return
             report(ApplyEvent(target, step.name, "advance", done, total))
 
     workers = max(1, min(provider.concurrency, total))
+    # every worker finishes the batch it has in flight (and records it if it can) before an
+    # error is raised: nothing the platform acknowledged is left to a cancelled task
     await asyncio.gather(*(worker() for _ in range(workers)))
+    if unrecorded:
+        lost = sum(n for n, _ in unrecorded)
+        first = unrecorded[0][1]
+        if lost:
+            raise StateStoreError(
+                f"target {target!r}: {lost} change(s) the platform acknowledged could not be "
+                f"recorded: {first}. Nothing more was sent. Free space, then `reconcile "
+                "refresh` records what the platform holds, and `reconcile apply` sends what is "
+                "left (what the platform cannot read back, again)"
+            ) from first
+        raise StateStoreError(
+            f"target {target!r}: {first}. The changes acknowledged are recorded; nothing more "
+            "was sent. Free space, then `reconcile apply` sends what is left"
+        ) from first
     report(ApplyEvent(target, step.name, "end", done, total))

@@ -214,7 +214,7 @@ def _reconciler(
             folder.mkdir(parents=True, exist_ok=True)
             sb = stack.enter_context(Sandbox(folder / "remote.db", port=0))
             err.print(f"[dim]Sandbox serving on {sb.url}[/dim]")
-            overrides = Overrides.for_sandbox(sb)
+            overrides = Overrides.for_sandbox(sb, local=True)
         store = StateStore(_state_path(config.path, state, sandbox or bool(sandbox_url)))
         stack.callback(store.close)
         yield Reconciler(config, store, targets=targets, overrides=overrides)
@@ -274,7 +274,7 @@ def plan(
         result = _run(rec.plan(_refresh(refresh)))
     result = _with_path(result, file)
     if out_file:
-        out_file.write_text(result.to_json())
+        result.save(out_file, file)
         err.print(f"[dim]Plan saved to {escape(str(out_file))}[/dim]")
     _render(result, format, full)
     if detailed_exitcode and result.has_changes:
@@ -285,16 +285,6 @@ def _with_path(plan_value: Any, file: Path) -> Any:
     import dataclasses
 
     return dataclasses.replace(plan_value, config_path=_relative(file))
-
-
-def _is_plan_file(path: Path) -> bool:
-    if path.suffix.lower() == ".json":
-        return True
-    try:
-        with path.open("rb") as fh:
-            return fh.read(1) == b"{"
-    except OSError:
-        return False
 
 
 @app.command()
@@ -316,25 +306,33 @@ def apply(
         float, typer.Option("--lock-wait", help="Seconds to wait for another apply's lock.")
     ] = 0.0,
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="With a saved plan: the config to apply it with [default: the one it records]; "
+            "it must be the config the plan was made from.",
+        ),
+    ] = None,
 ) -> None:
     """Make the targets match the config (or apply a saved plan, refusing a stale one)."""
-    from .plan import Plan
+    from .plan import check_config, check_endpoints, planned_config, read_plan_file
 
-    saved: Plan | None = None
     config_file = file
-    if _is_plan_file(file):
-        try:
-            saved = Plan.from_json(file.read_text())
-        except OSError as exc:
-            _fail(f"cannot read {file}: {exc.strerror}")
-        config_file = Path(saved.config_path)
-        if not config_file.is_absolute() and not config_file.exists():
-            config_file = file.parent / saved.config_path
+    saved = read_plan_file(file)
+    if saved is not None:
+        config_file = planned_config(saved, file, config)
         target = target or [t.target for t in saved.targets]
+    elif config is not None:
+        _fail(f"--config goes with a saved plan; {file} is a config, not a plan")
     with (
         _reconciler(config_file, target, state, sandbox, sandbox_url) as rec,
         rec.hold_locks(lock_wait),
     ):
+        if saved is not None:
+            check_endpoints(saved, file, {n: rec.endpoint(n) for n in rec.target_names})
+            if config is not None:
+                check_config(saved, file, config, rec.config.digest)
         current = _run(rec.plan())
         if saved is not None:
             _check_fresh(saved, current)
@@ -451,13 +449,12 @@ def show(
     full: Annotated[bool, typer.Option("--full", help="List every change in text output.")] = False,
 ) -> None:
     """Render a saved plan."""
-    from .plan import Plan
+    from .plan import read_plan_file
 
-    try:
-        text = plan_file.read_text()
-    except OSError as exc:
-        _fail(f"cannot read {plan_file}: {exc.strerror}")
-    _render(Plan.from_json(text), format, full)
+    saved = read_plan_file(plan_file)
+    if saved is None:
+        _fail(f"{plan_file} is not a plan (save one with `reconcile plan --out FILE`)")
+    _render(saved, format, full)
 
 
 # -- drift / refresh / import / explain -----------------------------------------------------
@@ -658,7 +655,12 @@ def refresh(
         rec.hold_locks(lock_wait, purpose="refresh"),
     ):
         done = _run(_refresh_store(rec))
-    for name, changes, kept in done:
+    for name, changes, kept, rewritten in done:
+        if rewritten:
+            out.print(
+                f"{escape(name)}: membership snapshot rewritten from the state store's database "
+                "(the file could not be read)"
+            )
         if not changes:
             continue
         out.print(f"{escape(name)}: state store refreshed from the platform")
@@ -668,9 +670,10 @@ def refresh(
             out.print(f"  kept as last applied (the platform cannot read them): {', '.join(kept)}")
 
 
-async def _refresh_store(rec: Any) -> list[tuple[str, dict[str, int], tuple[str, ...]]]:
+async def _refresh_store(rec: Any) -> list[tuple[str, dict[str, int], tuple[str, ...], bool]]:
     """Read every target, then rewrite the state store of each one that differs (called with
-    the targets' locks held, so no apply records anything in between)."""
+    the targets' locks held, so no apply records anything in between), or else its membership
+    snapshot if that cannot be read (the last item: whether it was)."""
     from .changes import Phase
     from .drift import refreshed_state, store_changes
     from .providers.base import Source
@@ -686,8 +689,9 @@ async def _refresh_store(rec: Any) -> list[tuple[str, dict[str, int], tuple[str,
             rec.store.replace(name, new)
             # replace() writes every segment unprotected: restore the prevent_destroy flags
             rec.store.set_protection(name, protected & new.segments.keys())
+        rewritten = not changes and rec.store.repair_snapshot(name)
         kept = tuple(p.value for p in Phase if live.sources.get(p, Source.LIVE) is not Source.LIVE)
-        done.append((name, changes, kept))
+        done.append((name, changes, kept, rewritten))
     return done
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,9 +17,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import Config, TargetConfig, resolve
 from .diff import Ownership
-from .exceptions import PlanError
+from .exceptions import PlanError, SnapshotError
 from .model import State
-from .plan import Overview, Plan, TargetPlan, build_target_plan, check_safety
+from .plan import (
+    LOCAL_SANDBOX,
+    Endpoint,
+    Overview,
+    Plan,
+    TargetPlan,
+    build_target_plan,
+    check_safety,
+    endpoint_of,
+)
 from .providers import provider_class, provider_types
 from .providers.base import (
     Provider,
@@ -65,17 +75,20 @@ class Overrides:
 
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: which sandbox, as a plan records it (see :class:`~reconciler.plan.Endpoint`)
+    sandbox: str = ""
 
     @classmethod
-    def for_sandbox(cls, sandbox: Any) -> Overrides:
-        """Point every registered target type at a running sandbox."""
+    def for_sandbox(cls, sandbox: Any, *, local: bool = False) -> Overrides:
+        """Point every registered target type at a running sandbox; ``local``: one this
+        command started (``--sandbox``), on a port of its own each run."""
         settings: dict[str, Mapping[str, Any]] = {}
         credentials: dict[str, Mapping[str, str]] = {}
         for type_name in provider_types():
             found = provider_class(type_name).sandbox_overrides(sandbox)
             if found is not None:
                 settings[type_name], credentials[type_name] = found
-        return cls(settings, credentials)
+        return cls(settings, credentials, LOCAL_SANDBOX if local else str(sandbox.url))
 
 
 class Reconciler:
@@ -139,6 +152,15 @@ class Reconciler:
         context = ProviderContext(self.store, self.config.path.parent, self.retry)
         return cls(name, settings, creds, context)
 
+    def endpoint(self, name: str) -> Endpoint:
+        """Where target ``name`` is reached: the sandbox or not, and its base URLs (a plan
+        records it, and a saved plan is applied there alone)."""
+        target = self.config.targets[name]
+        supplied = self.overrides.settings.get(target.type, {})
+        return endpoint_of(
+            {**target.settings, **supplied}, sandbox=self.overrides.sandbox, supplied=supplied
+        )
+
     def _ownership(self, target: TargetConfig, marked: frozenset[str]) -> Ownership:
         forget = frozenset(
             r.id for r in self.config.removed if not r.destroy and target.name in r.targets
@@ -171,6 +193,7 @@ class Reconciler:
         target = self.config.targets[name]
         provider = self.provider(name)
         overview: Overview | None = None
+        notes: list[str] = []
         try:
             found = None
             caps = provider.capabilities
@@ -183,24 +206,32 @@ class Reconciler:
                 if refresh is Refresh.NONE:
                     sources = dict.fromkeys(caps.phases, Source.STATE_STORE)
                     offline = RemoteState(self.store.load(name, membership=False), sources)
-                found = await targeted_inputs(
-                    self.config,
-                    name,
-                    provider,
-                    snapshot,
-                    managed=self.store.managed_segments(name),
-                    sample=self.sample,
-                    seed=self.sample_seed,
-                    offline=offline,
-                )
+                try:
+                    found = await targeted_inputs(
+                        self.config,
+                        name,
+                        provider,
+                        snapshot,
+                        managed=self.store.managed_segments(name),
+                        sample=self.sample,
+                        seed=self.sample_seed,
+                        offline=offline,
+                    )
+                except SnapshotError as exc:  # the database holds the record it came from
+                    notes.append(
+                        f"{exc}: planned without it, from the state store's database (slower); "
+                        "`reconcile refresh` rewrites it"
+                    )
             if found is not None:
                 desired, remote, overview = found
             else:
                 desired = self.desired()[name]
                 remote = await provider.read(ReadScope(refresh, frozenset(desired.segments)))
+            if notes:
+                remote = dataclasses.replace(remote, warnings=(*remote.warnings, *notes))
         finally:
             await provider.aclose()
-        return build_target_plan(
+        built = build_target_plan(
             name,
             target.type,
             provider.capabilities,
@@ -210,6 +241,7 @@ class Reconciler:
             protected=self._protected(name),
             overview=overview,
         )
+        return dataclasses.replace(built, planned_at=self.endpoint(name))
 
     async def plan(self, refresh: Refresh = Refresh.FULL) -> Plan:
         plans = await asyncio.gather(*(self._plan_one(n, refresh) for n in self.target_names))

@@ -13,7 +13,8 @@ httpx, DuckDB, SQLite) are translated at the boundary with ``raise ... from exc`
     │   └── UnsupportedError     the target cannot do what was asked
     ├── RemoteError              the network or the target failed after all retries
     ├── StateStoreError          the local state store is unreadable or locked
-    │   └── LockedError          another apply holds the target's lock
+    │   ├── LockedError          another apply holds the target's lock
+    │   └── SnapshotError        a membership snapshot file cannot be read
     ├── PlanError                a plan file is malformed, stale or unsafe
     │   ├── StalePlanError       the config or the remote changed since the plan was made
     │   └── UnsafePlanError      the plan crosses a safety threshold or prevent_destroy
@@ -36,6 +37,7 @@ __all__ = [
     "RemoteError",
     "SandboxError",
     "SecretError",
+    "SnapshotError",
     "StalePlanError",
     "StateStoreError",
     "UnsafePlanError",
@@ -106,6 +108,11 @@ class StateStoreError(ReconcilerError):
 
 class LockedError(StateStoreError):
     """Another apply holds the lock of this target."""
+
+
+class SnapshotError(StateStoreError):
+    """A target's membership snapshot (a file the state store keeps beside its database)
+    cannot be read; the database still holds the record it was written from."""
 
 
 class PlanError(ReconcilerError):

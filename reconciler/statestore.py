@@ -321,7 +321,26 @@ class StateStore:
             (target,),
         ).fetchall()
 
-    def checkpoint(self, target: str, *, keep: str | None = None) -> None:
+    def repair_snapshot(self, target: str) -> bool:
+        """Rewrite the snapshot of ``target`` from the database when its file cannot be read
+        in full (or is gone); ``True`` when it did."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with self._read():
+            row = self._db.execute(
+                "SELECT file FROM snapshots WHERE target=?", (target,)
+            ).fetchone()
+        if row is None:
+            return False
+        try:
+            pq.read_table(self._snapshot_dir() / row[0])
+        except (OSError, pa.ArrowException):
+            self.checkpoint(target, rebuild=True)
+            return True
+        return False
+
+    def checkpoint(self, target: str, *, keep: str | None = None, rebuild: bool = False) -> None:
         """Fold the customers changed since the last snapshot into a new snapshot file.
 
         Crash-safe at every point: the new file is written under a fresh name, then one
@@ -332,6 +351,9 @@ class StateStore:
         The file replaced stays until the next checkpoint: a plan that started reading it
         (plans take no lock) finishes on it. ``keep``: such a file that the caller already
         unlinked from the target (:meth:`replace` does, to rebuild from scratch).
+
+        ``rebuild``, or a current file that cannot be read: the new file is written from the
+        database alone (the record), and the old one is dropped.
         """
         import pyarrow as pa  # only here: apply and import time, never on a plan's path
         import pyarrow.compute as pc
@@ -352,12 +374,21 @@ class StateStore:
                 schema=schema,
             )
 
+        def readable(path: Path) -> pa.Table | None:
+            try:
+                return pq.read_table(path, schema=schema)
+            except (OSError, pa.ArrowException):
+                return None  # the database holds the record the file was written from
+
         folder = self._snapshot_dir()
         folder.mkdir(parents=True, exist_ok=True)
+        old: pa.Table | None = None
         with self._read():  # the file, the marks and the record, as of one moment
             current = self._snapshot_meta(target)
             dirty = self._dirty_rows(target)
-            if current is None:
+            if current is not None and not rebuild:
+                old = readable(current.path)
+            if old is None:
                 rows = self._db.execute(
                     "SELECT c.id, 1, coalesce(l.segments, '') FROM customers c LEFT JOIN links l "
                     "ON l.target = c.target AND l.customer = c.id WHERE c.target=? "
@@ -367,13 +398,12 @@ class StateStore:
                     (target, target),
                 ).fetchall()
         last_seq = max((seq for _, seq, _, _ in dirty), default=0)
-        if current is None:
+        if old is None or current is None:
             customers, links, c_sum, l_sum = row_sums(rows)
             table = to_table(rows)
         else:
             if not dirty:
                 return
-            old = pq.read_table(current.path, schema=schema)
             changed = pc.is_in(old.column("customer_id"), value_set=pa.array([d[0] for d in dirty]))
             before = [
                 (r["customer_id"], bool(r["known"]), r["segments"])
@@ -393,9 +423,14 @@ class StateStore:
             # row groups of 128Ki rows: DuckDB and Spark scan a file one row group per thread
             pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP)
             os.replace(tmp, folder / name)
-        except OSError as exc:
+        except (OSError, pa.ArrowException) as exc:
             tmp.unlink(missing_ok=True)
-            raise StateStoreError(f"cannot write the membership snapshot: {exc}") from exc
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise StateStoreError(
+                f"target {target!r}: cannot write the membership snapshot {folder / name}: "
+                f"{reason}; every change is recorded in {self.path}, which plans read until "
+                "the next apply writes the snapshot"
+            ) from exc
         with self._tx():
             self._db.execute(
                 "INSERT OR REPLACE INTO snapshots(target, file, customers, links, customers_sum, "
@@ -403,7 +438,7 @@ class StateStore:
                 (target, name, customers, links, f"{c_sum:x}", f"{l_sum:x}"),
             )
             self._db.execute("DELETE FROM dirty WHERE target=? AND seq <= ?", (target, last_seq))
-        kept = {name, keep, current.path.name if current is not None else None}
+        kept = {name, keep, current.path.name if old is not None and current else None}
         for stale in folder.glob(f"{safe}.*.parquet"):
             if stale.name not in kept:
                 stale.unlink(missing_ok=True)
@@ -419,20 +454,43 @@ class StateStore:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[None]:
+        """One write transaction: committed whole, or rolled back whole. A failure of SQLite
+        (a full disk, an I/O error) is a StateStoreError naming the database."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StateStoreError(f"state store {self.path} is busy: {exc}") from exc
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            raise (
+                StateStoreError(f"state store {self.path} is busy: {exc}")
+                if busy
+                else self._failed(exc)
+            ) from exc
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._failed(exc) from exc
             raise
-        self._db.execute("COMMIT")
+
+    def _failed(self, exc: sqlite3.Error) -> StateStoreError:
+        return StateStoreError(
+            f"cannot write to the state store {self.path}: {exc} (nothing of that write was kept)"
+        )
+
+    def _journal(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
+        """One statement of the run journal (committed on its own)."""
+        try:
+            return self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from exc
 
     # -- journal --------------------------------------------------------------------------
     def start_run(self, target: str, plan_digest: str) -> int:
-        cur = self._db.execute(
+        cur = self._journal(
             "INSERT INTO runs(target, plan_digest, started, status) VALUES (?,?,?, 'running')",
             (target, plan_digest, time.time()),
         )
@@ -442,13 +500,13 @@ class StateStore:
 
     def record_batch(self, run_id: int, step: str, size: int, ok: int, failed: int) -> None:
         self._seq[run_id] = seq = self._seq.get(run_id, 0) + 1
-        self._db.execute(
+        self._journal(
             "INSERT INTO batches(run_id, seq, step, size, ok, failed, at) VALUES (?,?,?,?,?,?,?)",
             (run_id, seq, step, size, ok, failed, time.time()),
         )
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, object]) -> None:
-        self._db.execute(
+        self._journal(
             "UPDATE runs SET finished=?, status=?, summary=? WHERE id=?",
             (time.time(), status, json.dumps(summary, sort_keys=True), run_id),
         )
@@ -468,7 +526,7 @@ class StateStore:
         return [RunRecord(*row) for row in rows]
 
     def close_interrupted(self, target: str) -> None:
-        self._db.execute(
+        self._journal(
             "UPDATE runs SET status='interrupted', finished=? WHERE target=? AND finished IS NULL",
             (time.time(), target),
         )

@@ -29,7 +29,7 @@ from ._hashing import SEP, row_sums
 from .config import Config, Wanted, desired_table
 from .config._pushdown import SparkDiff, spark_diff, spark_snapshot, uses_spark
 from .config._sources import sql_string, temp_table
-from .exceptions import PlanError
+from .exceptions import PlanError, SnapshotError
 from .model import EMPTY, State, StateBuilder
 from .plan import Overview, fingerprint_sum, format_fingerprint
 from .providers.base import Provider, RemoteState
@@ -186,7 +186,10 @@ def _diff(
         f"FROM (SELECT w.cid, {masks}, l.customer_id, l.known, l.segments, "
         f"{_changes(wanted.words)} AS ch FROM {JOIN})"
     )
-    (l_scan, known_now) = con.execute("SELECT count(*), count_if(known) FROM last").fetchall()[0]
+    # count(...) FILTER, not count_if: DuckDB's count_if is a sum, NULL over an empty snapshot
+    (l_scan, known_now) = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE known) FROM last"
+    ).fetchall()[0]
     while True:
         (found, w_join, l_join) = con.execute(
             query, {"salt": salt, "limit": _limit(sample, known)}
@@ -218,6 +221,22 @@ def _diff(
             want[cid] = text
         last[cid] = (bool(row["k"]), row["s"] or "") if row["k"] is not None else _ABSENT
     return _Rows(needed, _pick(candidates, sample), want, last, int(known_now), int(w_scan))
+
+
+def _unreadable(path: Any) -> str:
+    """Why the snapshot file cannot be read in full ('' when it can): asked only once a
+    diff failed, so a plan never pays for it."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(
+            "SELECT count(*), min(customer_id), bool_and(known), min(segments) "
+            f"FROM read_parquet({sql_string(str(path))})"
+        ).fetchall()
+    except duckdb.Error as exc:  # DuckDB names the file: the message around it does already
+        return str(exc).splitlines()[0].replace(f" '{path}'", "")
+    finally:
+        con.close()
+    return ""
 
 
 def _pushed(
@@ -309,6 +328,11 @@ async def targeted_inputs(
             else []
         )
     except duckdb.Error as exc:
+        unreadable = _unreadable(snapshot.path)
+        if unreadable:
+            raise SnapshotError(
+                f"the membership snapshot {snapshot.path} cannot be read ({unreadable})"
+            ) from exc
         raise PlanError(f"cannot plan from the snapshot: {str(exc).splitlines()[0]}") from exc
     finally:
         con.close()

@@ -29,7 +29,7 @@ def fast_overrides(sandbox: Any) -> Overrides:
     base = Overrides.for_sandbox(sandbox)
     settings = {k: dict(v) for k, v in base.settings.items()}
     settings.setdefault("talonone", {})["management_rps"] = 10_000
-    return Overrides(settings, base.credentials)
+    return Overrides(settings, base.credentials, base.sandbox)
 
 
 def desired_of(config_path: Path) -> dict[str, State]:
