@@ -7,8 +7,10 @@ then summarised with a pointer to the full plan.
 
 from __future__ import annotations
 
+import re
+
 from ..plan import Plan, TargetPlan
-from ._lines import describe, mark
+from ._lines import describe, mark, printable
 from ._text import summary_line
 
 GITHUB_COMMENT_LIMIT = 65_536
@@ -19,8 +21,25 @@ _FOOTER = (
 )
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+#: what Markdown (GitHub's included) would read as markup in running text: code spans,
+#: emphasis, links and images, table cells, strike-through; ``&`` and ``<`` start entities and
+#: HTML tags
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md_text(text: str) -> str:
+    """``text`` (a name, an id, a message) shown literally in running Markdown text."""
+    text = printable(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def md_code(text: str) -> str:
+    """``text`` as an inline code span, fenced by more backticks than any run inside it."""
+    text = printable(text)
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _header(tp: TargetPlan) -> str:
@@ -28,7 +47,7 @@ def _header(tp: TargetPlan) -> str:
     ph = c.by_phase
     seg, acc, cus = ph.get("segments", {}), ph.get("access", {}), ph.get("customers", {})
     lines = [
-        f"#### Target `{_md(tp.target)}` ({tp.type})",
+        f"#### Target {md_code(tp.target)} ({tp.type})",
         "",
         "| segments + / ~ / - | access + / ~ / - | customers + | links + / - |",
         "|---|---|---|---|",
@@ -39,8 +58,8 @@ def _header(tp: TargetPlan) -> str:
     ]
     sources = ", ".join(f"{p}: {s}" for p, s in tp.sources.items())
     if sources:
-        lines.append(f"<sub>Remote facts — {_md(sources)}</sub>\n")
-    lines += [f"> [!WARNING]\n> {_md(w)}\n" for w in tp.warnings]
+        lines.append(f"<sub>Remote facts — {md_text(sources)}</sub>\n")
+    lines += [f"> [!WARNING]\n> {md_text(w)}\n" for w in tp.warnings]
     if tp.unmanaged:
         lines.append(f"Unmanaged (left alone): {len(tp.unmanaged):,} segment(s)\n")
     return "\n".join(lines) + "\n"
@@ -69,7 +88,7 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT - 1_536) ->
             budget -= len(opening) + len(closing) + 40
             block = [opening]
             for i, change in enumerate(changes):
-                text = f"{mark(change)} {describe(change)}".replace("```", "'''") + "\n"
+                text = printable(f"{mark(change)} {describe(change)}").replace("```", "'''") + "\n"
                 if len(text) > budget:
                     hidden += len(changes) - i
                     block.append(f"… {len(changes) - i:,} more\n")
