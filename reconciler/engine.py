@@ -32,9 +32,9 @@ from .statestore import StateStore
 from .targeted import targeted_inputs
 
 if TYPE_CHECKING:  # apply's module is imported by apply alone: a plan never loads it
-    from .apply import ApplyResult, Reporter
+    from .apply import ApplyResult, Reporter, Stop
 
-__all__ = ["Overrides", "Reconciler", "default_state_path", "run"]
+__all__ = ["Overrides", "Reconciler", "default_state_path", "run", "sandbox_paths"]
 
 _T = TypeVar("_T")
 
@@ -57,6 +57,15 @@ def run(awaitable: Awaitable[_T]) -> _T:
 
 def default_state_path(config_path: Path) -> Path:
     return config_path.resolve().parent / ".reconcile" / "state.db"
+
+
+def sandbox_paths(config_path: Path) -> tuple[Path, Path]:
+    """The one rule for where the local sandbox lives: ``.reconcile/sandbox/`` in the config's
+    folder, whatever the current folder. Returns (the platforms' database, ``remote.db``; the
+    state store of runs against the sandbox, ``state.db``). ``--sandbox`` and ``reconcile
+    sandbox serve|seed|reset`` (by their ``--config``) all use it."""
+    folder = config_path.resolve().parent / ".reconcile" / "sandbox"
+    return folder / "remote.db", folder / "state.db"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +101,8 @@ class Reconciler:
     ) -> None:
         self.config = config
         self.store = store
-        names = list(targets) if targets else list(config.targets)
+        # a target named twice is one target (locked once, planned once), in first-named order
+        names = list(dict.fromkeys(targets)) if targets else list(config.targets)
         unknown = [n for n in names if n not in config.targets]
         if unknown:
             raise PlanError(
@@ -236,7 +246,11 @@ class Reconciler:
         reporter: Reporter | None = None,
         verify: bool = True,
         lock_wait: float = 0.0,
+        stop: Stop | None = None,
     ) -> list[ApplyResult]:
+        """Apply ``plan``; with ``stop`` asked for midway (see :class:`~reconciler.apply.Stop`),
+        every target ends between batches, its results say what was not sent, and the verify
+        read is skipped."""
         from .apply import apply_target
 
         self.check(plan, force=force)
@@ -253,6 +267,7 @@ class Reconciler:
                     reporter=reporter,
                     lock_wait=lock_wait,
                     locked=self._held,
+                    stop=stop,
                 )
             finally:
                 await provider.aclose()
@@ -267,7 +282,7 @@ class Reconciler:
             results = list(await asyncio.gather(*(one(tp) for tp in plan.targets if tp.changes)))
         finally:
             gc.unfreeze()
-        if verify and results:
+        if verify and results and not (stop is not None and stop.requested):
             after = await self.plan()
             for result in results:
                 result.remaining = len(after.target(result.target).changes)
