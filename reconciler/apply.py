@@ -45,6 +45,7 @@ class Stop:
     def __init__(self, grace: float = 10.0) -> None:
         self.grace = grace
         self.reason = ""
+        self._asked: asyncio.Event | None = None
         self._abandoned: asyncio.Event | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -61,11 +62,17 @@ class Stop:
             self._abandoned = asyncio.Event()
         return self._abandoned
 
+    def _asked_event(self) -> asyncio.Event:
+        if self._asked is None:
+            self._asked = asyncio.Event()
+        return self._asked
+
     def request(self, reason: str = "stop") -> None:
         if self.requested:
             self.abandon()
             return
         self.reason = reason
+        self._asked_event().set()
         event = self._event()
         self._timer = asyncio.get_running_loop().call_later(self.grace, event.set)
 
@@ -76,6 +83,9 @@ class Stop:
 
     async def wait_abandoned(self) -> None:
         await self._event().wait()
+
+    async def wait_requested(self) -> None:
+        await self._asked_event().wait()
 
 
 @dataclass(frozen=True, slots=True)

@@ -250,7 +250,7 @@ class Reconciler:
     ) -> list[ApplyResult]:
         """Apply ``plan``; with ``stop`` asked for midway (see :class:`~reconciler.apply.Stop`),
         every target ends between batches, its results say what was not sent, and the verify
-        read is skipped."""
+        read is skipped (or dropped)."""
         from .apply import apply_target
 
         self.check(plan, force=force)
@@ -283,10 +283,28 @@ class Reconciler:
         finally:
             gc.unfreeze()
         if verify and results and not (stop is not None and stop.requested):
-            after = await self.plan()
-            for result in results:
-                result.remaining = len(after.target(result.target).changes)
+            after = await self._verify(stop)
+            if after is not None:
+                for result in results:
+                    result.remaining = len(after.target(result.target).changes)
         return results
+
+    async def _verify(self, stop: Stop | None) -> Plan | None:
+        """The plan after an apply; ``None`` when a stop is asked for first (it only reads,
+        so it is dropped at once)."""
+        if stop is None:
+            return await self.plan()
+        verifying = asyncio.ensure_future(self.plan())
+        stopping = asyncio.ensure_future(stop.wait_requested())
+        try:
+            await asyncio.wait([verifying, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not verifying.done():
+                verifying.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await verifying
+        return None if verifying.cancelled() else verifying.result()
 
     def _protected_now(self, name: str) -> Sequence[str]:
         return [s.id for s in self.config.segments if s.prevent_destroy and name in s.targets]

@@ -101,6 +101,74 @@ def test_a_signal_mid_apply_records_what_was_acknowledged_and_says_what_is_left(
     assert "verify: the remote matches the config" in out_
 
 
+def _started(proc: object, sandbox: Sandbox, n: int) -> None:
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        if len(writes(sandbox)) >= n:
+            return
+        time.sleep(0.01)
+
+
+def test_a_second_signal_abandons_the_batches_in_flight_and_apply_again_finishes(
+    fresh_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # slow writes: the second SIGINT lands while batches wait for their answers
+    fresh_sandbox.set_faults("rate=1,kinds=latency,delay=3,route=POST /epsilon/*")
+    cfg = write_config(tmp_path, ["epsilon"])
+    common = _common(fresh_sandbox, tmp_path)
+    proc = cli("apply", str(cfg), *common, "--auto-approve")
+    # the log shows answered requests: once the segments (3) and a first customer are answered,
+    # the next customers have just been sent, and wait 3 s for their answers
+    _started(proc, fresh_sandbox, 4)
+    assert proc.poll() is None, "the apply finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    assert proc.stderr is not None
+    seen = []
+    for raw in proc.stderr:  # the first signal is taken: now the second one
+        seen.append(raw.decode())
+        if raw.startswith(b"SIGINT:"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    stderr = "".join(seen) + err.decode()
+    assert proc.returncode == 130, stderr
+    assert "SIGINT again: abandoning the batches in flight" in stderr
+    assert "Interrupted (SIGINT)" in stderr
+    assert "Traceback" not in stderr
+    fresh_sandbox.set_faults("")
+    # what the abandoned batches did unacknowledged is found and finished by the next run
+    code, out, err_ = run_cli("apply", str(cfg), *common, "--auto-approve")
+    assert code == 0, err_
+    assert "verify: the remote matches the config" in out
+    code, out, err_ = run_cli("drift", str(cfg), *common, "--full")
+    assert code == 0, out + err_
+    assert "eps: the state store matches the platform" in out
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_before_any_write_exits_with_its_code_and_releases_the_lock(
+    fresh_sandbox: Sandbox, tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    cfg = write_config(tmp_path, ["talonone"])
+    common = _common(fresh_sandbox, tmp_path)
+    fresh_sandbox.set_faults("rate=1,kinds=latency,delay=1,route=GET *")  # a slow plan
+    proc = cli("apply", str(cfg), *common, "--auto-approve")
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if fresh_sandbox.requests():
+            break
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err.decode()
+    assert f"Interrupted ({sig.name})" in err.decode()
+    assert "Traceback" not in err.decode()
+    assert not writes(fresh_sandbox)
+    fresh_sandbox.set_faults("")
+    done, out, err_ = run_cli("apply", str(cfg), *common, "--auto-approve")  # no lock left
+    assert done == 0, err_
+
+
 # -- 2. machine formats own stdout ---------------------------------------------------------
 def test_every_json_format_prints_one_json_document_on_stdout(
     fresh_sandbox: Sandbox, tmp_path: Path
