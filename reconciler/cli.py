@@ -237,10 +237,56 @@ def schema(
 
 
 # -- plan / apply / show ---------------------------------------------------------------------
-def _run(awaitable: Awaitable[_T]) -> _T:
+def _run(awaitable: Awaitable[_T], stop: Any = None) -> _T:
+    """Run ``awaitable`` with SIGINT and SIGTERM handled by the event loop (a Python signal
+    handler that raises would land in any callback, where asyncio swallows what it raises).
+
+    Without ``stop``, a signal cancels the run and :class:`_Signalled` is raised from it. With
+    a :class:`~reconciler.apply.Stop` (an apply's writes), a signal asks it to stop between
+    batches, and a second one to abandon the batches in flight; the run then ends normally.
+    """
     from .engine import run
 
-    return run(awaitable)
+    async def guarded() -> _T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        received: list[signal.Signals] = []
+
+        def on_signal(sig: signal.Signals) -> None:
+            if stop is None:
+                if not received and task is not None:
+                    received.append(sig)
+                    task.cancel()
+                return
+            if stop.requested:
+                err.print(f"[yellow]{sig.name} again: abandoning the batches in flight[/yellow]")
+            else:
+                err.print(
+                    f"[yellow]{sig.name}: sending no new batch; waiting up to {stop.grace:g}s for "
+                    "the ones in flight (signal again to stop at once)[/yellow]"
+                )
+            stop.request(sig.name)
+
+        previous: dict[signal.Signals, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(sig)
+            try:
+                loop.add_signal_handler(sig, on_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover
+                continue  # no Unix signals, or not the main thread: leave them alone
+            previous[sig] = handler
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if received:
+                raise _Signalled(received[0]) from None
+            raise
+        finally:
+            for sig, handler in previous.items():
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, handler)
+
+    return run(guarded())
 
 
 def _state_path(config_path: Path, state: Path | None, sandboxed: bool) -> Path:
@@ -300,13 +346,14 @@ def _refresh(value: str) -> Any:
     _fail(f"--refresh takes 'auto', 'full' or 'false', not {value!r}")
 
 
-def _render(plan: Any, format: Format, full: bool = False) -> None:
+def _render(plan: Any, format: Format, full: bool = False, full_plan: str = "") -> None:
+    """``full_plan``: the command that prints all of it (Markdown names it when shortened)."""
     from .render import render_json, render_markdown, render_text
 
     if format is Format.json:
         sys.stdout.write(render_json(plan))
     elif format is Format.markdown:
-        sys.stdout.write(render_markdown(plan))
+        sys.stdout.write(render_markdown(plan, full_plan=full_plan or None))
     else:
         out.print(render_text(plan, max_items=None if full else 50))
 
@@ -343,7 +390,8 @@ def plan(
     if out_file:
         out_file.write_text(result.to_json())
         err.print(f"[dim]Plan saved to {_lit(out_file)}[/dim]")
-    _render(result, format, full)
+    inv = _Invocation(file, tuple(target or ()), state, sandbox, sandbox_url)
+    _render(result, format, full, inv.command("plan", "--format", "json"))
     if detailed_exitcode and result.has_changes:
         raise typer.Exit(EXIT_CHANGES)
 
@@ -411,38 +459,42 @@ def apply(
     machine = format is Format.json
     # what running apply again means, as a command (the config, never the saved plan: after a
     # partial apply the plan is stale, and the config plans only what is left)
-    again = _Invocation(config_file, tuple(target or ()), state, sandbox, sandbox_url).command(
+    inv = _Invocation(config_file, tuple(target or ()), state, sandbox, sandbox_url)
+    again = inv.command(
         "apply", *(["--auto-approve"] if auto_approve else []), *(["--force"] if force else [])
     )
+    full_plan = inv.command("plan", "--format", "json")
     with (
         _reconciler(config_file, target, state, sandbox, sandbox_url) as rec,
         rec.hold_locks(lock_wait),
     ):
         current = _run(rec.plan())
         if saved is not None:
-            replan = _Invocation(config_file, tuple(target or ()), state, sandbox, sandbox_url)
-            _check_fresh(saved, current, replan.command("plan", "--out", str(file)))
+            _check_fresh(saved, current, inv.command("plan", "--out", _relative(file)))
         current = _with_path(current, config_file)
         if not current.has_changes:
             if machine:
                 _write_json({"plan": current.to_dict(), "results": [], "interrupted": None})
             else:
-                _render(current, format)
+                _render(current, format, full_plan=full_plan)
             err.print("[green]Nothing to apply.[/green]")
             return
         for note in rec.check(current, force=force):
             err.print(f"[yellow]{_lit(note)}[/yellow]")
         if saved is None:
             if not machine:
-                _render(current, format)
+                _render(current, format, full_plan=full_plan)
             elif not auto_approve:  # the plan to confirm, beside the document
                 from .render import render_text
 
                 err.print(render_text(current))
             if not auto_approve:
                 _confirm()
+        from .apply import Stop
+
+        stop = Stop(grace=INTERRUPT_GRACE)
         with _reporter() as report:
-            results, stop = _run(_apply_until_signalled(rec, current, force, report))
+            results = _run(rec.apply(current, force=force, reporter=report, stop=stop), stop)
     if machine:
         _write_json(
             {
@@ -457,43 +509,6 @@ def apply(
         _interrupted(results, stop.reason, again)
     if any(not r.ok for r in results):
         raise typer.Exit(EXIT_ERROR)
-
-
-async def _apply_until_signalled(
-    rec: Any, plan_value: Any, force: bool, report: Any
-) -> tuple[list[Any], Any]:
-    """``rec.apply``, with SIGINT and SIGTERM turned into a stop between batches (and a second
-    one into abandoning the batches in flight); the handlers before are restored after."""
-    from .apply import Stop
-
-    stop = Stop(grace=INTERRUPT_GRACE)
-    loop = asyncio.get_running_loop()
-
-    def on_signal(sig: signal.Signals) -> None:
-        if stop.requested:
-            err.print(f"[yellow]{sig.name} again: abandoning the batches in flight[/yellow]")
-        else:
-            err.print(
-                f"[yellow]{sig.name}: sending no new batch; waiting up to {stop.grace:g}s for the "
-                "ones in flight (signal again to stop at once)[/yellow]"
-            )
-        stop.request(sig.name)
-
-    previous: dict[signal.Signals, Any] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        handler = signal.getsignal(sig)
-        try:
-            loop.add_signal_handler(sig, on_signal, sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - no Unix
-            continue
-        previous[sig] = handler
-    try:
-        results = await rec.apply(plan_value, force=force, reporter=report, stop=stop)
-    finally:
-        for sig, handler in previous.items():
-            loop.remove_signal_handler(sig)
-            signal.signal(sig, handler)
-    return results, stop
 
 
 def _result_dict(r: Any) -> dict[str, Any]:
@@ -630,7 +645,8 @@ def show(
         text = plan_file.read_text()
     except OSError as exc:
         _fail(f"cannot read {plan_file}: {exc.strerror}")
-    _render(Plan.from_json(text), format, full)
+    full_plan = shlex.join(["reconcile", "show", _relative(plan_file), "--format", "json"])
+    _render(Plan.from_json(text), format, full, full_plan)
 
 
 # -- drift / refresh / import / explain -----------------------------------------------------
@@ -808,7 +824,9 @@ def drift(
             )
             text += "\n\n"
         sys.stdout.write(text)
-        sys.stdout.write(render_markdown(current))
+        sys.stdout.write(
+            render_markdown(current, full_plan=inv.command("plan", "--format", "json"))
+        )
     else:
         for line in [*lines, *snapshot_lines]:
             out.print(_lit(line))
@@ -970,9 +988,10 @@ def _mount_subcommands() -> None:
 
 class _Signalled(BaseException):
     """SIGINT or SIGTERM outside an apply's writes (which handle both themselves): raised where
-    the signal lands, like KeyboardInterrupt, so the same cleanup runs (locks released, stores
-    closed); a BaseException of its own, so nothing between here and :func:`main` (Click's
-    KeyboardInterrupt handling included) takes it for something else."""
+    the signal lands (or from the cancelled run, see :func:`_run`), like KeyboardInterrupt, so
+    the same cleanup runs (locks released, stores closed); a BaseException of its own, so
+    nothing between here and :func:`main` (Click's KeyboardInterrupt handling included) takes
+    it for something else."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)

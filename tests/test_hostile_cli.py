@@ -165,7 +165,7 @@ def test_a_signal_before_any_write_exits_with_its_code_and_releases_the_lock(
     assert "Traceback" not in err.decode()
     assert not writes(fresh_sandbox)
     fresh_sandbox.set_faults("")
-    done, out, err_ = run_cli("apply", str(cfg), *common, "--auto-approve")  # no lock left
+    done, _, err_ = run_cli("apply", str(cfg), *common, "--auto-approve")  # no lock left
     assert done == 0, err_
 
 

@@ -17,7 +17,7 @@ GITHUB_COMMENT_LIMIT = 65_536
 
 _FOOTER = (
     "\n_Lists shortened to fit a comment: {hidden:,} change lines are not shown. "
-    "Run `reconcile plan --format json` (or `reconcile show PLAN.json`) for the full plan._\n"
+    "Run {command} for the full plan._\n"
 )
 
 
@@ -65,8 +65,18 @@ def _header(tp: TargetPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT - 1_536) -> str:
-    """Markdown no longer than ``limit`` characters (a margin below GitHub's cap by default)."""
+def render_markdown(
+    plan: Plan,
+    *,
+    limit: int = GITHUB_COMMENT_LIMIT - 1_536,
+    full_plan: str | None = None,
+) -> str:
+    """Markdown no longer than ``limit`` characters (a margin below GitHub's cap by default).
+
+    ``full_plan``: the command that prints the whole plan, named when lists are shortened (the
+    CLI passes one with the flags of the run)."""
+    command = md_code(full_plan or "reconcile plan --format json")
+    footer = _FOOTER.format(hidden=0, command=command)
     head = [f"### {summary_line(plan.counts)}", ""]
     if not plan.has_changes:
         head.insert(0, "**No changes.** The remote matches the configuration.\n")
@@ -74,7 +84,7 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT - 1_536) ->
         head.append("> Planned from the state store alone: remote drift is not visible.\n")
     headers = [_header(tp) for tp in plan.targets]
     # headers and the footer are always shown; the detail lists share what is left
-    budget = limit - len(_FOOTER) - 32 - len("\n".join(head)) - sum(map(len, headers))
+    budget = limit - len(footer) - 32 - len("\n".join(head)) - sum(map(len, headers))
     hidden = 0
     parts = ["\n".join(head) + "\n"]
     for tp, header in zip(plan.targets, headers, strict=True):
@@ -98,5 +108,5 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT - 1_536) ->
             block.append(closing)
             parts.append("".join(block))
     if hidden:
-        parts.append(_FOOTER.format(hidden=hidden))
+        parts.append(_FOOTER.format(hidden=hidden, command=command))
     return "".join(parts)
