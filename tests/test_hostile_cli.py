@@ -304,8 +304,10 @@ def test_hostile_names_are_printed_literally(fresh_sandbox: Sandbox, tmp_path: P
     extra = f"  - id: cfg\n    name: {json.dumps(HOSTILE)}\n    members:\n      ids: [c3]\n"
     cfg = _talon_config(tmp_path, extra=extra)
     common = _common(fresh_sandbox, tmp_path)
-    code, _, err = run_cli("apply", str(cfg), *common, "--auto-approve")
+    code, out, err = run_cli("apply", str(cfg), *common, "--auto-approve")
     assert code == 0, err
+    _no_raw_controls(out + err)  # the name from the config, in the plan shown before applying
+    assert 'name="\\x1b[31mred\\x1b[0m [bold]x[/bold] :fire: `tick` <b>tag</b>"' in out, out
     # renamed on the platform, and an audience the config does not know, both hostile
     fresh_sandbox.seed(
         {
