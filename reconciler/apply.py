@@ -12,6 +12,10 @@
   created) is not sent, and is reported as skipped.
 - Every acknowledged batch is written to the state store and the journal at once, so a run that
   dies halfway loses nothing: the next run re-reads the remote, re-plans, and does only the rest.
+- A :class:`Stop` asked for (the CLI asks on SIGINT/SIGTERM) ends the run between batches: no
+  new batch is sent, the batches in flight are awaited (up to ``Stop.grace`` seconds, or until
+  it is asked again), then cancelled; the run is journalled as ``interrupted`` and its result
+  says how many changes were not sent.
 """
 
 from __future__ import annotations
@@ -28,7 +32,63 @@ from .plan import TargetPlan
 from .providers.base import BatchRejected, ItemResult, Provider
 from .statestore import RunRecord, StateStore
 
-__all__ = ["ApplyEvent", "ApplyResult", "ItemFailure", "apply_target"]
+__all__ = ["ApplyEvent", "ApplyResult", "ItemFailure", "Stop", "apply_target"]
+
+
+class Stop:
+    """A request to stop an apply between batches, made from outside it (a signal handler).
+
+    The first :meth:`request` stops new batches; the batches in flight are waited for, at most
+    ``grace`` seconds from then. A second request (or the end of the grace) abandons them: they
+    are cancelled, and whatever they changed on the platform unacknowledged is found and
+    finished by the next run, which re-reads the remote. Call it from the event loop's thread
+    (``loop.add_signal_handler`` does).
+    """
+
+    def __init__(self, grace: float = 10.0) -> None:
+        self.grace = grace
+        self.reason = ""
+        self._asked: asyncio.Event | None = None
+        self._abandoned: asyncio.Event | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def requested(self) -> bool:
+        return bool(self.reason)
+
+    @property
+    def abandoned(self) -> bool:
+        return self._abandoned is not None and self._abandoned.is_set()
+
+    def _event(self) -> asyncio.Event:
+        if self._abandoned is None:
+            self._abandoned = asyncio.Event()
+        return self._abandoned
+
+    def _asked_event(self) -> asyncio.Event:
+        if self._asked is None:
+            self._asked = asyncio.Event()
+        return self._asked
+
+    def request(self, reason: str = "stop") -> None:
+        if self.requested:
+            self.abandon()
+            return
+        self.reason = reason
+        self._asked_event().set()
+        event = self._event()
+        self._timer = asyncio.get_running_loop().call_later(self.grace, event.set)
+
+    def abandon(self) -> None:
+        self._event().set()
+        if self._timer is not None:
+            self._timer.cancel()
+
+    async def wait_abandoned(self) -> None:
+        await self._event().wait()
+
+    async def wait_requested(self) -> None:
+        await self._asked_event().wait()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +122,13 @@ class ApplyResult:
     resumed: list[RunRecord] = field(default_factory=list)
     #: changes still pending after the verify read (None: not verified)
     remaining: int | None = None
+    #: changes never sent, or sent and abandoned unacknowledged, because a Stop was asked for
+    unsent: int = 0
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.remaining
+        return not self.failures and not self.remaining and not self.unsent and not self.interrupted
 
 
 Reporter = Callable[[ApplyEvent], None]
@@ -162,10 +225,12 @@ async def apply_target(
     reporter: Reporter | None = None,
     lock_wait: float = 0.0,
     locked: bool = False,
+    stop: Stop | None = None,
 ) -> ApplyResult:
     """Apply ``plan`` to its target through ``provider``; never raises for per-item failures.
 
-    ``locked``: the caller already holds the target's lock (and planned under it).
+    ``locked``: the caller already holds the target's lock (and planned under it). ``stop``:
+    see :class:`Stop`; the result then says ``interrupted`` and how many changes were not sent.
     """
     report = reporter or (lambda _e: None)
     result = ApplyResult(plan.target)
@@ -201,15 +266,23 @@ async def apply_target(
                     "failed": len(result.failures),
                     "requests": result.requests,
                     "retries": result.retries,
+                    "unsent": result.unsent,
                 },
             )
 
         try:
             failed: dict[Phase, set[str]] = {}
             for step, changes in plan.by_step():
-                await _run_step(provider, step, changes, store, run_id, failed, result, report)
+                if stop is not None and stop.requested:
+                    result.unsent += len(changes)
+                    continue
+                await _run_step(
+                    provider, step, changes, store, run_id, failed, result, report, stop
+                )
+            # what was acknowledged is published (the file feed) and recorded, stopped or not
             await provider.commit()
-            status = "failed" if result.failures else "ok"
+            result.interrupted = stop is not None and stop.requested
+            status = "interrupted" if result.interrupted else "failed" if result.failures else "ok"
             store.checkpoint(target)  # the columnar membership the next plan diffs against
         except BaseException:
             # the journal may be what cannot be written (a full disk): the error that stopped
@@ -230,6 +303,7 @@ async def _run_step(
     failed: dict[Phase, set[str]],
     result: ApplyResult,
     report: Reporter,
+    stop: Stop | None = None,
 ) -> None:
     target = provider.name
     phase = step.phase
@@ -261,7 +335,11 @@ async def _run_step(
         for batch in queue:
             if unrecorded:  # the state store cannot record: send nothing more
                 return
+            if stop is not None and stop.requested:
+                break
             results = await _send(provider, phase, batch.parts)
+            # from here to the record, nothing awaits: a cancellation cannot fall between the
+            # platform's acknowledgement and the state store's record of it
             ok: list[Change] = []
             bad: list[ItemFailure] = []
             for origin, res in zip(batch.origins, results, strict=True):
@@ -295,8 +373,10 @@ async def _run_step(
 
     workers = max(1, min(provider.concurrency, total))
     # every worker finishes the batch it has in flight (and records it if it can) before an
-    # error is raised: nothing the platform acknowledged is left to a cancelled task
-    await asyncio.gather(*(worker() for _ in range(workers)))
+    # error is raised: nothing the platform acknowledged is left to a cancelled task, unless a
+    # second signal abandons the batches in flight
+    await _join([asyncio.ensure_future(worker()) for _ in range(workers)], stop)
+    result.unsent += total - done
     if unrecorded:
         lost = sum(n for n, _ in unrecorded)
         first = unrecorded[0][1]
@@ -312,3 +392,28 @@ async def _run_step(
             "was sent. Free space, then `reconcile apply` sends what is left"
         ) from first
     report(ApplyEvent(target, step.name, "end", done, total))
+
+
+async def _join(tasks: list[asyncio.Future[None]], stop: Stop | None) -> None:
+    """Wait for the workers; when ``stop`` is abandoned (or one fails), cancel the others."""
+    if stop is None:
+        await asyncio.gather(*tasks)
+        return
+    abandon = asyncio.ensure_future(stop.wait_abandoned())
+    try:
+        pending: set[asyncio.Future[None]] = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(
+                [*pending, abandon], return_when=asyncio.FIRST_COMPLETED
+            )
+            pending.discard(abandon)
+            failed = any(t is not abandon and not t.cancelled() and t.exception() for t in done)
+            if abandon in done or failed:
+                break
+    finally:
+        abandon.cancel()
+    for task in tasks:
+        task.cancel()  # those still sending; a finished one is left as it is
+    for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+            raise outcome

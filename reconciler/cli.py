@@ -9,9 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
+import shlex
+import signal
 import sys
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Iterator, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -21,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__
+from ._printable import printable
 from .exceptions import ConfigError, ReconcilerError, StalePlanError
 
 _T = TypeVar("_T")
@@ -36,10 +41,19 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# every string from elsewhere (a platform, the config, an error) goes into markup through
+# _lit(); emoji codes (":fire:") are never replaced, highlighting never guesses
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+#: seconds an interrupted apply waits for the batches in flight before abandoning them
+INTERRUPT_GRACE = 10.0
+
+
+def _lit(text: object) -> str:
+    """``text`` printed as it is: control characters escaped, Rich markup taken literally."""
+    return escape(printable(str(text)))
 
 
 class Format(StrEnum):
@@ -54,24 +68,48 @@ class ValidateFormat(StrEnum):
 
 
 FileArg = Annotated[Path, typer.Argument(help="The audiences file.", show_default=True)]
+
+
+def _unique(values: list[str] | None) -> list[str] | None:
+    """``--target`` values once each, in the order first given."""
+    return list(dict.fromkeys(values)) if values else values
+
+
+def _seconds(value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        _fail(f"--lock-wait takes a finite number of seconds, 0 or more, not {value}")
+    return value
+
+
 TargetOpt = Annotated[
     list[str] | None,
-    typer.Option("--target", "-t", help="Only this target (repeatable)."),
+    typer.Option("--target", "-t", help="Only this target (repeatable).", callback=_unique),
+]
+LockWaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--lock-wait",
+        help="Seconds to wait for another apply's lock (a finite number, 0 or more).",
+        callback=_seconds,
+    ),
 ]
 StateOpt = Annotated[
     Path | None,
     typer.Option(
         "--state",
         envvar="RECONCILE_STATE",
-        help="State store file [default: .reconcile/state.db next to the config].",
+        help="State store file (default: .reconcile/state.db next to the config; with the "
+        "sandbox, .reconcile/sandbox/state.db).",
     ),
 ]
 SandboxOpt = Annotated[
     bool,
     typer.Option(
         "--sandbox",
-        help="Run against the local sandbox (started in-process, state kept in "
-        ".reconcile/sandbox/ next to the config); no credentials needed.",
+        help="Run against the local sandbox, started in-process; no credentials needed. Its "
+        "platforms' state is .reconcile/sandbox/remote.db in the config's folder (where "
+        "`reconcile sandbox serve|seed|reset --config FILE` keep it too), its state store "
+        ".reconcile/sandbox/state.db.",
     ),
 ]
 SandboxUrlOpt = Annotated[
@@ -93,8 +131,37 @@ RefreshOpt = Annotated[
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    err.print(f"[red]Error:[/red] {escape(message)}")
+    err.print(f"[red]Error:[/red] {_lit(message)}")
     raise typer.Exit(code)
+
+
+def _write_json(body: Any) -> None:
+    """The one document a machine format prints on stdout."""
+    sys.stdout.write(json.dumps(body, indent=2) + "\n")
+
+
+@dataclass(frozen=True, slots=True)
+class _Invocation:
+    """The flags of this run that a printed follow-up command must carry to run as printed."""
+
+    file: Path
+    targets: Sequence[str] = ()
+    state: Path | None = None
+    sandbox: bool = False
+    sandbox_url: str | None = None
+
+    def command(self, verb: str, *extra: str, targets: Sequence[str] | None = None) -> str:
+        """``reconcile VERB FILE ...``, shell-quoted, with the targets, state and sandbox."""
+        args = ["reconcile", verb, _relative(self.file)]
+        for name in self.targets if targets is None else targets:
+            args += ["--target", name]
+        if self.state is not None:
+            args += ["--state", str(self.state)]
+        if self.sandbox_url:
+            args += ["--sandbox-url", self.sandbox_url]
+        elif self.sandbox:
+            args.append("--sandbox")
+        return shlex.join([*args, *extra])
 
 
 def _version(value: bool) -> None:
@@ -139,19 +206,18 @@ def validate(
             )
             if format is ValidateFormat.text:
                 for problem in exc.problems:
-                    err.print(escape(str(problem)))
-                err.print(f"[red]{escape(str(file))}: {len(exc.problems)} problem(s) found.[/red]")
+                    err.print(_lit(problem))
+                err.print(f"[red]{_lit(file)}: {len(exc.problems)} problem(s) found.[/red]")
             continue
         report.append({"file": str(file), "valid": True, "problems": [], "digest": config.digest})
         if format is ValidateFormat.text:
             err.print(
-                f"[green]{escape(str(file))} is valid:[/green] {len(config.segments)} segment(s), "
+                f"[green]{_lit(file)} is valid:[/green] {len(config.segments)} segment(s), "
                 f"{len(config.targets)} target(s)."
             )
     if format is ValidateFormat.json:
         problems = [p for r in report for p in r["problems"]]
-        body = {"valid": not failed, "problems": problems, "files": report}
-        sys.stdout.write(json.dumps(body, indent=2) + "\n")
+        _write_json({"valid": not failed, "problems": problems, "files": report})
     if failed:
         raise typer.Exit(EXIT_ERROR)
 
@@ -171,20 +237,66 @@ def schema(
 
 
 # -- plan / apply / show ---------------------------------------------------------------------
-def _run(awaitable: Awaitable[_T]) -> _T:
+def _run(awaitable: Awaitable[_T], stop: Any = None) -> _T:
+    """Run ``awaitable`` with SIGINT and SIGTERM handled by the event loop (a Python signal
+    handler that raises would land in any callback, where asyncio swallows what it raises).
+
+    Without ``stop``, a signal cancels the run and :class:`_Signalled` is raised from it. With
+    a :class:`~reconciler.apply.Stop` (an apply's writes), a signal asks it to stop between
+    batches, and a second one to abandon the batches in flight; the run then ends normally.
+    """
     from .engine import run
 
-    return run(awaitable)
+    async def guarded() -> _T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        received: list[signal.Signals] = []
+
+        def on_signal(sig: signal.Signals) -> None:
+            if stop is None:
+                if not received and task is not None:
+                    received.append(sig)
+                    task.cancel()
+                return
+            if stop.requested:
+                err.print(f"[yellow]{sig.name} again: abandoning the batches in flight[/yellow]")
+            else:
+                err.print(
+                    f"[yellow]{sig.name}: sending no new batch; waiting up to {stop.grace:g}s for "
+                    "the ones in flight (signal again to stop at once)[/yellow]"
+                )
+            stop.request(sig.name)
+
+        previous: dict[signal.Signals, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(sig)
+            try:
+                loop.add_signal_handler(sig, on_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover
+                continue  # no Unix signals, or not the main thread: leave them alone
+            previous[sig] = handler
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if received:
+                raise _Signalled(received[0]) from None
+            raise
+        finally:
+            for sig, handler in previous.items():
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, handler)
+
+    return run(guarded())
 
 
 def _state_path(config_path: Path, state: Path | None, sandboxed: bool) -> Path:
     """``--state``, or the store next to the config (a separate one for the sandbox)."""
-    from .engine import default_state_path
+    from .engine import default_state_path, sandbox_paths
 
     if state:
         return state
     if sandboxed:
-        return config_path.resolve().parent / ".reconcile" / "sandbox" / "state.db"
+        return sandbox_paths(config_path)[1]
     return default_state_path(config_path)
 
 
@@ -208,11 +320,12 @@ def _reconciler(
 
             overrides = Overrides.for_sandbox(SandboxEndpoints(sandbox_url))
         elif sandbox:
+            from .engine import sandbox_paths
             from .sandbox import Sandbox
 
-            folder = config.path.parent / ".reconcile" / "sandbox"
-            folder.mkdir(parents=True, exist_ok=True)
-            sb = stack.enter_context(Sandbox(folder / "remote.db", port=0))
+            remote_db = sandbox_paths(config.path)[0]
+            remote_db.parent.mkdir(parents=True, exist_ok=True)
+            sb = stack.enter_context(Sandbox(remote_db, port=0))
             err.print(f"[dim]Sandbox serving on {sb.url}[/dim]")
             overrides = Overrides.for_sandbox(sb, local=True)
         store = StateStore(_state_path(config.path, state, sandbox or bool(sandbox_url)))
@@ -233,13 +346,14 @@ def _refresh(value: str) -> Any:
     _fail(f"--refresh takes 'auto', 'full' or 'false', not {value!r}")
 
 
-def _render(plan: Any, format: Format, full: bool = False) -> None:
+def _render(plan: Any, format: Format, full: bool = False, full_plan: str = "") -> None:
+    """``full_plan``: the command that prints all of it (Markdown names it when shortened)."""
     from .render import render_json, render_markdown, render_text
 
     if format is Format.json:
         sys.stdout.write(render_json(plan))
     elif format is Format.markdown:
-        sys.stdout.write(render_markdown(plan))
+        sys.stdout.write(render_markdown(plan, full_plan=full_plan or None))
     else:
         out.print(render_text(plan, max_items=None if full else 50))
 
@@ -275,8 +389,9 @@ def plan(
     result = _with_path(result, file)
     if out_file:
         result.save(out_file, file)
-        err.print(f"[dim]Plan saved to {escape(str(out_file))}[/dim]")
-    _render(result, format, full)
+        err.print(f"[dim]Plan saved to {_lit(out_file)}[/dim]")
+    inv = _Invocation(file, tuple(target or ()), state, sandbox, sandbox_url)
+    _render(result, format, full, inv.command("plan", "--format", "json"))
     if detailed_exitcode and result.has_changes:
         raise typer.Exit(EXIT_CHANGES)
 
@@ -302,20 +417,30 @@ def apply(
     state: StateOpt = None,
     sandbox: SandboxOpt = False,
     sandbox_url: SandboxUrlOpt = None,
-    lock_wait: Annotated[
-        float, typer.Option("--lock-wait", help="Seconds to wait for another apply's lock.")
-    ] = 0.0,
-    format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+    lock_wait: LockWaitOpt = 0.0,
+    format: Annotated[
+        Format,
+        typer.Option(
+            "--format",
+            "-f",
+            help="json: one document on stdout, the plan and each target's result; progress "
+            "and notes go to stderr.",
+        ),
+    ] = Format.text,
     config: Annotated[
         Path | None,
         typer.Option(
             "--config",
-            help="With a saved plan: the config to apply it with [default: the one it records]; "
+            help="With a saved plan: the config to apply it with (default: the one it records); "
             "it must be the config the plan was made from.",
         ),
     ] = None,
 ) -> None:
-    """Make the targets match the config (or apply a saved plan, refusing a stale one)."""
+    """Make the targets match the config (or apply a saved plan, refusing a stale one).
+
+    On Ctrl-C (SIGINT) or SIGTERM no new batch is sent, the batches in flight are awaited (a
+    second signal abandons them), every acknowledged change is recorded, and apply says what
+    is left and exits 130 (SIGINT) or 143 (SIGTERM); running apply again finishes the job."""
     from .plan import check_config, check_endpoints, planned_config, read_plan_file
 
     config_file = file
@@ -325,6 +450,14 @@ def apply(
         target = target or [t.target for t in saved.targets]
     elif config is not None:
         _fail(f"--config goes with a saved plan; {file} is a config, not a plan")
+    machine = format is Format.json
+    # what running apply again means, as a command (the config, never the saved plan: after a
+    # partial apply the plan is stale, and the config plans only what is left)
+    inv = _Invocation(config_file, tuple(target or ()), state, sandbox, sandbox_url)
+    again = inv.command(
+        "apply", *(["--auto-approve"] if auto_approve else []), *(["--force"] if force else [])
+    )
+    full_plan = inv.command("plan", "--format", "json")
     with (
         _reconciler(config_file, target, state, sandbox, sandbox_url) as rec,
         rec.hold_locks(lock_wait),
@@ -335,24 +468,83 @@ def apply(
                 check_config(saved, file, config, rec.config.digest)
         current = _run(rec.plan())
         if saved is not None:
-            _check_fresh(saved, current)
+            _check_fresh(saved, current, inv.command("plan", "--out", _relative(file)))
         current = _with_path(current, config_file)
         if not current.has_changes:
-            _render(current, format)
+            if machine:
+                _write_json({"plan": current.to_dict(), "results": [], "interrupted": None})
+            else:
+                _render(current, format, full_plan=full_plan)
             err.print("[green]Nothing to apply.[/green]")
             return
         for note in rec.check(current, force=force):
-            err.print(f"[yellow]{escape(note)}[/yellow]")
+            err.print(f"[yellow]{_lit(note)}[/yellow]")
         if saved is None:
-            _render(current, format)
+            if not machine:
+                _render(current, format, full_plan=full_plan)
+            elif not auto_approve:  # the plan to confirm, beside the document
+                from .render import render_text
+
+                err.print(render_text(current))
             if not auto_approve:
                 _confirm()
+        from .apply import Stop
+
+        stop = Stop(grace=INTERRUPT_GRACE)
         with _reporter() as report:
-            results = _run(rec.apply(current, force=force, reporter=report))
-    _summary(results)
+            results = _run(rec.apply(current, force=force, reporter=report, stop=stop), stop)
+    if machine:
+        _write_json(
+            {
+                "plan": current.to_dict(),
+                "results": [_result_dict(r) for r in results],
+                "interrupted": stop.reason or None,
+            }
+        )
+    else:
+        _summary(results, again)
+    if stop.requested:
+        _interrupted(results, stop.reason, again)
+    if any(not r.ok for r in results):
+        raise typer.Exit(EXIT_ERROR)
 
 
-def _check_fresh(saved: Any, current: Any) -> None:
+def _result_dict(r: Any) -> dict[str, Any]:
+    return {
+        "target": r.target,
+        "ok": r.ok,
+        "applied": r.applied,
+        "failed": [{"phase": f.phase, "key": f.key, "error": f.error} for f in r.failures],
+        "unsent": r.unsent,
+        "interrupted": r.interrupted,
+        "remaining": r.remaining,
+        "batches": r.batches,
+        "requests": r.requests,
+        "retries": r.retries,
+        "seconds": round(r.seconds, 3),
+    }
+
+
+def _interrupted(results: list[Any], reason: str, again: str) -> NoReturn:
+    """What an interrupted apply did and what is left, on stderr; exits 128 + the signal."""
+    err.print(
+        f"[red]Interrupted ({_lit(reason)}):[/red] no new batch was sent; every change the "
+        "platforms acknowledged is recorded in the state store."
+    )
+    for r in results:
+        err.print(
+            f"  {_lit(r.target)}: {r.applied:,} change(s) applied, {r.unsent:,} not sent, "
+            f"{len(r.failures):,} failed"
+        )
+    err.print(f"To finish: `{_lit(again)}` (it re-reads the platforms and sends only the rest).")
+    try:
+        code = 128 + signal.Signals[reason].value
+    except KeyError:  # pragma: no cover - a stop asked for by something else than a signal
+        code = 130
+    raise typer.Exit(code)
+
+
+def _check_fresh(saved: Any, current: Any, replan: str) -> None:
     if saved.changes_digest() == current.changes_digest():
         return
     reasons = []
@@ -365,7 +557,7 @@ def _check_fresh(saved: Any, current: Any) -> None:
     why = " and ".join(reasons) or "the changes differ"
     raise StalePlanError(
         f"the saved plan is stale: {why} since it was made, and the changes it would make are no "
-        "longer the same. Run `reconcile plan --out` again and review the new plan."
+        f"longer the same. Run `{replan}` again and review the new plan."
     )
 
 
@@ -386,11 +578,11 @@ def _reporter() -> Iterator[Any]:
 
         def plain_report(e: ApplyEvent) -> None:
             if e.kind == "note":
-                err.print(f"{e.target}: {escape(e.message)}")
+                err.print(f"{_lit(e.target)}: {_lit(e.message)}")
             elif e.kind == "start":
-                err.print(f"{e.target}: {e.step}: {e.total:,} change(s)…")
+                err.print(f"{_lit(e.target)}: {e.step}: {e.total:,} change(s)…")
             elif e.kind == "end":
-                err.print(f"{e.target}: {e.step}: done ({e.done:,})")
+                err.print(f"{_lit(e.target)}: {e.step}: done ({e.done:,})")
 
         yield plain_report
         return
@@ -409,37 +601,33 @@ def _reporter() -> Iterator[Any]:
         def rich_report(e: ApplyEvent) -> None:
             key = (e.target, e.step)
             if e.kind == "note":
-                progress.console.print(f"[yellow]{escape(e.target)}: {escape(e.message)}[/yellow]")
+                progress.console.print(f"[yellow]{_lit(e.target)}: {_lit(e.message)}[/yellow]")
             elif e.kind == "start":
-                tasks[key] = progress.add_task(f"{e.target}: {e.step}", total=e.total)
+                tasks[key] = progress.add_task(f"{_lit(e.target)}: {e.step}", total=e.total)
             elif key in tasks:
                 progress.update(tasks[key], completed=e.done)
 
         yield rich_report
 
 
-def _summary(results: list[Any]) -> None:
-    failed = False
+def _summary(results: list[Any], again: str) -> None:
     for r in results:
         state = "[green]ok[/green]" if r.ok else "[red]incomplete[/red]"
         out.print(
-            f"{escape(r.target)}: {state} — {r.applied:,} change(s) applied in {r.batches:,} "
+            f"{_lit(r.target)}: {state} — {r.applied:,} change(s) applied in {r.batches:,} "
             f"batch(es), {r.requests:,} request(s), {r.retries:,} retried, {r.seconds:.1f}s"
         )
         for f in r.failures[:50]:
-            out.print(f"  [red]✗[/red] {f.phase} {escape(f.key)}: {escape(f.error)}")
+            out.print(f"  [red]✗[/red] {f.phase} {_lit(f.key)}: {_lit(f.error)}")
         if len(r.failures) > 50:
             out.print(f"  … {len(r.failures) - 50:,} more failures")
         if r.remaining:
             out.print(
                 f"  [yellow]verify: {r.remaining:,} change(s) still pending — "
-                "run apply again[/yellow]"
+                f"run `{_lit(again)}` again[/yellow]"
             )
         elif r.remaining == 0:
             out.print("  verify: the remote matches the config")
-        failed = failed or not r.ok
-    if failed:
-        raise typer.Exit(EXIT_ERROR)
 
 
 @app.command()
@@ -454,15 +642,11 @@ def show(
     saved = read_plan_file(plan_file)
     if saved is None:
         _fail(f"{plan_file} is not a plan (save one with `reconcile plan --out FILE`)")
-    _render(saved, format, full)
+    full_plan = shlex.join(["reconcile", "show", _relative(plan_file), "--format", "json"])
+    _render(saved, format, full, full_plan)
 
 
 # -- drift / refresh / import / explain -----------------------------------------------------
-LockWaitOpt = Annotated[
-    float, typer.Option("--lock-wait", help="Seconds to wait for another apply's lock.")
-]
-
-
 def _segment_fields(rec: Any, name: str) -> tuple[str, ...]:
     from .providers import provider_class
 
@@ -501,15 +685,26 @@ _SNAPSHOT_KINDS = (
 )
 
 
-def _shown(value: Any) -> str:
+class _Quote:
+    """How a drift report line quotes what it shows: text lines are made literal as a whole
+    when printed; Markdown escapes each value and fences each command."""
+
+    def __init__(self, markdown: bool) -> None:
+        from .render import md_code, md_text
+
+        self.value = md_text if markdown else str
+        self.command = md_code if markdown else (lambda c: f"`{c}`")
+
+
+def _shown(value: Any, q: _Quote) -> str:
     if isinstance(value, dict):
-        return ", ".join(f"{k}={v!r}" for k, v in value.items()) or "none"
-    return ", ".join(value) or "none"
+        return ", ".join(f"{q.value(k)}={q.value(repr(v))}" for k, v in value.items()) or "none"
+    return ", ".join(map(q.value, value)) or "none"
 
 
-def _snapshot_lines(report: Any, file: Path) -> list[str]:
+def _snapshot_lines(report: Any, inv: _Invocation, q: _Quote) -> list[str]:
     """The snapshot check of one target: a headline, then indented details."""
-    name = report.target
+    name = q.value(report.target)
     if not report.checked:
         by_source: dict[str, list[str]] = {}
         for phase, source in report.not_checked.items():
@@ -530,10 +725,10 @@ def _snapshot_lines(report: Any, file: Path) -> list[str]:
             if found is None or not found.count:
                 continue
             shown = [
-                f"{k} (state store: {_shown(found.details[k][0])}; "
-                f"platform: {_shown(found.details[k][1])})"
+                f"{q.value(k)} (state store: {_shown(found.details[k][0], q)}; "
+                f"platform: {_shown(found.details[k][1], q)})"
                 if k in found.details
-                else k
+                else q.value(k)
                 for k in found.examples
             ]
             more = f", … {found.count - len(shown):,} more" if found.count > len(shown) else ""
@@ -544,9 +739,10 @@ def _snapshot_lines(report: Any, file: Path) -> list[str]:
             "plans take them from the state store)"
         )
     if not report.in_sync:
+        fix = inv.command("refresh", targets=[report.target])
         lines.append(
-            f"  fix: `reconcile refresh {_relative(file)} --target {name}` records what the "
-            "platform holds in the state store (it writes nothing to the platform)"
+            f"  fix: {q.command(fix)} records what the platform holds in the state store (it "
+            "writes nothing to the platform)"
         )
     return lines
 
@@ -571,6 +767,7 @@ def drift(
     """Read-only check for CI: exit 0 in sync, 2 drifted (with which side moved), 1 error."""
     from .drift import drift_reports
 
+    inv = _Invocation(file, tuple(target or ()), state, sandbox, sandbox_url)
     with _reconciler(file, target, state, sandbox, sandbox_url) as rec:
         current = _with_path(_run(rec.plan()), file)
         last = rec.last_applied()
@@ -585,57 +782,53 @@ def drift(
             if full:
                 entry["snapshot"] = snapshots[r.target].as_dict()
             targets.append(entry)
-        body = {"in_sync": not drifted, "targets": targets, "plan": current.to_dict()}
-        sys.stdout.write(json.dumps(body, indent=2) + "\n")
-    else:
-        lines = []
-        for r in reports:
-            if not r.changes:
-                lines.append(
-                    f"{r.target}: no pending change"
-                    if r.target in stale
-                    else f"{r.target}: in sync"
-                )
-                continue
-            parts = [
-                f"{r.sides.get('config', 0):,} from config edits not yet applied",
-                f"{r.sides.get('remote', 0):,} from changes made on the platform",
-            ]
-            if r.sides.get("both"):
-                parts.append(f"{r.sides['both']:,} where both moved")
-            lines.append(f"{r.target}: {r.changes:,} pending change(s): " + ", ".join(parts))
-            for side, keys in r.examples.items():
-                lines.append(f"  {side}: {', '.join(keys)}")
-            if r.blind:
-                lines.append(
-                    f"  note: {', '.join(r.blind)} cannot be read from this platform; "
-                    "drift there is not visible"
-                )
-        snapshot_lines = [line for s in snapshots.values() for line in _snapshot_lines(s, file)]
-        if format is Format.markdown:
-            from .render import render_markdown
+        _write_json({"in_sync": not drifted, "targets": targets, "plan": current.to_dict()})
+        if drifted:
+            raise typer.Exit(EXIT_CHANGES)
+        return
+    q = _Quote(markdown=format is Format.markdown)
+    lines = []
+    for r in reports:
+        name = q.value(r.target)
+        if not r.changes:
+            lines.append(f"{name}: no pending change" if r.target in stale else f"{name}: in sync")
+            continue
+        parts = [
+            f"{r.sides.get('config', 0):,} from config edits not yet applied",
+            f"{r.sides.get('remote', 0):,} from changes made on the platform",
+        ]
+        if r.sides.get("both"):
+            parts.append(f"{r.sides['both']:,} where both moved")
+        lines.append(f"{name}: {r.changes:,} pending change(s): " + ", ".join(parts))
+        for side, keys in r.examples.items():
+            lines.append(f"  {side}: {', '.join(map(q.value, keys))}")
+        if r.blind:
+            lines.append(
+                f"  note: {', '.join(r.blind)} cannot be read from this platform; "
+                "drift there is not visible"
+            )
+    snapshot_lines = [line for s in snapshots.values() for line in _snapshot_lines(s, inv, q)]
+    if format is Format.markdown:
+        from .render import render_markdown
 
-            header = "## Drift detected\n\n" if drifted else "## In sync\n\n"
-            text = header + "\n".join(f"- {line.strip()}" for line in lines) + "\n\n"
-            if snapshot_lines:
-                text += "### State store against a full read of the platform\n\n"
-                text += "\n".join(
-                    f"  - {_md(line.strip())}" if line.startswith("  ") else f"- {_md(line)}"
-                    for line in snapshot_lines
-                )
-                text += "\n\n"
-            sys.stdout.write(text)
-            sys.stdout.write(render_markdown(current))
-        else:
-            for line in [*lines, *snapshot_lines]:
-                out.print(escape(line))
+        header = "## Drift detected\n\n" if drifted else "## In sync\n\n"
+        text = header + "\n".join(f"- {line.strip()}" for line in lines) + "\n\n"
+        if snapshot_lines:
+            text += "### State store against a full read of the platform\n\n"
+            text += "\n".join(
+                f"  - {line.strip()}" if line.startswith("  ") else f"- {line}"
+                for line in snapshot_lines
+            )
+            text += "\n\n"
+        sys.stdout.write(text)
+        sys.stdout.write(
+            render_markdown(current, full_plan=inv.command("plan", "--format", "json"))
+        )
+    else:
+        for line in [*lines, *snapshot_lines]:
+            out.print(_lit(line))
     if drifted:
         raise typer.Exit(EXIT_CHANGES)
-
-
-def _md(text: str) -> str:
-    """Text safe in a Markdown list item (no HTML, no table pipes)."""
-    return text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 @app.command()
@@ -658,16 +851,18 @@ def refresh(
     for name, changes, kept, rewritten in done:
         if rewritten:
             out.print(
-                f"{escape(name)}: membership snapshot rewritten from the state store's database "
+                f"{_lit(name)}: membership snapshot rewritten from the state store's database "
                 "(the file could not be read)"
             )
         if not changes:
             continue
-        out.print(f"{escape(name)}: state store refreshed from the platform")
+        out.print(f"{_lit(name)}: state store refreshed from the platform")
         for kind, count in changes.items():
             out.print(f"  {kind}: {count:,}")
         if kept:
-            out.print(f"  kept as last applied (the platform cannot read them): {', '.join(kept)}")
+            out.print(
+                f"  kept as last applied (the platform cannot read them): {_lit(', '.join(kept))}"
+            )
 
 
 async def _refresh_store(rec: Any) -> list[tuple[str, dict[str, int], tuple[str, ...], bool]]:
@@ -730,12 +925,12 @@ def import_(
         )
     for seg_id, why in result.skipped.items():
         err.print(
-            f"[yellow]{escape(target)}: segment {escape(repr(seg_id))} left out, {escape(why)}; "
+            f"[yellow]{_lit(target)}: segment {_lit(repr(seg_id))} left out, {_lit(why)}; "
             "it stays on the platform, unmanaged[/yellow]"
         )
     err.print(
         f"[green]Imported {result.segments} segment(s) and {result.links:,} link(s) from "
-        f"{escape(target)} into {escape(str(out_file))}[/green]"
+        f"{_lit(target)} into {_lit(out_file)}[/green]"
         + (f" (+ {len(result.files)} member file(s))" if result.files else "")
     )
 
@@ -765,24 +960,24 @@ def explain(
             }
             for r in reasons
         ]
-        sys.stdout.write(json.dumps({"customer": customer_id, "reasons": data}, indent=2) + "\n")
+        _write_json({"customer": customer_id, "reasons": data})
         return
     by_segment: dict[str, list[Any]] = {}
     for r in reasons:
         by_segment.setdefault(r.segment_id, []).append(r)
     member_of = [s for s, rs in by_segment.items() if not any(r.excluded for r in rs)]
     out.print(
-        f"{escape(customer_id)} is in {len(member_of)} segment(s)" + (":" if by_segment else ".")
+        f"{_lit(customer_id)} is in {len(member_of)} segment(s)" + (":" if by_segment else ".")
     )
     for seg_id, rs in by_segment.items():
         excluded = any(r.excluded for r in rs)
         head = "excluded from" if excluded else "in"
-        out.print(f"  {head} [bold]{escape(seg_id)}[/bold] on {', '.join(rs[0].targets)}")
+        out.print(f"  {head} [bold]{_lit(seg_id)}[/bold] on {_lit(', '.join(rs[0].targets))}")
         for r in rs:
             verb = "excluded by" if r.excluded else "by"
             out.print(
-                f"    {verb} {r.via}: {escape(r.detail)} "
-                f"({escape(config.path.name)}:{r.location[0]}:{r.location[1]})"
+                f"    {verb} {_lit(r.via)}: {_lit(r.detail)} "
+                f"({_lit(config.path.name)}:{r.location[0]}:{r.location[1]})"
             )
 
 
@@ -792,27 +987,46 @@ def _mount_subcommands() -> None:
     app.add_typer(sandbox_app, name="sandbox", help="Serve, seed or reset the local sandbox.")
 
 
+class _Signalled(BaseException):
+    """SIGINT or SIGTERM outside an apply's writes (which handle both themselves): raised where
+    the signal lands (or from the cancelled run, see :func:`_run`), like KeyboardInterrupt, so
+    the same cleanup runs (locks released, stores closed); a BaseException of its own, so
+    nothing between here and :func:`main` (Click's KeyboardInterrupt handling included) takes
+    it for something else."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    raise _Signalled(signum)
+
+
 def main() -> None:
     """Entry point: one line per error, never a traceback."""
     _mount_subcommands()
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _on_signal)
     try:
         app()
     except ConfigError as exc:
         for problem in exc.problems:
-            err.print(escape(str(problem)))
+            err.print(_lit(problem))
         err.print(f"[red]{len(exc.problems)} problem(s) found.[/red]")
         sys.exit(EXIT_ERROR)
     except ReconcilerError as exc:
-        err.print(f"[red]Error:[/red] {escape(str(exc))}")
+        err.print(f"[red]Error:[/red] {_lit(exc)}")
         sys.exit(EXIT_ERROR)
-    except KeyboardInterrupt:
-        err.print("[red]Interrupted.[/red]")
-        sys.exit(130)
+    except _Signalled as exc:  # before an apply sent anything, or another command
+        err.print(f"[red]Interrupted ({signal.Signals(exc.signum).name}).[/red]")
+        sys.exit(128 + exc.signum)
     except Exception as exc:  # the last resort: one line, the traceback only on request
         if os.environ.get("RECONCILE_DEBUG"):
             raise
         err.print(
-            f"[red]Internal error:[/red] {escape(type(exc).__name__)}: {escape(str(exc))} "
+            f"[red]Internal error:[/red] {_lit(type(exc).__name__)}: {_lit(exc)} "
             "(set RECONCILE_DEBUG=1 to see the traceback; please report it)"
         )
         sys.exit(EXIT_ERROR)

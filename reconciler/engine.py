@@ -42,9 +42,9 @@ from .statestore import StateStore
 from .targeted import targeted_inputs
 
 if TYPE_CHECKING:  # apply's module is imported by apply alone: a plan never loads it
-    from .apply import ApplyResult, Reporter
+    from .apply import ApplyResult, Reporter, Stop
 
-__all__ = ["Overrides", "Reconciler", "default_state_path", "run"]
+__all__ = ["Overrides", "Reconciler", "default_state_path", "run", "sandbox_paths"]
 
 _T = TypeVar("_T")
 
@@ -67,6 +67,15 @@ def run(awaitable: Awaitable[_T]) -> _T:
 
 def default_state_path(config_path: Path) -> Path:
     return config_path.resolve().parent / ".reconcile" / "state.db"
+
+
+def sandbox_paths(config_path: Path) -> tuple[Path, Path]:
+    """The one rule for where the local sandbox lives: ``.reconcile/sandbox/`` in the config's
+    folder, whatever the current folder. Returns (the platforms' database, ``remote.db``; the
+    state store of runs against the sandbox, ``state.db``). ``--sandbox`` and ``reconcile
+    sandbox serve|seed|reset`` (by their ``--config``) all use it."""
+    folder = config_path.resolve().parent / ".reconcile" / "sandbox"
+    return folder / "remote.db", folder / "state.db"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +114,8 @@ class Reconciler:
     ) -> None:
         self.config = config
         self.store = store
-        names = list(targets) if targets else list(config.targets)
+        # a target named twice is one target (locked once, planned once), in first-named order
+        names = list(dict.fromkeys(targets)) if targets else list(config.targets)
         unknown = [n for n in names if n not in config.targets]
         if unknown:
             raise PlanError(
@@ -268,7 +278,11 @@ class Reconciler:
         reporter: Reporter | None = None,
         verify: bool = True,
         lock_wait: float = 0.0,
+        stop: Stop | None = None,
     ) -> list[ApplyResult]:
+        """Apply ``plan``; with ``stop`` asked for midway (see :class:`~reconciler.apply.Stop`),
+        every target ends between batches, its results say what was not sent, and the verify
+        read is skipped (or dropped)."""
         from .apply import apply_target
 
         self.check(plan, force=force)
@@ -285,6 +299,7 @@ class Reconciler:
                     reporter=reporter,
                     lock_wait=lock_wait,
                     locked=self._held,
+                    stop=stop,
                 )
             finally:
                 await provider.aclose()
@@ -299,11 +314,29 @@ class Reconciler:
             results = list(await asyncio.gather(*(one(tp) for tp in plan.targets if tp.changes)))
         finally:
             gc.unfreeze()
-        if verify and results:
-            after = await self.plan()
-            for result in results:
-                result.remaining = len(after.target(result.target).changes)
+        if verify and results and not (stop is not None and stop.requested):
+            after = await self._verify(stop)
+            if after is not None:
+                for result in results:
+                    result.remaining = len(after.target(result.target).changes)
         return results
+
+    async def _verify(self, stop: Stop | None) -> Plan | None:
+        """The plan after an apply; ``None`` when a stop is asked for first (it only reads,
+        so it is dropped at once)."""
+        if stop is None:
+            return await self.plan()
+        verifying = asyncio.ensure_future(self.plan())
+        stopping = asyncio.ensure_future(stop.wait_requested())
+        try:
+            await asyncio.wait([verifying, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not verifying.done():
+                verifying.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await verifying
+        return None if verifying.cancelled() else verifying.result()
 
     def _protected_now(self, name: str) -> Sequence[str]:
         return [s.id for s in self.config.segments if s.prevent_destroy and name in s.targets]

@@ -76,7 +76,12 @@ def test_a_platform_change_equal_to_the_desired_state(fresh_sandbox: Any, tmp_pa
         "c0001 (state store: seg-a; platform: none)"
     ) in full.stdout
     # the fix, with the file as given on the command line (relative to where it ran)
-    assert f"fix: `reconcile refresh {os.path.relpath(cfg)} --target eps`" in full.stdout
+    # and the flags this run needed (a printed command runs as printed)
+    fix = (
+        f"fix: `reconcile refresh {os.path.relpath(cfg)} --target eps "
+        f"--state {tmp_path / 'state.db'} --sandbox-url {fresh_sandbox.url}`"
+    )
+    assert fix in full.stdout
 
 
 def test_a_snapshot_edited_to_be_wrong_in_json(fresh_sandbox: Any, tmp_path: Path) -> None:

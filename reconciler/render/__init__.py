@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from ._json import render_json
-from ._markdown import GITHUB_COMMENT_LIMIT, render_markdown
-from ._text import render_text, summary_line
+from ._lines import printable
+from ._markdown import GITHUB_COMMENT_LIMIT, md_code, md_text, render_markdown
+from ._text import literal, render_text, summary_line
 
-__all__ = ["GITHUB_COMMENT_LIMIT", "render_json", "render_markdown", "render_text", "summary_line"]
+__all__ = [
+    "GITHUB_COMMENT_LIMIT",
+    "literal",
+    "md_code",
+    "md_text",
+    "printable",
+    "render_json",
+    "render_markdown",
+    "render_text",
+    "summary_line",
+]

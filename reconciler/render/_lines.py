@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._printable import printable
 from ..changes import AccessChange, Action, Change, CustomerChange, LinkChange, SegmentChange
 
 MARKS = {
@@ -10,6 +11,8 @@ MARKS = {
     Action.DELETE: "-",
     Action.FORGET: "=",
 }
+
+__all__ = ["describe", "mark", "printable"]
 
 
 def _ids(ids: frozenset[str], limit: int = 6) -> str:

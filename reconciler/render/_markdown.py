@@ -7,20 +7,39 @@ then summarised with a pointer to the full plan.
 
 from __future__ import annotations
 
+import re
+
 from ..plan import Plan, TargetPlan
-from ._lines import describe, mark
+from ._lines import describe, mark, printable
 from ._text import summary_line
 
 GITHUB_COMMENT_LIMIT = 65_536
 
 _FOOTER = (
     "\n_Lists shortened to fit a comment: {hidden:,} change lines are not shown. "
-    "Run `reconcile plan --format json` (or `reconcile show PLAN.json`) for the full plan._\n"
+    "Run {command} for the full plan._\n"
 )
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+#: what Markdown (GitHub's included) would read as markup in running text: code spans,
+#: emphasis, links and images, table cells, strike-through; ``&`` and ``<`` start entities and
+#: HTML tags
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md_text(text: str) -> str:
+    """``text`` (a name, an id, a message) shown literally in running Markdown text."""
+    text = printable(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def md_code(text: str) -> str:
+    """``text`` as an inline code span, fenced by more backticks than any run inside it."""
+    text = printable(text)
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _header(tp: TargetPlan) -> str:
@@ -28,7 +47,7 @@ def _header(tp: TargetPlan) -> str:
     ph = c.by_phase
     seg, acc, cus = ph.get("segments", {}), ph.get("access", {}), ph.get("customers", {})
     lines = [
-        f"#### Target `{_md(tp.target)}` ({tp.type})",
+        f"#### Target {md_code(tp.target)} ({tp.type})",
         "",
         "| segments + / ~ / - | access + / ~ / - | customers + | links + / - |",
         "|---|---|---|---|",
@@ -39,15 +58,25 @@ def _header(tp: TargetPlan) -> str:
     ]
     sources = ", ".join(f"{p}: {s}" for p, s in tp.sources.items())
     if sources:
-        lines.append(f"<sub>Remote facts — {_md(sources)}</sub>\n")
-    lines += [f"> [!WARNING]\n> {_md(w)}\n" for w in tp.warnings]
+        lines.append(f"<sub>Remote facts — {md_text(sources)}</sub>\n")
+    lines += [f"> [!WARNING]\n> {md_text(w)}\n" for w in tp.warnings]
     if tp.unmanaged:
         lines.append(f"Unmanaged (left alone): {len(tp.unmanaged):,} segment(s)\n")
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT - 1_536) -> str:
-    """Markdown no longer than ``limit`` characters (a margin below GitHub's cap by default)."""
+def render_markdown(
+    plan: Plan,
+    *,
+    limit: int = GITHUB_COMMENT_LIMIT - 1_536,
+    full_plan: str | None = None,
+) -> str:
+    """Markdown no longer than ``limit`` characters (a margin below GitHub's cap by default).
+
+    ``full_plan``: the command that prints the whole plan, named when lists are shortened (the
+    CLI passes one with the flags of the run)."""
+    command = md_code(full_plan or "reconcile plan --format json")
+    footer = _FOOTER.format(hidden=0, command=command)
     head = [f"### {summary_line(plan.counts)}", ""]
     if not plan.has_changes:
         head.insert(0, "**No changes.** The remote matches the configuration.\n")
@@ -55,7 +84,7 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT - 1_536) ->
         head.append("> Planned from the state store alone: remote drift is not visible.\n")
     headers = [_header(tp) for tp in plan.targets]
     # headers and the footer are always shown; the detail lists share what is left
-    budget = limit - len(_FOOTER) - 32 - len("\n".join(head)) - sum(map(len, headers))
+    budget = limit - len(footer) - 32 - len("\n".join(head)) - sum(map(len, headers))
     hidden = 0
     parts = ["\n".join(head) + "\n"]
     for tp, header in zip(plan.targets, headers, strict=True):
@@ -69,7 +98,7 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT - 1_536) ->
             budget -= len(opening) + len(closing) + 40
             block = [opening]
             for i, change in enumerate(changes):
-                text = f"{mark(change)} {describe(change)}".replace("```", "'''") + "\n"
+                text = printable(f"{mark(change)} {describe(change)}").replace("```", "'''") + "\n"
                 if len(text) > budget:
                     hidden += len(changes) - i
                     block.append(f"… {len(changes) - i:,} more\n")
@@ -79,5 +108,5 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT - 1_536) ->
             block.append(closing)
             parts.append("".join(block))
     if hidden:
-        parts.append(_FOOTER.format(hidden=hidden))
+        parts.append(_FOOTER.format(hidden=hidden, command=command))
     return "".join(parts)

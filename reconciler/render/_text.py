@@ -5,9 +5,16 @@ from __future__ import annotations
 from rich.markup import escape
 
 from ..plan import Counts, Plan
-from ._lines import describe, mark
+from ._lines import describe, mark, printable
 
 _COLOUR = {"+": "green", "~": "yellow", "-": "red", "=": "cyan"}
+
+
+def literal(text: str) -> str:
+    """``text`` shown as it is inside Rich markup: control characters escaped, and markup
+    (``[bold]``) taken literally (a console prints emoji codes literally when built with
+    ``emoji=False``, as the CLI's are)."""
+    return escape(printable(text))
 
 
 def summary_line(counts: Counts) -> str:
@@ -24,7 +31,7 @@ def render_text(plan: Plan, *, max_items: int | None = 50) -> str:
     out: list[str] = []
     for tp in plan.targets:
         sources = ", ".join(f"{phase} from {src}" for phase, src in tp.sources.items())
-        out.append(f"[bold]Target {escape(tp.target)}[/bold] ({tp.type})  [dim]{sources}[/dim]")
+        out.append(f"[bold]Target {literal(tp.target)}[/bold] ({tp.type})  [dim]{sources}[/dim]")
         if not tp.changes:
             out.append("  [dim]no changes[/dim]")
         for step, changes in tp.by_step():
@@ -32,7 +39,7 @@ def render_text(plan: Plan, *, max_items: int | None = 50) -> str:
             shown = changes if max_items is None else changes[:max_items]
             for change in shown:
                 m = mark(change)
-                out.append(f"    [{_COLOUR[m]}]{m} {escape(describe(change))}[/{_COLOUR[m]}]")
+                out.append(f"    [{_COLOUR[m]}]{m} {literal(describe(change))}[/{_COLOUR[m]}]")
             if len(shown) < len(changes):
                 out.append(
                     f"    [dim]… {len(changes) - len(shown):,} more (--full lists them all, "
@@ -41,12 +48,11 @@ def render_text(plan: Plan, *, max_items: int | None = 50) -> str:
         if tp.unchanged_links:
             out.append(f"  [dim]{tp.unchanged_links:,} customers' links already in sync[/dim]")
         for warning in tp.warnings:
-            out.append(f"  [bold yellow]Warning:[/bold yellow] {escape(warning)}")
+            out.append(f"  [bold yellow]Warning:[/bold yellow] {literal(warning)}")
         if tp.unmanaged:
             more = f" and {len(tp.unmanaged) - 10} more" if len(tp.unmanaged) > 10 else ""
-            out.append(
-                f"  [dim]Unmanaged (left alone): {escape(', '.join(tp.unmanaged[:10]))}{more}[/dim]"
-            )
+            unmanaged = literal(", ".join(tp.unmanaged[:10]))
+            out.append(f"  [dim]Unmanaged (left alone): {unmanaged}{more}[/dim]")
         out.append("")
     if plan.refresh == "none":
         out.append(

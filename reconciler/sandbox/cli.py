@@ -19,10 +19,12 @@ from reconciler.sandbox._store import Store
 __all__ = ["DEMO_STATE", "app"]
 
 app = typer.Typer(
-    help="Local simulations of Epsilon Retail Media and Talon.One.", no_args_is_help=True
+    help="Local simulations of Epsilon Retail Media and Talon.One. The platforms' state lives "
+    "in .reconcile/sandbox/remote.db in the folder of the audiences file (--config, default "
+    "audiences.yaml in the current folder): the database `reconcile plan|apply --sandbox FILE` "
+    "uses, from whatever folder either runs.",
+    no_args_is_help=True,
 )
-
-DEFAULT_DB = Path(".reconcile/sandbox.db")
 
 DEMO_STATE: dict[str, Any] = {
     "epsilon": {
@@ -57,7 +59,36 @@ DEMO_STATE: dict[str, Any] = {
     },
 }
 
-DbOption = Annotated[Path, typer.Option("--db", help="SQLite file of the sandbox state.")]
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        help="SQLite file of the sandbox state (default: .reconcile/sandbox/remote.db in the "
+        "folder of --config, the one --sandbox uses).",
+        show_default=False,
+    ),
+]
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        help="The audiences file whose sandbox this is (only its folder matters; it need not "
+        "exist).",
+    ),
+]
+
+
+def _db(db: Path | None, config: Path) -> Path:
+    """``--db``, or the sandbox of ``config`` by the rule every command shares."""
+    from reconciler.engine import sandbox_paths
+
+    path = db if db is not None else sandbox_paths(config)[0]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SandboxError(f"cannot create {path.parent}: {exc.strerror}") from exc
+    return path
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -68,7 +99,8 @@ def _fail(exc: Exception) -> typer.Exit:
 @app.command("serve")
 def serve_command(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 = any free port).")] = 8765,
-    db: DbOption = DEFAULT_DB,
+    db: DbOption = None,
+    config: ConfigOption = Path("audiences.yaml"),
     faults: Annotated[
         str | None,
         typer.Option(
@@ -82,6 +114,7 @@ def serve_command(
 ) -> None:
     """Serve both platforms until Ctrl-C."""
     try:
+        db = _db(db, config)
         rules = parse_fault_spec(faults) if faults else ()
         sandbox_app = build_app(db, faults=rules, talonone_rate_limit=talonone_rate_limit)
         sock = _bind(port)
@@ -110,10 +143,12 @@ def seed_command(
     file: Annotated[
         Path | None, typer.Argument(help="YAML or JSON state; default: a demo.")
     ] = None,
-    db: DbOption = DEFAULT_DB,
+    db: DbOption = None,
+    config: ConfigOption = Path("audiences.yaml"),
 ) -> None:
     """Load a starting remote state (upsert) into the sandbox database."""
     try:
+        db = _db(db, config)
         if file is None:
             data: Any = DEMO_STATE
         else:
@@ -128,9 +163,10 @@ def seed_command(
 
 
 @app.command("reset")
-def reset_command(db: DbOption = DEFAULT_DB) -> None:
+def reset_command(db: DbOption = None, config: ConfigOption = Path("audiences.yaml")) -> None:
     """Empty the sandbox database."""
     try:
+        db = _db(db, config)
         store = Store(db)
         store.reset()
         store.close()
