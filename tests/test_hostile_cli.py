@@ -109,16 +109,31 @@ def _started(proc: object, sandbox: Sandbox, n: int) -> None:
         time.sleep(0.01)
 
 
+#: seconds each write waits in the sandbox when a second signal must abandon batches in flight
+_SLOW = 1.5
+
+
+def _settled(sandbox: Sandbox, quiet: float) -> None:
+    """Wait until the sandbox's request log has not grown for ``quiet`` seconds."""
+    deadline = time.monotonic() + 60
+    seen, since = len(sandbox.requests()), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet:
+        time.sleep(0.05)
+        now = len(sandbox.requests())
+        if now != seen:
+            seen, since = now, time.monotonic()
+
+
 def test_a_second_signal_abandons_the_batches_in_flight_and_apply_again_finishes(
     fresh_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     # slow writes: the second SIGINT lands while batches wait for their answers
-    fresh_sandbox.set_faults("rate=1,kinds=latency,delay=3,route=POST /epsilon/*")
+    fresh_sandbox.set_faults(f"rate=1,kinds=latency,delay={_SLOW},route=POST /epsilon/*")
     cfg = write_config(tmp_path, ["epsilon"])
     common = _common(fresh_sandbox, tmp_path)
     proc = cli("apply", str(cfg), *common, "--auto-approve")
     # the log shows answered requests: once the segments (3) and a first customer are answered,
-    # the next customers have just been sent, and wait 3 s for their answers
+    # the next customers have just been sent, and wait for their answers
     _started(proc, fresh_sandbox, 4)
     assert proc.poll() is None, "the apply finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
@@ -135,6 +150,9 @@ def test_a_second_signal_abandons_the_batches_in_flight_and_apply_again_finishes
     assert "SIGINT again: abandoning the batches in flight" in stderr
     assert "Interrupted (SIGINT)" in stderr
     assert "Traceback" not in stderr
+    # the abandoned requests are still held by the sandbox: they land, unanswered, before the
+    # next run (and before the next test's reset)
+    _settled(fresh_sandbox, quiet=_SLOW + 0.5)
     fresh_sandbox.set_faults("")
     # what the abandoned batches did unacknowledged is found and finished by the next run
     code, out, err_ = run_cli("apply", str(cfg), *common, "--auto-approve")
