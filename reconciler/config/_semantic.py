@@ -39,6 +39,7 @@ from ._rules import check_rule, parse_rule
 from ._secrets import env_var
 from ._sources import (
     bounded,
+    csv_error,
     describe,
     describe_csv_columns,
     in_background,
@@ -437,7 +438,7 @@ class _Analyser:
             try:
                 columns = describe(self.con, path, fmt)
             except duckdb.Error as exc:
-                self.report((*node, "path"), f"cannot read {raw['path']}: {_first_line(exc)}")
+                self.report((*node, "path"), _read_error(raw["path"], exc))
                 continue
             out[name] = self._with_columns(name, raw, node, columns, path, fmt, None, "duckdb")
         return out
@@ -470,7 +471,7 @@ class _Analyser:
                 try:
                     columns = describe_csv_columns(self.con, path)
                 except duckdb.Error as exc:
-                    self.report(pnode, f"cannot read {text}: {_first_line(exc)}")
+                    self.report(pnode, _read_error(text, exc))
                     continue
                 if column not in columns:
                     self.report((*fnode, "column"), f"column {column!r} not found in {text}")
@@ -625,6 +626,14 @@ class _Analyser:
                 )
             )
         return out
+
+
+def _read_error(display: str, exc: duckdb.Error) -> str:
+    """``file:line: reason`` for a malformed CSV row, else ``cannot read file: …``."""
+    row = csv_error(exc)
+    if row is not None:
+        return f"{display}:{row[1]}: {row[2]}"
+    return f"cannot read {display}: {_first_line(exc)}"
 
 
 def _first_line(exc: BaseException) -> str:
