@@ -15,7 +15,7 @@ import duckdb
 
 from ..exceptions import Problem
 from ._model import Config, MemberFile, SegmentConfig
-from ._sources import csv_error, csv_sql, lines_sql, sql_string
+from ._sources import LINE_ID, csv_error, csv_sql, lines_sql, sql_string
 from ._yaml import NodePath, format_path
 
 __all__ = ["MAX_ID", "MemberReport", "check_members"]
@@ -46,8 +46,8 @@ def _numbered_sql(f: MemberFile) -> str:
     """``(n, cid)`` for every id of a member file, ``n`` its line in the file."""
     if f.column is None:
         return (
-            "SELECT n, cid FROM (SELECT row_number() OVER ()::BIGINT AS n, "
-            f"trim(coalesce(line, ''), ' \t\r') AS cid FROM {lines_sql(f.path)}) "
+            f"SELECT n, cid FROM (SELECT row_number() OVER ()::BIGINT AS n, {LINE_ID} AS cid "
+            f"FROM {lines_sql(f.path)}) "
             "WHERE cid <> '' AND NOT starts_with(cid, '#')"
         )
     col = '"' + f.column.replace('"', '""') + '"'

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the engines import this module: import them lazily
     from ._model import CustomerSource, SparkSettings
 
 __all__ = [
+    "LINE_ID",
     "bounded",
     "csv_error",
     "describe",
@@ -112,6 +113,11 @@ def lines_sql(path: Path) -> str:
     )
 
 
+#: the customer id of a ``line`` of :func:`lines_sql`: without the spaces and tabs around it
+#: (``trim`` with a character list costs twice the plain one: only lines with a tab take it)
+LINE_ID = "CASE WHEN contains(line, chr(9)) THEN trim(line, ' ' || chr(9)) ELSE trim(line) END"
+
+
 def source_sql(path: Path, fmt: str, id_column: str | None = None) -> str:
     """A table-function call reading the whole file (the id column read as text)."""
     lit = sql_string(str(path))
@@ -187,7 +193,7 @@ def file_ids_sql(path: Path, column: str | None) -> str:
     if column is None:
         # one id per line; blank lines and lines starting with '#' are ignored
         return (
-            f"SELECT cid FROM (SELECT trim(line, ' \t\r') AS cid FROM {lines_sql(path)}) "
+            f"SELECT cid FROM (SELECT {LINE_ID} AS cid FROM {lines_sql(path)}) "
             "WHERE cid <> '' AND NOT starts_with(cid, '#')"
         )
     col = '"' + column.replace('"', '""') + '"'
