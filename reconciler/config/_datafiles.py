@@ -15,7 +15,7 @@ import duckdb
 
 from ..exceptions import Problem
 from ._model import Config, MemberFile, SegmentConfig
-from ._sources import LINE_ID, csv_error, csv_sql, lines_sql, sql_string
+from ._sources import LINE_ID, csv_error, csv_sql, file_ids_sql, lines_sql, sql_string
 from ._yaml import NodePath, format_path
 
 __all__ = ["MAX_ID", "MemberReport", "check_members"]
@@ -70,15 +70,26 @@ def _check_file(
     con: duckdb.DuckDBPyConnection, config: Config, f: MemberFile, report: MemberReport
 ) -> None:
     numbered = _numbered_sql(f)
+    invalid = (
+        f"cid IS NULL OR cid = '' OR length(cid) > {MAX_ID} OR regexp_matches(cid, '{BAD_ID}')"
+    )
+    bad: list[tuple[int, str | None]] = []
+    dupes: list[tuple[str, list[int]]] = []
     try:
-        bad = con.execute(
-            f"SELECT n, cid FROM ({numbered}) WHERE cid IS NULL OR cid = '' OR "
-            f"length(cid) > {MAX_ID} OR regexp_matches(cid, '{BAD_ID}') ORDER BY n LIMIT {LIMIT}"
+        # one pass, without line numbers, to find whether there is anything to locate
+        ((any_bad, any_dupe),) = con.execute(
+            f"SELECT coalesce(bool_or({invalid}), false), count(*) > count(DISTINCT cid) "
+            f"FROM ({file_ids_sql(f.path, f.column)})"
         ).fetchall()
-        dupes = con.execute(
-            f"SELECT cid, list(n ORDER BY n)[1:3] FROM ({numbered}) WHERE cid IS NOT NULL "
-            f"GROUP BY cid HAVING count(*) > 1 ORDER BY min(n) LIMIT {LIMIT}"
-        ).fetchall()
+        if any_bad:
+            bad = con.execute(
+                f"SELECT n, cid FROM ({numbered}) WHERE {invalid} ORDER BY n LIMIT {LIMIT}"
+            ).fetchall()
+        if any_dupe:
+            dupes = con.execute(
+                f"SELECT cid, list(n ORDER BY n)[1:3] FROM ({numbered}) WHERE cid IS NOT NULL "
+                f"GROUP BY cid HAVING count(*) > 1 ORDER BY min(n) LIMIT {LIMIT}"
+            ).fetchall()
     except duckdb.Error as exc:
         report.unreadable = True
         text = str(exc)

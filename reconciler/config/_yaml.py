@@ -27,6 +27,11 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+try:
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # PyYAML built without libyaml: the same hooks, in Python
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
 from ..exceptions import ConfigError, Problem
 
 __all__ = [
@@ -121,7 +126,7 @@ class _TooBig(Exception):
         self.message = message
 
 
-class _Loader(yaml.CSafeLoader):
+class _Loader(_BaseLoader):
     """libyaml's loader, counting nodes and depth while it composes.
 
     libyaml's composer calls :meth:`descend_resolver` before each node it composes (every node
@@ -255,7 +260,7 @@ def _children(node: Node, path: NodePath) -> Iterator[tuple[NodePath, Node]]:
 class _Builder:
     """Turns a measured node graph into plain values plus locations."""
 
-    def __init__(self, loader: yaml.CSafeLoader, file: str) -> None:
+    def __init__(self, loader: _BaseLoader, file: str) -> None:
         self.loader = loader
         self.file = file
         self.values: dict[NodePath, tuple[int, int]] = {}
