@@ -339,6 +339,14 @@ def test_credentials_in_a_base_url_are_refused_and_never_echoed(tmp_path: Path) 
     assert "svc" not in err
 
 
+def test_credentials_in_a_url_the_schema_refuses_are_not_echoed(tmp_path: Path) -> None:
+    path = _with_url(tmp_path, "ftp://svc:s3cr3t-pw@api.example.com")
+    code, located, err = validate(path)
+    assert code == 1
+    assert any(re.match(r"targets\.eps\.base_url: .*not an http\(s\) URL", r) for r in located)
+    assert "s3cr3t-pw" not in err
+
+
 @pytest.mark.parametrize(
     ("url", "why"),
     [

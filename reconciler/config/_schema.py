@@ -141,7 +141,7 @@ def _message(error: ValidationError, path: NodePath) -> str:
             return f"table name {_short(inst)} contains whitespace or a backquote"
         if "https?" in pattern:
             # never echo credentials written into the URL (user:password@)
-            shown = re.sub(r"//[^/?#]*@", "//…@", inst) if isinstance(inst, str) else inst
+            shown = re.sub(r"//[^/?#]*@", "//***@", inst) if isinstance(inst, str) else inst
             return f"{_short(shown)} is not an http(s) URL"
         return f"{_short(inst)} does not match {pattern}"
     if v == "maxLength":
