@@ -157,7 +157,11 @@ def write_config(folder: Path, data: Path, engine: str, spark_conf: dict[str, st
     """``audiences-<engine>.yaml``: one Epsilon target, the 10 segments over ``data``."""
     import yaml
 
-    source: dict[str, Any] = {"path": str(data.resolve()), "id_column": "customer_id"}
+    source: dict[str, Any] = {
+        "path": str(data.resolve()),
+        "id_column": "customer_id",
+        "outside_config_dir": True,  # the data may be kept apart from the config
+    }
     if engine == "spark":
         source["engine"] = "spark"
     doc: dict[str, Any] = {

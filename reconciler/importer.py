@@ -146,7 +146,11 @@ def _target_block(target: TargetConfig, out_dir: Path) -> dict[str, Any]:
         if value is None:
             continue
         if key in kind.paths:
+            real = os.path.relpath(os.path.realpath(str(value)), os.path.realpath(out_dir))
             value = os.path.relpath(str(value), out_dir)
+            if real == ".." or real.startswith(".." + os.sep):
+                # outside the new config's folder: the config must say so for this path
+                value = {"path": value, "outside_config_dir": True}
         block[key] = value
     for field_name, var in target.credentials.items():
         block[field_name] = "${" + var + "}"

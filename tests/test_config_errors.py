@@ -99,7 +99,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "syntax-error.yaml": [
         "6:1: YAML syntax error: while parsing a flow sequence "
-        "expected ',' or ']', but got '<stream end>'",
+        "did not find expected ',' or ']'",
     ],
     "not-utf8.yaml": [
         "2:6: file is not valid UTF-8 (byte 0xe9)",

@@ -2,7 +2,8 @@
 
 Run before membership is computed, so a bad id is reported as ``ids.txt:2: …`` under the
 ``files`` entry that names the file, rather than as a segment-wide problem. Each file is scanned
-by DuckDB (line numbers included); nothing is loaded into Python but the offenders.
+by DuckDB as a table (a file of one id per line as a one-column table of its lines, numbered in
+file order); nothing is loaded into Python but the offenders.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import duckdb
 
 from ..exceptions import Problem
 from ._model import Config, MemberFile, SegmentConfig
-from ._sources import sql_string
+from ._sources import LINE_ID, csv_error, csv_sql, file_ids_sql, lines_sql, sql_string
 from ._yaml import NodePath, format_path
 
 __all__ = ["MAX_ID", "MemberReport", "check_members"]
@@ -43,18 +44,17 @@ def _problem(config: Config, node: NodePath, message: str) -> Problem:
 
 def _numbered_sql(f: MemberFile) -> str:
     """``(n, cid)`` for every id of a member file, ``n`` its line in the file."""
-    lit = sql_string(str(f.path))
     if f.column is None:
         return (
-            "SELECT n, cid FROM (SELECT unnest(generate_series(1, len(lines))) AS n, "
-            "trim(unnest(lines), ' \t\r') AS cid FROM "
-            f"(SELECT string_split(content, chr(10)) AS lines FROM read_text({lit}))) "
+            f"SELECT n, cid FROM (SELECT row_number() OVER ()::BIGINT AS n, {LINE_ID} AS cid "
+            f"FROM {lines_sql(f.path)}) "
             "WHERE cid <> '' AND NOT starts_with(cid, '#')"
         )
     col = '"' + f.column.replace('"', '""') + '"'
+    types = "{" + sql_string(f.column) + ": 'VARCHAR'}"
     return (
         f"SELECT (row_number() OVER () + 1)::BIGINT AS n, CAST({col} AS VARCHAR) AS cid FROM "
-        f"read_csv({lit}, header=true, types={{{sql_string(f.column)}: 'VARCHAR'}})"
+        f"{csv_sql(f.path, types)}"
     )
 
 
@@ -70,23 +70,39 @@ def _check_file(
     con: duckdb.DuckDBPyConnection, config: Config, f: MemberFile, report: MemberReport
 ) -> None:
     numbered = _numbered_sql(f)
+    invalid = (
+        f"cid IS NULL OR cid = '' OR length(cid) > {MAX_ID} OR regexp_matches(cid, '{BAD_ID}')"
+    )
+    bad: list[tuple[int, str | None]] = []
+    dupes: list[tuple[str, list[int]]] = []
     try:
-        bad = con.execute(
-            f"SELECT n, cid FROM ({numbered}) WHERE cid IS NULL OR cid = '' OR "
-            f"length(cid) > {MAX_ID} OR regexp_matches(cid, '{BAD_ID}') ORDER BY n LIMIT {LIMIT}"
+        # one pass, without line numbers, to find whether there is anything to locate
+        ((any_bad, any_dupe),) = con.execute(
+            f"SELECT coalesce(bool_or({invalid}), false), count(*) > count(DISTINCT cid) "
+            f"FROM ({file_ids_sql(f.path, f.column)})"
         ).fetchall()
-        dupes = con.execute(
-            f"SELECT cid, list(n ORDER BY n)[1:3] FROM ({numbered}) WHERE cid IS NOT NULL "
-            f"GROUP BY cid HAVING count(*) > 1 ORDER BY min(n) LIMIT {LIMIT}"
-        ).fetchall()
+        if any_bad:
+            bad = con.execute(
+                f"SELECT n, cid FROM ({numbered}) WHERE {invalid} ORDER BY n LIMIT {LIMIT}"
+            ).fetchall()
+        if any_dupe:
+            dupes = con.execute(
+                f"SELECT cid, list(n ORDER BY n)[1:3] FROM ({numbered}) WHERE cid IS NOT NULL "
+                f"GROUP BY cid HAVING count(*) > 1 ORDER BY min(n) LIMIT {LIMIT}"
+            ).fetchall()
     except duckdb.Error as exc:
+        report.unreadable = True
         text = str(exc)
+        row = csv_error(exc)
+        if row is not None:
+            _, line, what = row
+            report.problems.append(_problem(config, f.node, f"{f.display}:{line}: {what}"))
+            return
         if "utf-8" in text.lower() or "unicode" in text.lower():
             reason = "is not valid UTF-8 text"
         else:
             first = text.strip().splitlines()[0].replace(str(f.path), f.display)
             reason = f"cannot be read ({first})"
-        report.unreadable = True
         report.problems.append(_problem(config, f.node, f"member file {f.display} {reason}"))
         return
     report.bad_ids += [cid for _, cid in bad if cid]

@@ -22,7 +22,14 @@ from ..model import EMPTY, Segment, State
 from ._datafiles import check_members
 from ._model import Config, CustomerSource, Reason, SegmentConfig, Selection, SourceRule
 from ._rules import compile_rule, render_rule
-from ._sources import file_ids_sql, source_ref, source_sql, spark_engine, temp_table
+from ._sources import (
+    csv_error,
+    file_ids_sql,
+    source_ref,
+    source_sql,
+    spark_engine,
+    temp_table,
+)
 from ._yaml import format_path
 
 __all__ = ["desired_table", "explain", "resolve"]
@@ -320,6 +327,9 @@ def _members_table(
     except duckdb.Error as exc:
         if failures:  # an engine's stream failed: its located problem, not DuckDB's wrapper
             raise failures[0] from exc
+        located = _row_problem(config, exc)
+        if located is not None:
+            raise ConfigError([located]) from exc
         message = str(exc).strip().splitlines()[0]
         raise ConfigError(
             [_problem(config, ("customer_sources",), f"cannot compute members: {message}")]
@@ -329,6 +339,23 @@ def _members_table(
             [_invalid_member(config, segments[next(_bits(int(m0), 0), 0)], cid) for cid, m0 in bad]
         )
     return grouped
+
+
+def _row_problem(config: Config, exc: duckdb.Error) -> Problem | None:
+    """A malformed row of a customer source, located at the source's ``path`` as
+    ``file:line: reason`` (None when ``exc`` is not about one row of a source)."""
+    row = csv_error(exc)
+    if row is None:
+        return None
+    file, line, what = row
+    for source in config.customer_sources.values():
+        if source.path is not None and str(source.path) == file:
+            try:
+                shown = source.path.relative_to(config.path.parent).as_posix()
+            except ValueError:
+                shown = str(source.path)
+            return _problem(config, (*source.node, "path"), f"{shown}:{line}: {what}")
+    return None
 
 
 def _invalid_member(config: Config, seg: SegmentConfig, cid: str | None) -> Problem:

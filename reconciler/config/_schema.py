@@ -1,9 +1,16 @@
-"""Layer one: the JSON Schema (also used by editors), with every error located and reworded."""
+"""Layer one: the JSON Schema (also used by editors), with every error located and reworded.
+
+JSON has no NaN or infinity but YAML does (``.nan``, ``.inf``), and a JSON Schema cannot tell
+them from numbers (NaN passes every ``minimum`` and ``maximum``): every number of the document,
+wherever it is, is checked to be finite here, before the schema's own checks.
+"""
 
 from __future__ import annotations
 
 import difflib
 import json
+import math
+import re
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -133,7 +140,9 @@ def _message(error: ValidationError, path: NodePath) -> str:
         if title == "Table":
             return f"table name {_short(inst)} contains whitespace or a backquote"
         if "https?" in pattern:
-            return f"{_short(inst)} is not an http(s) URL"
+            # never echo credentials written into the URL (user:password@)
+            shown = re.sub(r"//[^/?#]*@", "//***@", inst) if isinstance(inst, str) else inst
+            return f"{_short(shown)} is not an http(s) URL"
         return f"{_short(inst)} does not match {pattern}"
     if v == "maxLength":
         return f"too long: {len(inst)} characters, at most {error.validator_value}"
@@ -156,12 +165,46 @@ def _message(error: ValidationError, path: NodePath) -> str:
     return str(error.message)
 
 
+def _yaml_number(value: float) -> str:
+    if math.isnan(value):
+        return ".nan"
+    return ".inf" if value > 0 else "-.inf"
+
+
+def non_finite(data: Any) -> Iterator[tuple[NodePath, str]]:
+    """``(path, message)`` for every number in ``data`` that is not finite (NaN, infinity, or an
+    integer too large to be a float), at any depth."""
+    stack: list[tuple[NodePath, Any]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(((*path, str(k)), v) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(value))))
+        elif isinstance(value, float) and not math.isfinite(value):
+            yield path, f"{_yaml_number(value)} is not a finite number; write a finite value"
+        elif isinstance(value, int) and not isinstance(value, bool):
+            try:
+                float(value)
+            except OverflowError:
+                yield path, (
+                    f"{len(str(abs(value)))}-digit integer is too large "
+                    "(not a finite number); write a finite value"
+                )
+
+
 def validate_schema(data: Any, locations: Locations, file: str) -> list[tuple[NodePath, Problem]]:
     """Every schema violation of ``data`` with the node path it concerns; [] when it conforms."""
     problems: list[tuple[NodePath, Problem]] = []
+    numbers = dict(non_finite(data))
+    for path_, message in numbers.items():
+        line, col = locations.of(path_)
+        problems.append((path_, Problem(file, line, col, format_path(path_), message)))
     for top in _validator().iter_errors(data):
         for error in _leaves(top):
             path: NodePath = tuple(error.absolute_path)
+            if path in numbers:  # already said: not a number the schema can compare
+                continue
             if error.validator == "additionalProperties" and isinstance(error.instance, dict):
                 allowed = list(error.schema.get("properties", {}))
                 for key in error.instance:

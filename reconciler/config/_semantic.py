@@ -10,6 +10,7 @@ import difflib
 import functools
 import hashlib
 import importlib.util
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -38,6 +39,7 @@ from ._rules import check_rule, parse_rule
 from ._secrets import env_var
 from ._sources import (
     bounded,
+    csv_error,
     describe,
     describe_csv_columns,
     in_background,
@@ -45,7 +47,7 @@ from ._sources import (
     source_format,
     spark_engine,
 )
-from ._yaml import Document, NodePath, format_path
+from ._yaml import Document, NodePath, file_kind, format_path
 
 if TYPE_CHECKING:
     from ..engines import SparkEngine
@@ -53,6 +55,32 @@ if TYPE_CHECKING:
 __all__ = ["analyse"]
 
 SourceFormat = Literal["csv", "jsonl", "parquet"]
+
+
+def url_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a target's API URL (None when it can): it must be ``http(s)://``
+    with a host and a valid port, and carry no credentials (``user:password@``), which must
+    come from environment variables instead. The message never echoes the URL."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        message = str(exc)
+        if "Port" in message or "port" in message:
+            return "the port is not a number from 1 to 65535"
+        return f"not a valid URL ({message})"
+    if parts.username is not None or parts.password is not None:
+        return (
+            "credentials must be an ${ENV_VAR} reference in the credential fields, "
+            "not part of the URL (user:password@)"
+        )
+    if parts.scheme not in ("http", "https"):
+        return "not an http(s) URL"
+    if not parts.hostname:
+        return "no host in the URL"
+    if port == 0:
+        return "the port is not a number from 1 to 65535"
+    return None
 
 
 def _is_uri(text: str) -> bool:
@@ -101,6 +129,47 @@ class _Analyser:
         p = Path(text)
         return p if p.is_absolute() else (self.base / p)
 
+    def confined(self, text: str, node: NodePath, outside: bool, opt_out: str) -> Path | None:
+        """``text`` resolved against the YAML's folder, or None (reported) when it leads out of
+        that folder, symlinks included, and the config did not opt out for this path
+        (``outside: true``); ``opt_out`` says how to."""
+        path = self.resolve_path(text)
+        if outside:
+            return path
+        base = Path(os.path.realpath(self.base))
+        try:
+            real = Path(os.path.realpath(path))
+        except OSError as exc:  # a symlink loop
+            self.report(node, f"cannot resolve {text}: {exc.strerror or exc}")
+            return None
+        if real == base or real.is_relative_to(base):
+            return path
+        lexical = Path(os.path.normpath(path))
+        via = " through a symlink" if lexical.is_relative_to(os.path.normpath(self.base)) else ""
+        self.report(
+            node,
+            f"{text} resolves{via} outside the config's folder; to allow it, {opt_out}",
+        )
+        return None
+
+    def data_file(self, text: str, node: NodePath, outside: bool, opt_out: str) -> Path | None:
+        """A file the config reads (member file, customer source): confined (see
+        :meth:`confined`) and a regular file, never a FIFO or a device that would block or
+        never end (None, reported, otherwise)."""
+        path = self.confined(text, node, outside, opt_out)
+        if path is None:
+            return None
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            self.report(node, f"file not found: {text}")
+            return None
+        kind = file_kind(mode)
+        if kind is not None:
+            self.report(node, f"{text} is {kind}, not a regular file")
+            return None
+        return path
+
     def check_regex(self, pattern: str) -> str | None:
         try:
             self.con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
@@ -127,9 +196,23 @@ class _Analyser:
             settings: dict[str, Any] = {}
             for key, default in ttype.settings.items():
                 value = raw.get(key, default)
-                if key in ttype.paths and isinstance(value, str):
-                    value = self.resolve_path(value)
+                if key in ttype.paths and value is not None:
+                    text, outside = (
+                        (value, False)
+                        if isinstance(value, str)
+                        else (value["path"], bool(value.get("outside_config_dir", False)))
+                    )
+                    pnode = (*node, key) if isinstance(value, str) else (*node, key, "path")
+                    value = self.confined(
+                        text,
+                        pnode,
+                        outside,
+                        f"write {key}: {{path: {text}, outside_config_dir: true}}",
+                    )
                 if isinstance(value, str) and key.endswith("_url"):
+                    why = url_problem(value)
+                    if why is not None:
+                        self.report((*node, key), why)
                     value = value.rstrip("/")
                 settings[key] = value
             credentials = {
@@ -223,12 +306,24 @@ class _Analyser:
             uri = raw["path"]
             fmt = raw.get("format") or source_format(Path(urlsplit(uri).path)) or "parquet"
         elif table is None:
-            path = self.resolve_path(raw["path"])
+            confined = self.confined(
+                raw["path"],
+                (*node, "path"),
+                bool(raw.get("outside_config_dir", False)),
+                f"add outside_config_dir: true to {format_path(node)}",
+            )
+            if confined is None:
+                return None
+            path = confined
             fmt = raw.get("format") or source_format(path) or "parquet"
             if not settings.remote and not path.exists():
                 self.report((*node, "path"), f"file or folder not found: {raw['path']}")
                 return None
-            if path.is_file():
+            if path.exists() and not path.is_dir():
+                kind = file_kind(path.stat().st_mode)
+                if kind is not None:
+                    self.report((*node, "path"), f"{raw['path']} is {kind}, not a regular file")
+                    return None
                 self.referenced.add(path)
         engine, why = self.spark_engine()
         if engine is None:
@@ -323,8 +418,7 @@ class _Analyser:
                     "a URI needs engine: spark (DuckDB reads local files: give a path)",
                 )
                 continue
-            path = self.resolve_path(raw["path"])
-            fmt = raw.get("format") or source_format(path)
+            fmt = raw.get("format") or source_format(Path(raw["path"]))
             if fmt is None:
                 self.report(
                     (*node, "path"),
@@ -332,14 +426,19 @@ class _Analyser:
                     "add format: csv, jsonl or parquet",
                 )
                 continue
-            if not path.is_file():
-                self.report((*node, "path"), f"file not found: {raw['path']}")
+            path = self.data_file(
+                raw["path"],
+                (*node, "path"),
+                bool(raw.get("outside_config_dir", False)),
+                f"add outside_config_dir: true to {format_path(node)}",
+            )
+            if path is None:
                 continue
             self.referenced.add(path)
             try:
                 columns = describe(self.con, path, fmt)
             except duckdb.Error as exc:
-                self.report((*node, "path"), f"cannot read {raw['path']}: {_first_line(exc)}")
+                self.report((*node, "path"), _read_error(raw["path"], exc))
                 continue
             out[name] = self._with_columns(name, raw, node, columns, path, fmt, None, "duckdb")
         return out
@@ -353,20 +452,26 @@ class _Analyser:
         files: list[MemberFile] = []
         for i, entry in enumerate(raw.get("files") or ()):
             fnode = (*node, "files", i)
-            text, column = (
-                (entry, None) if isinstance(entry, str) else (entry["path"], entry.get("column"))
+            text, column, outside = (
+                (entry, None, False)
+                if isinstance(entry, str)
+                else (
+                    entry["path"],
+                    entry.get("column"),
+                    bool(entry.get("outside_config_dir", False)),
+                )
             )
-            path = self.resolve_path(text)
             pnode = fnode if isinstance(entry, str) else (*fnode, "path")
-            if not path.is_file():
-                self.report(pnode, f"file not found: {text}")
+            opt_out = "write {path: " + text + (f", column: {column}" if column else "")
+            path = self.data_file(text, pnode, outside, opt_out + ", outside_config_dir: true}")
+            if path is None:
                 continue
             self.referenced.add(path)
             if column is not None:
                 try:
                     columns = describe_csv_columns(self.con, path)
                 except duckdb.Error as exc:
-                    self.report(pnode, f"cannot read {text}: {_first_line(exc)}")
+                    self.report(pnode, _read_error(text, exc))
                     continue
                 if column not in columns:
                     self.report((*fnode, "column"), f"column {column!r} not found in {text}")
@@ -521,6 +626,14 @@ class _Analyser:
                 )
             )
         return out
+
+
+def _read_error(display: str, exc: duckdb.Error) -> str:
+    """``file:line: reason`` for a malformed CSV row, else ``cannot read file: …``."""
+    row = csv_error(exc)
+    if row is not None:
+        return f"{display}:{row[1]}: {row[2]}"
+    return f"cannot read {display}: {_first_line(exc)}"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,9 +1,14 @@
 """YAML loading that keeps the line and column of every node.
 
-PyYAML composes the document into a node graph (aliases become shared nodes, nothing is expanded
-yet); we then measure the graph (alias uses, nodes after expansion, cycles) and only build plain
+libyaml (PyYAML's C parser and composer) composes the document into a node graph (aliases become
+shared nodes, nothing is expanded yet), counting nodes and depth as it goes: a document with too
+many nodes, or nested too deep, is refused at the node that crosses the limit, before the rest is
+read. We then measure the graph (alias uses, nodes after expansion, cycles) and only build plain
 Python values when it is within bounds, recording a :class:`Locations` entry for every mapping key
 and value and every sequence item. Every failure is a located :class:`Problem`.
+
+Only a regular file is read: a FIFO, a device or a directory is refused before it is opened (a
+FIFO would block the reader forever).
 
 Scalars keep YAML 1.1 core types (null, bool, int, float, str); timestamps stay strings (a rule may
 compare them with a date column); any other tag is refused.
@@ -11,6 +16,8 @@ compare them with a date column); any other tag is refused.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +26,11 @@ from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+try:
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # PyYAML built without libyaml: the same hooks, in Python
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
 from ..exceptions import ConfigError, Problem
 
@@ -30,6 +42,7 @@ __all__ = [
     "Document",
     "Locations",
     "NodePath",
+    "file_kind",
     "format_path",
     "load_yaml",
 ]
@@ -38,7 +51,8 @@ __all__ = [
 MAX_FILE_BYTES = 10 * 1024 * 1024
 #: Most alias uses (``*name``) accepted in one document.
 MAX_ALIASES = 100
-#: Most nodes the document may have once every alias is expanded.
+#: Most nodes (keys, values, list items) the document may have, as written and once every alias
+#: is expanded.
 MAX_NODES = 200_000
 #: Deepest nesting accepted (a rule nested this deep is already unreadable; deeper documents
 #: would exhaust the parsers' recursion).
@@ -101,6 +115,70 @@ class Document:
     data: Any
     locations: Locations
     raw: bytes
+
+
+class _TooBig(Exception):
+    """Raised from inside libyaml's composer at the node that crosses a limit."""
+
+    def __init__(self, mark: Any, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+class _Loader(_BaseLoader):
+    """libyaml's loader, counting nodes and depth while it composes.
+
+    libyaml's composer calls :meth:`descend_resolver` before each node it composes (every node
+    but an alias, which is a shared node measured later) and :meth:`ascend_resolver` after it:
+    the count and the depth are kept there, and the first node past a limit stops the composer.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.nodes = 0
+        self.depth = 0
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        self.nodes += 1
+        self.depth += 1
+        if self.nodes > MAX_NODES:
+            raise _TooBig(
+                self._here(),
+                f"the document has more than {MAX_NODES} nodes (keys, values and list items); "
+                f"the limit is {MAX_NODES}",
+            )
+        if self.depth > MAX_DEPTH:
+            raise _TooBig(
+                self._here(),
+                f"the document is nested more than {MAX_DEPTH} levels deep",
+            )
+
+    def ascend_resolver(self) -> None:
+        self.depth -= 1
+
+    def _here(self) -> Any:
+        """The mark of the event after the node being composed (the stream is abandoned)."""
+        event = self.peek_event()
+        return event.start_mark if event is not None else None
+
+
+def file_kind(mode: int) -> str | None:
+    """What a non-regular file is (``a FIFO (named pipe)``…), from its ``st_mode``; None for a
+    regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
 
 
 def _mark(node: Node) -> tuple[int, int]:
@@ -182,7 +260,7 @@ def _children(node: Node, path: NodePath) -> Iterator[tuple[NodePath, Node]]:
 class _Builder:
     """Turns a measured node graph into plain values plus locations."""
 
-    def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
+    def __init__(self, loader: _BaseLoader, file: str) -> None:
         self.loader = loader
         self.file = file
         self.values: dict[NodePath, tuple[int, int]] = {}
@@ -258,11 +336,20 @@ class _Builder:
         if not isinstance(node, ScalarNode):  # pragma: no cover - callers check
             return None
         if node.tag in _PLAIN_TAGS:
-            return self.loader.construct_object(node, deep=True)
+            try:
+                return self.loader.construct_object(node, deep=True)
+            except ValueError as exc:  # an integer of more digits than Python converts
+                self.problems.append(_problem(self.file, _mark(node), path, _first_line(exc)))
+                return None
         if node.tag == _TIMESTAMP:
             return str(node.value)
         self._unsupported(node, path)
         return node.value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _syntax_problem(file: str, exc: yaml.YAMLError) -> Problem:
@@ -281,16 +368,31 @@ def _position(raw: bytes, offset: int) -> tuple[int, int]:
     return line, column
 
 
+def _read_regular(path: Path, max_bytes: int) -> bytes:
+    """The bytes of ``path`` (at most ``max_bytes + 1``), opened without blocking and checked to
+    be a regular file once open (it may have been swapped for a FIFO since it was looked at)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        kind = file_kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise OSError(0, f"it is {kind}, not a regular file")
+        return fh.read(max_bytes + 1)
+
+
 def load_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Document:
     """Read ``path`` into a :class:`Document`; :class:`ConfigError` lists located problems."""
     file = str(path)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
+        info = path.stat()
+        kind = file_kind(info.st_mode)
+        if kind is not None:
             raise ConfigError(
-                [Problem(file, 0, 0, "", f"file is {size} bytes; at most {max_bytes} are allowed")]
+                [Problem(file, 0, 0, "", f"is {kind}, not a regular file; give the YAML file")]
             )
-        raw = path.read_bytes()
+        if info.st_size > max_bytes:
+            message = f"file is {info.st_size} bytes; at most {max_bytes} are allowed"
+            raise ConfigError([Problem(file, 0, 0, "", message)])
+        raw = _read_regular(path, max_bytes)
     except OSError as exc:
         raise ConfigError(
             [Problem(file, 0, 0, "", f"cannot read the file: {exc.strerror or exc}")]
@@ -306,30 +408,21 @@ def load_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Document:
         ) from exc
 
     try:
-        loader = yaml.SafeLoader(text)  # checks every character is printable
+        yaml.reader.Reader(text)  # checks every character is printable, and says where
     except yaml.reader.ReaderError as exc:
         line, col = _position(text.encode(), len(text[: exc.position].encode()))
         char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
         raise ConfigError(
             [Problem(file, line, col, "", f"the file holds a non-printable character ({char})")]
         ) from exc
+    loader = _Loader(text)
     try:
         root = loader.get_single_node()
+    except _TooBig as exc:
+        line, col = (exc.mark.line + 1, exc.mark.column + 1) if exc.mark is not None else (0, 0)
+        raise ConfigError([Problem(file, line, col, "", exc.message)]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([_syntax_problem(file, exc)]) from exc
-    except RecursionError as exc:
-        mark = loader.get_mark()
-        raise ConfigError(
-            [
-                Problem(
-                    file,
-                    mark.line + 1,
-                    mark.column + 1,
-                    "",
-                    f"the document is nested more than {MAX_DEPTH} levels deep",
-                )
-            ]
-        ) from exc
     finally:
         loader.dispose()
     if root is None:
