@@ -386,9 +386,7 @@ class Http:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._once(
-                        method, path, json, params, headers, expected, max_body
-                    )
+                    return await self._once(method, path, json, params, headers, expected, max_body)
         except _Retryable as exc:
             raise RemoteError(
                 self.redact(
@@ -421,9 +419,7 @@ class Http:
                     )
             except TimeoutError:
                 self._count("timeout")
-                raise _Retryable(
-                    f"no complete answer within {self.deadline:g} s", None
-                ) from None
+                raise _Retryable(f"no complete answer within {self.deadline:g} s", None) from None
 
     async def _exchange(
         self,
