@@ -10,7 +10,10 @@ the Integration API reference):
   list — the managed segments it should have, plus every segment this config does not manage,
   carried over from the live read;
 - the API cannot rename, re-describe or delete a segment: the plan says so and points to the
-  ``epsilon-feed`` target, which can.
+  ``epsilon-feed`` target, which can;
+- customers are read as ``{"customers": [{"id", "segmentIds": [...]}, ...], "totalCount"}``
+  (checked in one place, :func:`_customers`): an answer of another shape is refused, never
+  read in part, since a customer missing from the read would have its segment list overwritten.
 """
 
 from __future__ import annotations
