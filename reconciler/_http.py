@@ -5,8 +5,17 @@ connection errors, honouring ``Retry-After`` (capped), bounded in attempts and i
 Every write the providers send is idempotent, so a retried request is always safe. Delays go
 through an injectable ``sleep`` so retry tests run instantly.
 
-Secrets never leave this module in a message: errors name the method, the path and the status,
-and any text that reaches a message is passed through :meth:`Http.redact`.
+Every attempt has one overall deadline (connect, headers and the whole body: httpx's own
+timeouts are per phase, so a server trickling a byte a second would never trip them), and a
+body is streamed and refused past :data:`MAX_BODY` bytes, counted after decompression (the
+client decodes gzip and deflate itself, in bounded steps, so a gzip bomb never expands in
+memory). An answer is a :class:`Reply`: its JSON is read, and checked against a declared shape,
+in one place (:meth:`Reply.parse`), so a platform answering HTML, JSON nested too deeply or
+JSON of another shape is one line naming the target and the request.
+
+Secrets never leave this module in a message: errors name the target, the method, the path and
+the status; every text or parsed body of an answer that can reach a message passes through
+:meth:`Http.redact` here, before any message is built, and is quoted only as a short excerpt.
 """
 
 from __future__ import annotations
@@ -14,14 +23,19 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
+import json as jsonlib
 import random
+import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import urllib.parse
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -34,15 +48,35 @@ from . import __version__
 from .exceptions import ProviderError, RemoteError
 
 __all__ = [
+    "EXCERPT",
+    "MAX_BODY",
+    "MIN_SECRET",
     "RETRY_STATUSES",
     "CredentialsRefused",
     "Http",
     "HttpStats",
+    "Reply",
     "RetryPolicy",
     "StatusError",
+    "clip",
 ]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+#: the most bytes one answer may hold, decompressed: a page of 1000 customers is ~100 kB, so
+#: this is far above any real page; a larger answer is refused, not read on
+MAX_BODY = 32 * 2**20
+#: the most bytes of an error answer read (only an excerpt of it reaches a message)
+_ERROR_BODY = 64 * 2**10
+#: the most characters of an answer a message quotes
+EXCERPT = 200
+#: secrets at least this long are redacted wherever they occur; shorter ones (which could be
+#: part of any word) only where they stand as a whole token
+MIN_SECRET = 8
+#: raw bytes read, and decompressed bytes produced, per step
+_STEP = 64 * 2**10
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +88,8 @@ class RetryPolicy:
     cap: float = 20.0
     #: the longest ``Retry-After`` honoured
     retry_after_cap: float = 60.0
+    #: seconds one attempt may take in all (connect, headers, whole body), unless the client
+    #: is given its own (a target's ``timeout`` setting)
     timeout: float = 30.0
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
@@ -65,14 +101,23 @@ class HttpStats:
     by_status: dict[str, int] = field(default_factory=dict)
 
 
+def clip(text: str, limit: int = EXCERPT) -> str:
+    """``text`` on one line, at most ``limit`` characters (an excerpt for a message)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 class StatusError(RemoteError):
     """A response with a status the caller did not expect (providers map the ones they know;
-    any other reaches the user as one line)."""
+    any other reaches the user as one line). ``text`` and ``body`` are already redacted."""
 
-    def __init__(self, response: httpx.Response, message: str) -> None:
+    def __init__(self, message: str, status: int, text: str, body: Any) -> None:
         super().__init__(message)
-        self.response = response
-        self.status = response.status_code
+        self.status = status
+        #: an excerpt of the answer's text, redacted
+        self.text = text
+        #: the answer's JSON with every string redacted (None: not JSON)
+        self.body = body
 
 
 class CredentialsRefused(ProviderError):
@@ -92,8 +137,11 @@ def _retry_after(response: httpx.Response) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time()) if when else None
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
 
 
 class _RateLimiter:
@@ -112,6 +160,136 @@ class _RateLimiter:
                 await self._sleep(self._next - now)
                 now = time.monotonic()
             self._next = max(now, self._next) + self._interval
+
+
+class _Redactor:
+    """Replaces every credential in a text with ``***``.
+
+    The rule: a secret of at least :data:`MIN_SECRET` characters is replaced wherever it
+    occurs (a long random string never occurs by accident, and it may be glued to other text,
+    as in ``Basic<key>``); a shorter one only where it stands as a whole token, between
+    characters that are not letters or digits (replacing it inside words would mangle every
+    message: a one-letter key would star out that letter everywhere, and a short string inside
+    a word tells nothing about the secret). Each secret is matched as sent and in its URL-encoded
+    and JSON-escaped forms. Messages quote at most :data:`EXCERPT` characters of an answer.
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        forms: set[str] = set()
+        for secret in secrets:
+            if secret:
+                forms |= {secret, urllib.parse.quote(secret, safe=""), jsonlib.dumps(secret)[1:-1]}
+        parts = [
+            re.escape(f) if len(f) >= MIN_SECRET else rf"(?<![^\W_]){re.escape(f)}(?![^\W_])"
+            for f in sorted(forms, key=len, reverse=True)
+        ]
+        self._pattern = re.compile("|".join(parts)) if parts else None
+
+    def text(self, text: str) -> str:
+        return self._pattern.sub("***", text) if self._pattern else text
+
+    def value(self, value: Any) -> Any:
+        """A parsed JSON value with every string in it (keys too) redacted."""
+        if self._pattern is None:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        if isinstance(value, dict):
+            return {self.text(str(k)): self.value(v) for k, v in value.items()}
+        return value
+
+
+class _Inflate:
+    """A gzip or deflate body decoded in steps of at most :data:`_STEP` bytes (zlib's
+    ``max_length``), so a small input that expands enormously is stopped while it expands."""
+
+    def __init__(self, encoding: str) -> None:
+        self._deflate = encoding == "deflate"
+        self._z = zlib.decompressobj(zlib.MAX_WBITS | 16 if encoding == "gzip" else zlib.MAX_WBITS)
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._deflate and not self._started and data:
+            self._started = True
+            try:  # "deflate" is meant as zlib-wrapped, but often sent raw
+                zlib.decompressobj().decompress(data[:2])
+            except zlib.error:
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+        while True:
+            piece = self._z.decompress(data, _STEP)
+            if piece:
+                yield piece
+            data = self._z.unconsumed_tail
+            if not data and len(piece) < _STEP:
+                return
+
+    def flush(self) -> bytes:
+        return self._z.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One complete answer: status, headers and the whole body (decompressed, size-capped)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    #: ``target 'eps': GET /v1/customers``: where the answer came from, for messages
+    where: str
+    _redact: Callable[[str], str] = field(repr=False)
+
+    @property
+    def text(self) -> str:
+        match = re.search(r"charset=([\w.:-]+)", self.headers.get("content-type", ""))
+        try:
+            return self.content.decode(match[1] if match else "utf-8", errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
+
+    def error(self, problem: str) -> ProviderError:
+        """A :class:`ProviderError` naming the target and the request (redacted)."""
+        return ProviderError(self._redact(f"{self.where}: {problem}"))
+
+    def excerpt(self) -> str:
+        return repr(clip(self._redact(self.text)))
+
+    def json(self) -> Any:
+        """The body as JSON; a body that is not (HTML, nesting too deep) is a clear error."""
+        try:
+            return jsonlib.loads(self.content)
+        except RecursionError:
+            raise self.error("the answer is JSON nested too deeply to read") from None
+        except ValueError:
+            kind = self.headers.get("content-type") or "no content type"
+            raise self.error(f"the answer is not JSON ({kind}): {self.excerpt()}") from None
+
+    def parse(self, shape: TypeAdapter[_T]) -> _T:
+        """The body as JSON, checked against ``shape`` (strictly: no type is coerced)."""
+        data = self.json()
+        try:
+            return shape.validate_python(data, strict=True)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False)
+            first = errors[0]
+            where = _location(first["loc"]) or "the answer"
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise self.error(
+                f"the answer does not have the documented shape: {where}: {first['msg']}{more}"
+            ) from None
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+async def _aiter(items: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for item in items:
+        yield item
 
 
 @functools.cache
@@ -137,17 +315,26 @@ class Http:
         max_connections: int = 32,
         transport: httpx.AsyncBaseTransport | None = None,
         label: str = "",
+        timeout: float | None = None,
     ) -> None:
         #: prefixes messages, e.g. "target 'eps': "
         self.label = f"{label}: " if label else ""
         self.retry = retry or RetryPolicy()
+        #: seconds one attempt may take in all: connect, headers and the whole body
+        self.deadline = float(timeout) if timeout else self.retry.timeout
         self.stats = HttpStats()
-        self._secrets = tuple(s for s in secrets if s)
+        self._redactor = _Redactor(secrets)
         self._limiter = _RateLimiter(rate_limit, self.retry.sleep) if rate_limit else None
+        self._slots = asyncio.Semaphore(max_connections)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
-            headers={"User-Agent": f"audience-reconciler/{__version__}", **(headers or {})},
-            timeout=self.retry.timeout,
+            headers={
+                "User-Agent": f"audience-reconciler/{__version__}",
+                # the encodings _Inflate decodes in bounded steps
+                "Accept-Encoding": "gzip, deflate",
+                **(headers or {}),
+            },
+            timeout=self.deadline,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
@@ -156,9 +343,7 @@ class Http:
         )
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return self._redactor.text(text)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -172,10 +357,11 @@ class Http:
         params: Any = None,
         headers: Mapping[str, str] | None = None,
         expect: Iterable[int] = (200, 201, 204),
-    ) -> httpx.Response:
-        """Send with retries. Returns a response whose status is in ``expect``; raises
-        :class:`StatusError` for another non-retryable status and :class:`RemoteError` when
-        retries run out."""
+        max_body: int = MAX_BODY,
+    ) -> Reply:
+        """Send with retries. Returns the answer when its status is in ``expect``; raises
+        :class:`StatusError` for another non-retryable status, :class:`ProviderError` for a
+        body over ``max_body`` bytes and :class:`RemoteError` when retries run out."""
         expected = frozenset(expect)
         policy = self.retry
 
@@ -200,10 +386,13 @@ class Http:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._once(method, path, json, params, headers, expected)
+                    return await self._once(method, path, json, params, headers, expected, max_body)
         except _Retryable as exc:
             raise RemoteError(
-                self.redact(f"{method} {path}: {exc} (gave up after {policy.attempts} attempts)")
+                self.redact(
+                    f"{self.label}{method} {path}: {exc} "
+                    f"(gave up after {attempt.retry_state.attempt_number} attempts)"
+                )
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -215,32 +404,111 @@ class Http:
         params: Any,
         headers: Mapping[str, str] | None,
         expected: frozenset[int],
-    ) -> httpx.Response:
-        if self._limiter:
-            await self._limiter.acquire()
-        self.stats.requests += 1
+        max_body: int,
+    ) -> Reply:
+        # a connection first, then the pace: requests are spaced as sent; neither wait counts
+        # against the deadline
+        async with self._slots:
+            if self._limiter:
+                await self._limiter.acquire()
+            self.stats.requests += 1
+            try:
+                async with asyncio.timeout(self.deadline):
+                    return await self._exchange(
+                        method, path, json, params, headers, expected, max_body
+                    )
+            except TimeoutError:
+                self._count("timeout")
+                raise _Retryable(f"no complete answer within {self.deadline:g} s", None) from None
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        params: Any,
+        headers: Mapping[str, str] | None,
+        expected: frozenset[int],
+        max_body: int,
+    ) -> Reply:
+        where = f"{self.label}{method} {path}"
+        request = self._client.build_request(
+            method, path, json=json, params=params, headers=headers
+        )
         try:
-            response = await self._client.request(
-                method, path, json=json, params=params, headers=headers
-            )
+            response = await self._client.send(request, stream=True)
+            try:
+                status = response.status_code
+                self._count(str(status))
+                if status in RETRY_STATUSES:
+                    raise _Retryable(f"HTTP {status}", _retry_after(response))
+                if status in (401, 403):
+                    raise CredentialsRefused(
+                        f"{where}: HTTP {status}: the platform refused the credentials "
+                        "(check the environment variables this target names)"
+                    )
+                if status in expected:
+                    content = await self._body(response, max_body, where, truncate=False)
+                    return Reply(status, response.headers, content, where, self.redact)
+                content = await self._body(response, _ERROR_BODY, where, truncate=True)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             self._count("timeout")
             raise _Retryable(f"timed out ({type(exc).__name__})", None) from exc
         except httpx.TransportError as exc:
             self._count("connection")
             raise _Retryable(f"connection failed ({type(exc).__name__})", None) from exc
-        self._count(str(response.status_code))
-        if response.status_code in expected:
-            return response
-        if response.status_code in RETRY_STATUSES:
-            raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
-        if response.status_code in (401, 403):
-            raise CredentialsRefused(
-                f"{self.label}{method} {path}: HTTP {response.status_code}: the platform refused "
-                "the credentials (check the environment variables this target names)"
-            )
-        body = self.redact(response.text[:300])
-        raise StatusError(response, f"{method} {path}: HTTP {response.status_code} {body}".strip())
+        reply = Reply(status, response.headers, content, where, self.redact)
+        text = clip(self.redact(reply.text))
+        try:
+            body = self._redactor.value(jsonlib.loads(content))
+        except (ValueError, RecursionError):
+            body = None
+        raise StatusError(f"{where}: HTTP {status} {text}".strip(), status, text, body)
+
+    async def _body(
+        self, response: httpx.Response, limit: int, where: str, *, truncate: bool
+    ) -> bytes:
+        """The body, decompressed, read in steps; past ``limit`` bytes it is cut short
+        (``truncate``) or refused with a :class:`ProviderError`."""
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("identity", "", "gzip", "deflate"):
+            raise ProviderError(f"{where}: the answer has an unsupported encoding {encoding!r}")
+        inflate = _Inflate(encoding) if encoding in ("gzip", "deflate") else None
+        too_big = ProviderError(
+            f"{where}: the answer is larger than {limit / 2**20:g} MB"
+            f"{' decompressed' if inflate else ''}; refused (a real answer is far smaller)"
+        )
+        length = response.headers.get("content-length", "")
+        if not truncate and length.isdigit() and int(length) > limit:
+            raise too_big
+        out = bytearray()
+        if response.is_stream_consumed:  # built whole in memory (a mock transport's answer)
+            inflate = None
+            chunks: Any = _aiter((response.content,))
+        else:
+            chunks = response.aiter_raw(_STEP)
+
+        def take(piece: bytes) -> bool:
+            out.extend(piece)
+            if len(out) <= limit:
+                return True
+            if truncate:
+                del out[limit:]
+                return False
+            raise too_big
+
+        try:
+            async for raw in chunks:
+                pieces = inflate.feed(raw) if inflate else (raw,)
+                if not all(take(p) for p in pieces):
+                    return bytes(out)
+            if inflate:
+                take(inflate.flush())
+        except zlib.error:
+            raise ProviderError(f"{where}: the answer's {encoding} data is corrupt") from None
+        return bytes(out)
 
     def _count(self, key: str) -> None:
         self.stats.by_status[key] = self.stats.by_status.get(key, 0) + 1

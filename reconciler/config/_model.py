@@ -45,7 +45,8 @@ class TargetType:
     paths: tuple[str, ...] = ()
 
 
-_API_DEFAULTS: Mapping[str, Any] = {"concurrency": 8, "timeout": 30.0}
+#: ``timeout``: seconds one request may take in all; None: the retry policy's (30 s by default)
+_API_DEFAULTS: Mapping[str, Any] = {"concurrency": 8, "timeout": None}
 
 #: The registry of target types (the schema's ``type`` enum must list exactly these).
 TARGET_TYPES: Mapping[str, TargetType] = MappingProxyType(

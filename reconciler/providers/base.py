@@ -144,11 +144,13 @@ class Provider(abc.ABC):
         return None
 
     def http(self, base_url: str, headers: Mapping[str, str], **options: Any) -> Http:
-        """An HTTP client for this target: the context's retry policy, every credential
-        redacted from messages, which name the target; ``options`` go to :class:`Http`."""
+        """An HTTP client for this target: the context's retry policy, the target's
+        ``timeout`` setting as each request's deadline, every credential redacted from
+        messages, which name the target; ``options`` go to :class:`Http`."""
         from .._http import Http
 
         options.setdefault("max_connections", self.concurrency)
+        options.setdefault("timeout", self.settings.get("timeout"))
         return Http(
             base_url,
             headers={"accept": "application/json", **headers},

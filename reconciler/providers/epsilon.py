@@ -17,6 +17,9 @@ the Integration API reference):
   its access list again, and retries the write once (:meth:`EpsilonProvider._restore`). How
   Epsilon answers a link to an unknown segment is not documented: the provider reads the
   sandbox's answer (``SEGMENT_NOT_FOUND``, or a message naming an unknown segment).
+- customers are read as ``{"customers": [{"id", "segmentIds": [...]}, ...], "totalCount"}``
+  (checked in one place, :func:`_customers`): an answer of another shape is refused, never
+  read in part, since a customer missing from the read would have its segment list overwritten.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ import itertools
 import urllib.parse
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, NotRequired
 
-from .._http import HttpStats, StatusError
+from pydantic import Field, TypeAdapter
+from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
+
+from .._http import EXCERPT, HttpStats, Reply, StatusError, clip
 from ..changes import AccessChange, Action, Change, CustomerChange, LinkChange, Phase, SegmentChange
 from ..exceptions import ProviderError
 from ..model import Segment, StateBuilder
@@ -53,32 +59,54 @@ _URL_BUDGET = 6000
 _FEED_HINT = "use an epsilon-feed target (the segment file) for that"
 
 
-def _segment_ids(segs: tuple[Any, ...]) -> list[str]:
-    return [str(s) for s in segs]
+def _segment_ids(segs: tuple[str, ...]) -> tuple[str, ...]:
+    return segs
+
+
+# -- the answers read, as documented (checked in one place: _customers) -----------------------
+class _Customer(TypedDict):
+    id: Annotated[str, Field(min_length=1)]
+    segmentIds: list[str]
+
+
+class _CustomerList(TypedDict):
+    customers: list[_Customer]
+    totalCount: NotRequired[Annotated[int, Field(ge=0)]]
+
+
+_CUSTOMER_LIST: TypeAdapter[_CustomerList] = TypeAdapter(_CustomerList)
+
+
+def _customers(reply: Reply, limit: int, asked: str) -> _CustomerList:
+    """A ``GET /v1/customers`` answer, checked: its documented shape, and no more customers
+    than the ``limit`` asked for. An answer that breaks it is refused (a customer dropped from
+    a read would have its whole segment list overwritten by the next apply)."""
+    page = reply.parse(_CUSTOMER_LIST)
+    if len(page["customers"]) > limit:
+        raise reply.error(
+            f"the answer ({asked}) holds {len(page['customers']):,} customers, more than the "
+            f"limit of {limit:,} asked for"
+        )
+    return page
 
 
 def _error_text(exc: StatusError) -> str:
-    """The platform's 400 body: ``{"message", "additionalInfo": [{"code", "message"}]}``."""
-    try:
-        body = exc.response.json()
-    except ValueError:
-        return str(exc)
+    """The platform's 400 body: ``{"message", "additionalInfo": [{"code", "message"}]}``
+    (already redacted by the HTTP client), as a short line."""
+    body = exc.body
     if not isinstance(body, dict):
         return str(exc)
     parts = [str(body.get("message", ""))]
     for info in body.get("additionalInfo") or []:
         if isinstance(info, dict):
             parts.append(f"{info.get('code', '')}: {info.get('message', '')}")
-    return f"HTTP {exc.status}: " + "; ".join(p for p in parts if p)
+    return clip(f"HTTP {exc.status}: " + "; ".join(p for p in parts if p), 2 * EXCERPT)
 
 
 def _unknown_segment(exc: StatusError) -> bool:
     """Whether a 400 says a segment it names does not exist (``SEGMENT_NOT_FOUND``, or a
     message about an unknown segment: the answer is not documented)."""
-    try:
-        body = exc.response.json()
-    except ValueError:
-        return False
+    body = exc.body
     if not isinstance(body, dict):
         return False
     infos = [i for i in body.get("additionalInfo") or [] if isinstance(i, dict)]
@@ -205,89 +233,93 @@ class EpsilonProvider(Provider):
 
         async def one(batch: Sequence[str]) -> None:
             async with gate:
-                response = await self._integration.request(
+                reply = await self._integration.request(
                     "GET",
                     "/v1/customers",
                     params=[("limit", str(len(batch))), *(("customerIds", c) for c in batch)],
                     expect=(200,),
                 )
-            for item in self._customers_of(response.json()):
-                segs = item.get("segmentIds") or []
-                found[str(item["id"])] = [str(s) for s in segs]
+            page = _customers(reply, len(batch), f"{len(batch)} customerIds")
+            asked = frozenset(batch)
+            for item in page["customers"]:
+                if item["id"] not in asked:
+                    raise reply.error(
+                        f"the answer holds customer {item['id']!r}, which was not asked for "
+                        "(the customerIds filter was not applied)"
+                    )
+                found[item["id"]] = item["segmentIds"]
 
         await asyncio.gather(*(one(b) for b in batches))
         return found
 
-    async def _page(self, skip: int) -> tuple[list[dict[str, Any]], Any]:
-        response = await self._integration.request(
+    async def _page(self, skip: int) -> tuple[list[_Customer], int, Reply]:
+        reply = await self._integration.request(
             "GET", "/v1/customers", params={"limit": PAGE_SIZE, "skip": skip}, expect=(200,)
         )
-        body = response.json()
-        total = body.get("totalCount") if isinstance(body, dict) else None
-        return self._customers_of(body), total
+        page = _customers(reply, PAGE_SIZE, f"skip={skip}")
+        total = page.get("totalCount")
+        if total is None:
+            raise reply.error(
+                f"the answer (skip={skip}) has no totalCount, so its pages cannot be bounded"
+            )
+        return page["customers"], total, reply
 
     async def _read_customers(self, builder: StateBuilder) -> None:
-        """Every customer, page by page, in page order; stops at the first short page.
+        """Every customer, page by page, in page order; stops at the first short page, or at
+        the ``totalCount`` the first page reports.
 
-        The first page's ``totalCount`` gives every other offset up front, so the rest are
-        fetched ``concurrency`` at a time (a sliding window: at most that many pages are held
-        at once). Pages past a short one are dropped, and reading goes on one page at a time
-        after the last full page, so the result is what a page-by-page read gives.
+        That total gives every other offset up front, so the rest are fetched ``concurrency``
+        at a time (a sliding window: at most that many pages are held at once). The pages are
+        bounded by it: more customers than it reports, or a page that repeats the one before
+        (a platform ignoring ``skip``), is an error, never an endless read.
         """
-        page, total = await self._page(0)
+        page, total, _ = await self._page(0)
         self._add_page(builder, page)
-        skip = len(page)
-        if len(page) == PAGE_SIZE and isinstance(total, int) and total > skip:
-            offsets = iter(range(skip, total, PAGE_SIZE))
-            window: deque[asyncio.Task[tuple[list[dict[str, Any]], Any]]] = deque(
-                asyncio.ensure_future(self._page(o))
-                for o in itertools.islice(offsets, max(1, self.concurrency))
-            )
-            try:
-                while window:
-                    page, _ = await window.popleft()
-                    self._add_page(builder, page)
-                    if len(page) < PAGE_SIZE:
-                        return
-                    skip += len(page)
-                    nxt = next(offsets, None)
-                    if nxt is not None:
-                        window.append(asyncio.ensure_future(self._page(nxt)))
-            finally:
-                for task in window:
-                    task.cancel()
-                await asyncio.gather(*window, return_exceptions=True)
-        while len(page) == PAGE_SIZE:
-            page, _ = await self._page(skip)
-            self._add_page(builder, page)
-            skip += len(page)
-
-    @staticmethod
-    def _add_page(builder: StateBuilder, page: list[dict[str, Any]]) -> None:
-        ids = [str(item["id"]) for item in page]
-        builder.add_customers(ids)
+        read = len(page)
+        if len(page) < PAGE_SIZE or read >= total:
+            return
+        previous = [c["id"] for c in page]
+        offsets = iter(range(read, total, PAGE_SIZE))
+        window: deque[asyncio.Task[tuple[list[_Customer], int, Reply]]] = deque(
+            asyncio.ensure_future(self._page(o))
+            for o in itertools.islice(offsets, max(1, self.concurrency))
+        )
         try:
-            # customers with the same list (as sent) share one frozenset, built once
-            builder.set_links_many(
-                (
-                    (cid, tuple(segs))
-                    for cid, item in zip(ids, page, strict=True)
-                    if (segs := item.get("segmentIds"))
-                ),
-                _segment_ids,
-            )
-        except TypeError:  # ids that are not hashable as sent: one customer at a time
-            for cid, item in zip(ids, page, strict=True):
-                segs = item.get("segmentIds") or ()
-                if segs:
-                    builder.set_links(cid, (str(s) for s in segs))
+            while window:
+                page, _, reply = await window.popleft()
+                ids = [c["id"] for c in page]
+                if ids and ids == previous:
+                    raise reply.error(
+                        f"the page at skip={read} repeats the page before it (the platform "
+                        "ignores skip?); the read is refused"
+                    )
+                read += len(page)
+                if read > total:
+                    raise reply.error(
+                        f"the pages hold more customers ({read:,} by skip={read - len(page)}) "
+                        f"than the totalCount of {total:,} the first page reported (did the "
+                        "customers change during the read? run again); the read is refused"
+                    )
+                self._add_page(builder, page)
+                if len(page) < PAGE_SIZE:
+                    return
+                previous = ids
+                nxt = next(offsets, None)
+                if nxt is not None:
+                    window.append(asyncio.ensure_future(self._page(nxt)))
+        finally:
+            for task in window:
+                task.cancel()
+            await asyncio.gather(*window, return_exceptions=True)
 
     @staticmethod
-    def _customers_of(body: Any) -> list[dict[str, Any]]:
-        items = body.get("customers") if isinstance(body, dict) else body
-        if not isinstance(items, list):
-            raise ProviderError("Epsilon: unexpected response to GET /v1/customers")
-        return [i for i in items if isinstance(i, dict) and "id" in i]
+    def _add_page(builder: StateBuilder, page: list[_Customer]) -> None:
+        builder.add_customers([item["id"] for item in page])
+        # customers with the same list (as sent) share one frozenset, built once
+        builder.set_links_many(
+            ((item["id"], tuple(segs)) for item in page if (segs := item["segmentIds"])),
+            _segment_ids,
+        )
 
     # -- write ----------------------------------------------------------------------------
     async def write(self, phase: Phase, changes: Sequence[Change]) -> list[ItemResult]:

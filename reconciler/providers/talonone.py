@@ -25,9 +25,12 @@ import csv
 import io
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, NotRequired
 
-from .._http import HttpStats, StatusError
+from pydantic import Field, TypeAdapter
+from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
+
+from .._http import EXCERPT, HttpStats, Reply, StatusError, clip
 from ..changes import Action, Change, LinkChange, Phase, SegmentChange
 from ..exceptions import ProviderError, RemoteError
 from ..model import Segment, StateBuilder
@@ -51,23 +54,58 @@ MAX_ACTIONS = 1000
 PAGE_SIZE = 1000
 #: the CSV column of a membership export
 EXPORT_COLUMN = "profileintegrationid"
+#: the largest export read: one request carries a whole audience (about 13 bytes a member, so
+#: some 20 million members), far above a real one, and refused past it
+MAX_EXPORT = 256 * 2**20
 DEFAULT_PLATFORM_NAME = "audience-reconciler"
 
 #: one customer's share of a link request: (customerProfileId, adds, deletes)
 Entry = tuple[str, list[int], list[int]]
 
 
+# -- the answers read, as documented (checked in one place: _audience_page) ------------------
+class _Audience(TypedDict):
+    id: int
+    name: str
+    integrationId: NotRequired[str | None]
+    integration: NotRequired[str | None]
+
+
+class _AudienceList(TypedDict):
+    hasMore: bool
+    totalResultSize: NotRequired[Annotated[int, Field(ge=0)]]
+    data: list[_Audience]
+
+
+_AUDIENCE_LIST: TypeAdapter[_AudienceList] = TypeAdapter(_AudienceList)
+
+
+def _audience_page(reply: Reply, skip: int) -> tuple[list[_Audience], bool, int]:
+    """A ``GET /v1/audiences`` answer, checked: its documented shape (with the
+    ``totalResultSize`` asked for) and no more audiences than a page holds."""
+    page = reply.parse(_AUDIENCE_LIST)
+    total = page.get("totalResultSize")
+    if total is None:
+        raise reply.error(
+            f"the answer (skip={skip}) has no totalResultSize although withTotalResultSize=true "
+            "asked for it, so its pages cannot be bounded"
+        )
+    if len(page["data"]) > PAGE_SIZE:
+        raise reply.error(
+            f"the answer (skip={skip}) holds {len(page['data']):,} audiences, more than the "
+            f"pageSize of {PAGE_SIZE:,} asked for"
+        )
+    return page["data"], page["hasMore"], total
+
+
 def _error_text(exc: StatusError) -> str:
     """The CDP error body ``{"StatusCode", "Error", "RequestUUID"}`` (or the Management API's
-    ``{"message", ...}``), as one line."""
-    try:
-        body = exc.response.json()
-    except ValueError:
-        return str(exc)
+    ``{"message", ...}``, already redacted by the HTTP client), as a short line."""
+    body = exc.body
     if isinstance(body, dict):
         text = body.get("Error") or body.get("message")
         if text:
-            return f"HTTP {exc.status}: {text}"
+            return clip(f"HTTP {exc.status}: {text}", 2 * EXCERPT)
     return str(exc)
 
 
@@ -215,7 +253,7 @@ class TalonOneProvider(Provider):
         for iid, audience in audiences.items():
             if iid in gone:
                 continue
-            builder.add_segment(Segment(iid, str(audience.get("name") or "")))
+            builder.add_segment(Segment(iid, audience["name"]))
         per_customer: dict[str, list[str]] = {}
         for iid, members in zip(wanted, exported, strict=True):
             for customer in members or ():
@@ -228,49 +266,73 @@ class TalonOneProvider(Provider):
             marked=marked - gone,
         )
 
-    async def _list_audiences(self) -> dict[str, dict[str, Any]]:
+    async def _list_audiences(self) -> dict[str, _Audience]:
         """Every audience with an integration id (``GET /v1/audiences``, paged); refreshes the
-        integration id → numeric id map used by link writes."""
-        found: dict[str, dict[str, Any]] = {}
+        integration id → numeric id map used by link writes.
+
+        The pages are bounded by the ``totalResultSize`` the first one reports: reading stops
+        there, and more audiences than it, or a page that repeats the one before (a platform
+        ignoring ``skip``), is an error, never an endless read."""
+        found: dict[str, _Audience] = {}
         skip = 0
+        total: int | None = None
+        previous: list[int] = []
         while True:
-            response = await self._management.request(
-                "GET", "/v1/audiences", params={"pageSize": PAGE_SIZE, "skip": skip}, expect=(200,)
+            reply = await self._management.request(
+                "GET",
+                "/v1/audiences",
+                params={"pageSize": PAGE_SIZE, "skip": skip, "withTotalResultSize": "true"},
+                expect=(200,),
             )
-            body = response.json()
-            data = body.get("data") if isinstance(body, dict) else None
-            if not isinstance(data, list):
-                raise ProviderError("Talon.One: unexpected response to GET /v1/audiences")
+            data, has_more, reported = _audience_page(reply, skip)
+            total = reported if total is None else total
+            ids = [a["id"] for a in data]
+            if ids and ids == previous:
+                raise reply.error(
+                    f"the page at skip={skip} repeats the page before it (the platform ignores "
+                    "skip?); the read is refused"
+                )
+            if skip + len(data) > total:
+                raise reply.error(
+                    f"the pages hold more audiences ({skip + len(data):,} by skip={skip}) than "
+                    f"the totalResultSize of {total:,} the first page reported (did the "
+                    "audiences change during the read? run again); the read is refused"
+                )
             for audience in data:
-                if not isinstance(audience, dict):
-                    continue
                 iid = audience.get("integrationId")
-                if iid and isinstance(audience.get("id"), int):
-                    found[str(iid)] = audience
-            if not body.get("hasMore") or not data:
-                break
+                if iid:
+                    found[iid] = audience
             skip += len(data)
-        self._ids = {iid: int(a["id"]) for iid, a in found.items()}
-        self._names = {iid: str(a.get("name") or "") for iid, a in found.items()}
+            previous = ids
+            if not has_more or not data or skip >= total:
+                break
+        self._ids = {iid: a["id"] for iid, a in found.items()}
+        self._names = {iid: a["name"] for iid, a in found.items()}
         self._listed += 1
         return found
 
     async def _export(self, audience_id: int) -> list[str] | None:
         """The members of one audience (``None``: it disappeared since the list)."""
-        response = await self._management.request(
-            "GET", f"/v1/audiences/{audience_id}/memberships/export", expect=(200, 404)
+        reply = await self._management.request(
+            "GET",
+            f"/v1/audiences/{audience_id}/memberships/export",
+            expect=(200, 404),
+            max_body=MAX_EXPORT,
         )
-        if response.status_code == 404:
+        if reply.status_code == 404:
             return None
-        rows = csv.reader(io.StringIO(response.text))
-        header = next(rows, None)
-        if header is None:
-            return []
-        if [h.strip().lower() for h in header] != [EXPORT_COLUMN]:
-            raise ProviderError(
-                f"Talon.One: unexpected export header {header!r} for audience {audience_id}"
-            )
-        return [row[0] for row in rows if row and row[0]]
+        try:
+            rows = csv.reader(io.StringIO(reply.text))
+            header = next(rows, None)
+            if header is None:
+                return []
+            if [h.strip().lower() for h in header] != [EXPORT_COLUMN]:
+                raise reply.error(
+                    f"the export's header is {clip(','.join(header))!r}, not {EXPORT_COLUMN!r}"
+                )
+            return [row[0] for row in rows if row and row[0]]
+        except csv.Error as exc:
+            raise reply.error(f"the export is not a readable CSV ({exc})") from None
 
     async def _refresh_ids(self, needed: Iterable[str]) -> None:
         """List the audiences again if one of ``needed`` has no known numeric id (one list call,
