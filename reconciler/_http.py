@@ -32,10 +32,9 @@ import urllib.parse
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-from pydantic import TypeAdapter, ValidationError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -46,6 +45,9 @@ from tenacity import (
 
 from . import __version__
 from .exceptions import ProviderError, RemoteError
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 __all__ = [
     "EXCERPT",
@@ -265,11 +267,14 @@ class Reply:
             kind = self.headers.get("content-type") or "no content type"
             raise self.error(f"the answer is not JSON ({kind}): {self.excerpt()}") from None
 
-    def parse(self, shape: TypeAdapter[_T]) -> _T:
-        """The body as JSON, checked against ``shape`` (strictly: no type is coerced)."""
+    def parse(self, shape: type[_T]) -> _T:
+        """The body as JSON, checked against ``shape`` (a ``TypedDict``, strictly: no type is
+        coerced)."""
+        from pydantic import ValidationError
+
         data = self.json()
         try:
-            return shape.validate_python(data, strict=True)
+            return _adapter(shape).validate_python(data, strict=True)
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False)
             first = errors[0]
@@ -278,6 +283,20 @@ class Reply:
             raise self.error(
                 f"the answer does not have the documented shape: {where}: {first['msg']}{more}"
             ) from None
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _adapter(shape: type[_T]) -> TypeAdapter[_T]:
+    """The validator of ``shape``, built on first use: pydantic (~60 ms to import) is loaded
+    only by a command that reads a platform."""
+    adapter = _ADAPTERS.get(shape)
+    if adapter is None:
+        from pydantic import TypeAdapter
+
+        adapter = _ADAPTERS[shape] = TypeAdapter(shape)
+    return adapter
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

@@ -70,9 +70,10 @@ class ValidateFormat(StrEnum):
 FileArg = Annotated[Path, typer.Argument(help="The audiences file.", show_default=True)]
 
 
-def _unique(values: list[str] | None) -> list[str] | None:
-    """``--target`` values once each, in the order first given."""
-    return list(dict.fromkeys(values)) if values else values
+def _unique(values: list[str] | None) -> list[str]:
+    """``--target`` values once each, in the order first given (a list even when none is
+    given: typer turns an empty one into the default, but not every release takes None)."""
+    return list(dict.fromkeys(values or ()))
 
 
 def _seconds(value: float) -> float:

@@ -169,13 +169,14 @@ def test_a_signal_before_any_write_exits_with_its_code_and_releases_the_lock(
 ) -> None:
     cfg = write_config(tmp_path, ["talonone"])
     common = _common(fresh_sandbox, tmp_path)
-    fresh_sandbox.set_faults("rate=1,kinds=latency,delay=1,route=GET *")  # a slow plan
+    fresh_sandbox.set_faults("rate=1,kinds=latency,delay=2,route=GET *")  # a slow plan
     proc = cli("apply", str(cfg), *common, "--auto-approve")
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
         if fresh_sandbox.requests():
             break
         time.sleep(0.01)
+    assert proc.poll() is None, "the apply finished before it could be interrupted"
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err.decode()

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, NotRequired
 
-from pydantic import Field, TypeAdapter
+from annotated_types import Ge, MinLen
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from .._http import EXCERPT, HttpStats, Reply, StatusError, clip
@@ -65,23 +65,21 @@ def _segment_ids(segs: tuple[str, ...]) -> tuple[str, ...]:
 
 # -- the answers read, as documented (checked in one place: _customers) -----------------------
 class _Customer(TypedDict):
-    id: Annotated[str, Field(min_length=1)]
+    id: Annotated[str, MinLen(1)]
     segmentIds: list[str]
 
 
 class _CustomerList(TypedDict):
     customers: list[_Customer]
-    totalCount: NotRequired[Annotated[int, Field(ge=0)]]
+    totalCount: NotRequired[Annotated[int, Ge(0)]]
 
-
-_CUSTOMER_LIST: TypeAdapter[_CustomerList] = TypeAdapter(_CustomerList)
 
 
 def _customers(reply: Reply, limit: int, asked: str) -> _CustomerList:
     """A ``GET /v1/customers`` answer, checked: its documented shape, and no more customers
     than the ``limit`` asked for. An answer that breaks it is refused (a customer dropped from
     a read would have its whole segment list overwritten by the next apply)."""
-    page = reply.parse(_CUSTOMER_LIST)
+    page = reply.parse(_CustomerList)
     if len(page["customers"]) > limit:
         raise reply.error(
             f"the answer ({asked}) holds {len(page['customers']):,} customers, more than the "

@@ -27,7 +27,7 @@ import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, ClassVar, NotRequired
 
-from pydantic import Field, TypeAdapter
+from annotated_types import Ge
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from .._http import EXCERPT, HttpStats, Reply, StatusError, clip
@@ -73,17 +73,15 @@ class _Audience(TypedDict):
 
 class _AudienceList(TypedDict):
     hasMore: bool
-    totalResultSize: NotRequired[Annotated[int, Field(ge=0)]]
+    totalResultSize: NotRequired[Annotated[int, Ge(0)]]
     data: list[_Audience]
 
-
-_AUDIENCE_LIST: TypeAdapter[_AudienceList] = TypeAdapter(_AudienceList)
 
 
 def _audience_page(reply: Reply, skip: int) -> tuple[list[_Audience], bool, int]:
     """A ``GET /v1/audiences`` answer, checked: its documented shape (with the
     ``totalResultSize`` asked for) and no more audiences than a page holds."""
-    page = reply.parse(_AUDIENCE_LIST)
+    page = reply.parse(_AudienceList)
     total = page.get("totalResultSize")
     if total is None:
         raise reply.error(
