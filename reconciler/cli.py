@@ -239,24 +239,31 @@ def schema(
 
 # -- plan / apply / show ---------------------------------------------------------------------
 def _run(awaitable: Awaitable[_T], stop: Any = None) -> _T:
-    """Run ``awaitable`` with SIGINT and SIGTERM handled by the event loop (a Python signal
+    """Run ``awaitable`` with SIGINT and SIGTERM handled on the event loop (a Python signal
     handler that raises would land in any callback, where asyncio swallows what it raises).
 
     Without ``stop``, a signal cancels the run and :class:`_Signalled` is raised from it. With
     a :class:`~reconciler.apply.Stop` (an apply's writes), a signal asks it to stop between
     batches, and a second one to abandon the batches in flight; the run then ends normally.
+
+    The handler notes each signal where it lands, before the loop is told: a signal that
+    arrives as the run ends (the loop stopped before it read its wake-up) is still acted on,
+    once the loop is gone, instead of being lost.
     """
     from .engine import run
+
+    arrived: list[signal.Signals] = []  # noted by the handler, in the main thread
+    handled = 0  # how many of them the loop acted on
 
     async def guarded() -> _T:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
-        received: list[signal.Signals] = []
 
         def on_signal(sig: signal.Signals) -> None:
+            nonlocal handled
+            handled += 1
             if stop is None:
-                if not received and task is not None:
-                    received.append(sig)
+                if handled == 1 and task is not None:
                     task.cancel()
                 return
             if stop.requested:
@@ -268,26 +275,32 @@ def _run(awaitable: Awaitable[_T], stop: Any = None) -> _T:
                 )
             stop.request(sig.name)
 
+        def handler(signum: int, frame: object) -> None:
+            sig = signal.Signals(signum)
+            arrived.append(sig)
+            loop.call_soon_threadsafe(on_signal, sig)
+
         previous: dict[signal.Signals, Any] = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            handler = signal.getsignal(sig)
-            try:
-                loop.add_signal_handler(sig, on_signal, sig)
-            except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover
-                continue  # no Unix signals, or not the main thread: leave them alone
-            previous[sig] = handler
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, handler)
         try:
             return await awaitable
         except asyncio.CancelledError:
-            if received:
-                raise _Signalled(received[0]) from None
+            if arrived and stop is None:
+                raise _Signalled(arrived[0]) from None
             raise
         finally:
-            for sig, handler in previous.items():
-                loop.remove_signal_handler(sig)
-                signal.signal(sig, handler)
+            for sig, previous_handler in previous.items():
+                signal.signal(sig, previous_handler)
 
-    return run(guarded())
+    result = run(guarded())
+    if arrived:  # a signal the run did not see through (it ended first, or absorbed the cancel)
+        if stop is None:
+            raise _Signalled(arrived[0])
+        if not stop.requested:
+            stop.reason = arrived[0].name
+    return result
 
 
 def _state_path(config_path: Path, state: Path | None, sandboxed: bool) -> Path:
