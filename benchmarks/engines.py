@@ -32,13 +32,6 @@ session stops). The point: on Spark, the reconciler's peak must not grow with th
 with the delta. The data and the state store are prepared in a child process too: Linux
 carries a process's peak RSS over to the children it starts, so the parent stays small (its
 peak is printed, the floor of every child's figure).
-
-``--mode diff`` measures ``Engine.diff`` alone instead (the pairs diff of
-:mod:`reconciler.engines`, against a snapshot of pairs from slightly different rules, so a few
-% of pairs change): the counted diff, the streaming of its rows and the peaks, with DuckDB's
-working set capped by ``--memory-limit``.
-
-    python -m benchmarks.engines --mode diff --sizes 1000000 10000000 --memory-limit 256MB
 """
 
 from __future__ import annotations
@@ -59,9 +52,8 @@ from typing import Any
 
 import duckdb
 
-from reconciler.config._rules import AllOf, AnyOf, Compare, Not, Rule
-from reconciler.engines import DuckDBEngine, SegmentRule, SourceRef, SparkEngine
-from reconciler.engines._sql import DUCKDB_SQL, members_query
+from reconciler.engines import SegmentRule
+from reconciler.rules import DUCKDB_SQL, AllOf, AnyOf, Compare, Not, Rule, members_query
 
 SEED = 0.42
 COLUMNS = {
@@ -299,10 +291,11 @@ def run_plan(
         started = time.perf_counter()
         import httpx
 
-        from reconciler import targeted
         from reconciler.changes import LinkChange
-        from reconciler.config import _pushdown, load
+        from reconciler.config import load
         from reconciler.engine import Reconciler, run
+        from reconciler.membership import duckdb as on_duckdb
+        from reconciler.membership import spark as on_spark
         from reconciler.providers.base import Refresh
         from reconciler.statestore import StateStore
 
@@ -333,10 +326,10 @@ def run_plan(
         httpx.AsyncClient.send = counted  # type: ignore[method-assign]
         # the engine's diff: Spark's (and its changed rows), or DuckDB's two steps
         for module, function, label in (
-            (targeted, "spark_diff", "diff"),
-            (_pushdown, "_rows", "stream"),
-            (targeted, "desired_table", "diff"),
-            (targeted, "_diff", "diff"),
+            (on_spark, "spark_diff", "diff"),
+            (on_spark, "_rows", "stream"),
+            (on_duckdb, "desired_table", "diff"),
+            (on_duckdb, "_diff", "diff"),
         ):
             setattr(module, function, timed(label, getattr(module, function)))
 
@@ -377,22 +370,6 @@ def run_plan(
     }
 
 
-# -- diff mode (Engine.diff alone) -------------------------------------------------------------
-def pairs_snapshot(folder: Path, customers: int, data: Path) -> Path:
-    """The ``(customer_id, segment_id)`` pairs of slightly different rules, as last confirmed."""
-    snapshot = folder / f"snapshot-{customers}.parquet"
-    if not snapshot.exists():
-        con = duckdb.connect()
-        try:
-            q = members_query(
-                DUCKDB_SQL, f"read_parquet('{data}')", "customer_id", COLUMNS, rules(1)
-            )
-            con.execute(f"COPY ({q.sql}) TO '{snapshot}' (FORMAT parquet)", list(q.params))
-        finally:
-            con.close()
-    return snapshot
-
-
 def _descendants(pid: int) -> list[int]:
     """Every process under ``pid`` (Linux ``/proc``), children first."""
     parents: dict[int, list[int]] = {}
@@ -431,52 +408,9 @@ def jvm_peak_mb() -> int | None:
     return max(peaks) if peaks else None
 
 
-def run_diff(engine_name: str, data: Path, snapshot: Path, memory_limit: str) -> dict[str, Any]:
-    """``Engine.diff`` once in this process; returns the figures."""
-    source = SourceRef("customers", "customer_id", COLUMNS, path=data, format="parquet")
-    started = time.perf_counter()
-    engine = (
-        DuckDBEngine(memory_limit=memory_limit)
-        if engine_name == "duckdb"
-        else SparkEngine("local[*]")
-    )
-    jvm: int | None = None
-    try:
-        if isinstance(engine, SparkEngine):
-            _ = engine.session  # start-up apart from the plan
-        ready = time.perf_counter()
-        delta = engine.diff(source, rules(), snapshot)
-        counted = time.perf_counter()
-        rows = max_batch = 0
-        for batch in delta:
-            rows += batch.num_rows
-            max_batch = max(max_batch, batch.num_rows)
-        done = time.perf_counter()
-        if engine_name == "spark":
-            jvm = jvm_peak_mb()
-    finally:
-        engine.close()
-    scale = 1024 if sys.platform != "darwin" else 1
-    return {
-        "engine": engine_name,
-        "startup_s": round(ready - started, 2),
-        "plan_s": round(done - ready, 2),
-        "count_s": round(counted - ready, 2),
-        "stream_s": round(done - counted, 2),
-        "desired": delta.counts.desired,
-        "snapshot": delta.counts.snapshot,
-        "adds": delta.counts.adds,
-        "removes": delta.counts.removes,
-        "streamed": rows,
-        "max_batch": max_batch,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20),
-        "jvm_peak_mb": jvm,
-    }
-
-
 # -- orchestration ------------------------------------------------------------------------------
 def setup(mode: str, folder: Path, size: int) -> dict[str, Any]:
-    """The data (and the plan's state store, or the diff's pairs snapshot) of one size.
+    """The data and the plan's state store of one size.
 
     Run in a child process of its own, like every measure: Linux carries a process's peak RSS
     over to the children it starts (``ru_maxrss`` survives fork and exec), so the parent must
@@ -484,8 +418,6 @@ def setup(mode: str, folder: Path, size: int) -> dict[str, Any]:
     start = time.perf_counter()
     data = generate(folder, size)
     generated = round(time.perf_counter() - start, 1)
-    if mode == "diff":
-        return {"data": str(data), "snapshot": str(pairs_snapshot(folder, size, data))}
     return {**prepare(folder, data, size), "data": str(data), "generate_s": generated}
 
 
@@ -551,30 +483,10 @@ def main_plan(args: argparse.Namespace, folder: Path, spark_conf: dict[str, str]
             raise SystemExit(f"the engines planned different changes at {size:,} customers")
 
 
-def main_diff(args: argparse.Namespace, folder: Path) -> None:
-    print(
-        f"{'engine':8} {'customers':>11} {'pairs':>11} {'delta':>9} {'startup s':>9} "
-        f"{'plan s':>8} {'count s':>8} {'stream s':>8} {'peak MB':>8} {'JVM MB':>7}"
-    )
-    for size in args.sizes:
-        files = _child(["--prepare", "diff", str(folder), str(size)])
-        data, snapshot = files["data"], files["snapshot"]
-        for name in args.engines:
-            r = _child(["--memory-limit", args.memory_limit, "--run-diff", name, data, snapshot])
-            jvm = r["jvm_peak_mb"] if r["jvm_peak_mb"] is not None else "-"
-            print(
-                f"{name:8} {size:>11,} {r['desired']:>11,} {r['streamed']:>9,} "
-                f"{r['startup_s']:>9} {r['plan_s']:>8} {r['count_s']:>8} {r['stream_s']:>8} "
-                f"{r['peak_rss_mb']:>8} {jvm:>7}",
-                flush=True,
-            )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--mode", choices=["plan", "diff"], default="plan")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--engines", nargs="+", default=["duckdb", "spark"])
     parser.add_argument(
@@ -587,19 +499,13 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="a setting of the plan's Spark session (the config's spark.conf), repeatable",
     )
-    parser.add_argument("--memory-limit", default="1GB", help="DuckDB's memory_limit (diff mode)")
     parser.add_argument("--prepare", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--run-diff", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--run-plan", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     spark_conf = dict(item.split("=", 1) for item in args.spark_conf)
     if args.prepare:
         mode, folder, size = args.prepare[0], Path(args.prepare[1]), int(args.prepare[2])
         print(json.dumps(setup(mode, folder, size)))
-        return
-    if args.run_diff:
-        engine, data, snapshot = args.run_diff
-        print(json.dumps(run_diff(engine, Path(data), Path(snapshot), args.memory_limit)))
         return
     if args.run_plan:
         engine, folder, data, size = args.run_plan
@@ -608,10 +514,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-engines-") as tmp:
         folder = (args.data or Path(tmp)).resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        if args.mode == "plan":
-            main_plan(args, folder, spark_conf)
-        else:
-            main_diff(args, folder)
+        main_plan(args, folder, spark_conf)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .config import Config, TargetConfig, resolve
 from .diff import Ownership
 from .exceptions import PlanError, SnapshotError
+from .membership import membership_inputs
 from .model import State
 from .plan import (
     LOCAL_SANDBOX,
@@ -39,7 +40,6 @@ from .providers.base import (
     Source,
 )
 from .statestore import StateStore
-from .targeted import targeted_inputs
 
 if TYPE_CHECKING:  # apply's module is imported by apply alone: a plan never loads it
     from .apply import ApplyResult, Reporter, Stop
@@ -217,7 +217,7 @@ class Reconciler:
                     sources = dict.fromkeys(caps.phases, Source.STATE_STORE)
                     offline = RemoteState(self.store.load(name, membership=False), sources)
                 try:
-                    found = await targeted_inputs(
+                    found = await membership_inputs(
                         self.config,
                         name,
                         provider,

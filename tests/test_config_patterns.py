@@ -8,7 +8,7 @@ import re
 import duckdb
 import pytest
 
-from reconciler.config._patterns import PatternError, check_pattern, render_pattern
+from reconciler.rules import PatternError, check_pattern, render_pattern
 
 
 @pytest.mark.parametrize(

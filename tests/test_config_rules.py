@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from reconciler.config import load, resolve
-from reconciler.config._rules import (
+from reconciler.rules import (
     DUCKDB,
     OPERATORS,
     AllOf,

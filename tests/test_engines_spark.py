@@ -1,6 +1,6 @@
 """The same rules give the same members on DuckDB and on Spark (local mode), over the example's
 customers as Parquet: every comparison operator, ``matches`` with the constructs whose meaning
-differs between RE2 and Java, and the snapshot diff."""
+differs between RE2 and Java. (The membership diff on Spark is tests/test_spark_pushdown.py's.)"""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 pytest.importorskip("pyspark")
 
 from reconciler.config import load
-from reconciler.config._rules import AllOf, AnyOf, Compare, Not, Rule
 from reconciler.engines import DuckDBEngine, SegmentRule, SourceRef, SparkEngine
+from reconciler.rules import AllOf, AnyOf, Compare, Not, Rule
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples"
 
@@ -120,32 +120,3 @@ def test_regex_edge_values_agree(spark: SparkEngine, duck: DuckDBEngine, tmp_pat
     patterns = ["abc$", "^a.c$", r"a\sc", r"a\Sc", "c$", r"a\dc", r"^\w+$", "b|^$"]
     segments = [SegmentRule(f"p{i}", _c("text", "matches", p)) for i, p in enumerate(patterns)]
     assert _pairs(spark.members(src, segments)) == _pairs(duck.members(src, segments))
-
-
-def test_same_diff_on_duckdb_and_spark(
-    spark: SparkEngine, duck: DuckDBEngine, customers: SourceRef, tmp_path: Path
-) -> None:
-    before = [SegmentRule("a", RULES["eq"]), SegmentRule("b", RULES["gte"])]
-    after = [SegmentRule("a", RULES["in"]), SegmentRule("b", RULES["gte"])]
-    snapshot = tmp_path / "snapshot.parquet"
-    first = duck.diff(customers, before, snapshot)
-    duck.commit_snapshot(snapshot, first.to_table())
-
-    on_duck = duck.diff(customers, after, snapshot)
-    on_spark = spark.diff(customers, after, snapshot)
-    assert on_spark.counts == on_duck.counts
-    assert on_duck.counts.adds > 0
-    assert on_duck.counts.removes > 0
-
-    def rows(table: pa.Table) -> set[tuple[str, str, str]]:
-        return {(r["customer_id"], r["segment_id"], r["op"]) for r in table.to_pylist()}
-
-    spark_rows = rows(on_spark.to_table())
-    assert spark_rows == rows(on_duck.to_table())
-
-    # Spark folds the acknowledged rows into its own Parquet snapshot: the next diff is empty
-    spark_snapshot = tmp_path / "spark-snapshot"
-    spark.commit_snapshot(spark_snapshot, spark.diff(customers, after, spark_snapshot).to_table())
-    again = spark.diff(customers, after, spark_snapshot)
-    assert (again.counts.adds, again.counts.removes) == (0, 0)
-    assert again.to_table().num_rows == 0

@@ -14,10 +14,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from reconciler.config import _pushdown, load
+from reconciler.config import load
 from reconciler.config._model import SparkSettings
 from reconciler.engine import Overrides, Reconciler
 from reconciler.exceptions import ConfigError, PlanError
+from reconciler.membership import spark as pushdown
 from reconciler.providers.base import Refresh, Source
 from reconciler.statestore import StateStore
 
@@ -90,13 +91,13 @@ def reconciler(path: Path, sandbox: Any, state: Path) -> Reconciler:
 def spied(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The targets diffed by Spark."""
     calls: list[str] = []
-    real = _pushdown.spark_diff
+    real = pushdown.spark_diff
 
     def spy(config: Any, target: str, *args: Any, **kw: Any) -> Any:
         calls.append(target)
         return real(config, target, *args, **kw)
 
-    monkeypatch.setattr("reconciler.targeted.spark_diff", spy)
+    monkeypatch.setattr("reconciler.membership.spark.spark_diff", spy)
     return calls
 
 
@@ -193,7 +194,7 @@ def test_spark_snapshot_folder_keeps_the_current_copy_and_the_previous_one(
         rec.store.replace("epsilon", state_now)
         now = rec.store.snapshot("epsilon")
         assert now is not None
-        assert _pushdown.spark_snapshot(rec.config, now.path) == str(shared / now.path.name)
+        assert pushdown.spark_snapshot(rec.config, now.path) == str(shared / now.path.name)
     key = now.path.name.split(".")[0]
     mine = sorted(p.name for p in shared.iterdir() if p.name.startswith(key))
     assert len(mine) == 2
@@ -209,14 +210,14 @@ def test_a_diff_that_does_not_add_up_is_refused(
     state = applied(folder, fresh_sandbox, tmp_path)
     rec = reconciler(config(folder, "edited", engine="spark", edited=True), fresh_sandbox, state)
     rec.sample = 100
-    real = _pushdown._rows
+    real = pushdown._rows
 
     def lossy(*args: Any) -> list[tuple[str, str]]:  # the engine loses one changed row
         rows = real(*args)
         assert rows
         return rows[1:]
 
-    monkeypatch.setattr(_pushdown, "_rows", lossy)
+    monkeypatch.setattr(pushdown, "_rows", lossy)
     with pytest.raises(PlanError, match="does not add up, refusing to plan: it counted"):
         asyncio.run(rec.plan(Refresh.AUTO))
 
@@ -231,15 +232,15 @@ def test_where_spark_reads_the_snapshot(tmp_path: Path) -> None:
 
     cfg = Cfg()
     cfg.spark = SparkSettings(master="local[2]")
-    assert _pushdown.spark_snapshot(cfg, local) == str(local)  # type: ignore[arg-type]
+    assert pushdown.spark_snapshot(cfg, local) == str(local)  # type: ignore[arg-type]
     cfg.spark = SparkSettings(master="sc://lake.internal:15002")
-    assert _pushdown.spark_snapshot(cfg, local) is None  # type: ignore[arg-type]
+    assert pushdown.spark_snapshot(cfg, local) is None  # type: ignore[arg-type]
     cfg.spark = SparkSettings(master="sc://lake.internal:15002", snapshot=str(tmp_path / "s"))
-    assert _pushdown.spark_snapshot(cfg, local) == str(tmp_path / "s" / local.name)  # type: ignore[arg-type]
+    assert pushdown.spark_snapshot(cfg, local) == str(tmp_path / "s" / local.name)  # type: ignore[arg-type]
     assert (tmp_path / "s" / local.name).read_bytes() == b"PAR1"
     cfg.spark = SparkSettings(master="local[2]", snapshot="nosuch://bucket/x")
     with pytest.raises(PlanError, match=r"cannot copy the snapshot to spark.snapshot \(nosuch://"):
-        _pushdown.spark_snapshot(cfg, local)  # type: ignore[arg-type]
+        pushdown.spark_snapshot(cfg, local)  # type: ignore[arg-type]
 
 
 def test_invalid_member_ids_on_spark_are_located(folder: Path, tmp_path: Path) -> None:
@@ -264,7 +265,7 @@ def test_invalid_member_ids_on_spark_are_located(folder: Path, tmp_path: Path) -
     path = config(tmp_path, "bad", engine="spark", edited=False)
     cfg = load(path)
     with pytest.raises(ConfigError) as info:
-        _pushdown.spark_diff(cfg, "epsilon", str(snapshot), {}, [])
+        pushdown.spark_diff(cfg, "epsilon", str(snapshot), {}, [])
     assert info.value.problems
     for problem in info.value.problems:
         assert str(problem).startswith(f"{path}:")

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.config import Wanted, load
+from reconciler.config import load
 from reconciler.engine import Overrides, Reconciler
+from reconciler.membership import Wanted
 from reconciler.plan import Plan, TargetPlan
 from reconciler.providers.base import Refresh, Source
 from reconciler.statestore import StateStore

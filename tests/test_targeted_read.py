@@ -183,15 +183,15 @@ def test_a_diff_that_does_not_add_up_refuses_to_plan(
     """An engine that silently drops a row of the join is caught by the count cross-check."""
     import pytest
 
-    from reconciler import targeted
     from reconciler.exceptions import PlanError
+    from reconciler.membership import duckdb as duckdb_diff
 
     rec = setup(tmp_path, fresh_sandbox, [cid(i) for i in range(10, N)])
     seed(fresh_sandbox, rec)
     # the join loses one last-applied row, as a spilling join may (DuckDB issue #25702)
-    lossy = targeted.JOIN.replace(
+    lossy = duckdb_diff.JOIN.replace(
         "last AS l", f"(SELECT * FROM last WHERE customer_id <> '{cid(12)}') AS l"
     )
-    monkeypatch.setattr(targeted, "JOIN", lossy)
+    monkeypatch.setattr(duckdb_diff, "JOIN", lossy)
     with pytest.raises(PlanError, match="does not add up"):
         asyncio.run(rec.plan(Refresh.AUTO))

@@ -28,7 +28,7 @@ from ._model import (
     SourceRule,
     TargetConfig,
 )
-from ._resolve import Wanted, desired_table, explain, resolve
+from ._resolve import explain, resolve
 from ._schema import schema_text, validate_schema
 from ._semantic import analyse
 from ._yaml import MAX_FILE_BYTES, load_yaml
@@ -46,8 +46,6 @@ __all__ = [
     "Selection",
     "SourceRule",
     "TargetConfig",
-    "Wanted",
-    "desired_table",
     "explain",
     "load",
     "resolve",

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from ..engines.readers import LINE_ID, csv_error, csv_sql, file_ids_sql, lines_sql, sql_string
 from ..exceptions import Problem
 from ._model import Config, MemberFile, SegmentConfig
-from ._sources import LINE_ID, csv_error, csv_sql, file_ids_sql, lines_sql, sql_string
 from ._yaml import NodePath, format_path
 
 __all__ = ["MAX_ID", "MemberReport", "check_members"]

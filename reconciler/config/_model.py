@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from ..exceptions import SecretError
 from ..plan import Safety
-from ._rules import Rule
+from ..rules import Rule
 from ._secrets import read_secret
 from ._yaml import Locations, NodePath
 

@@ -5,6 +5,9 @@ customer source) becomes a sub-query yielding ``cid`` with include bits ``i<w>``
 ``e<w>`` (one 64-bit word per 64 segments); rule sources are scanned ONCE, every rule evaluated as
 a column of that one scan. DuckDB unions them and groups by customer (``bit_or(i) & ~bit_or(e)``),
 and Python only turns each distinct mask into one shared ``frozenset`` of segment ids.
+
+The mask tables and the helpers of located problems are public: the membership diff
+(:mod:`reconciler.membership`) builds a target's desired members from the same ones.
 """
 
 from __future__ import annotations
@@ -17,26 +20,40 @@ from typing import Any
 
 import duckdb
 
+from ..engines.readers import csv_error, file_ids_sql, source_sql, temp_table
 from ..exceptions import ConfigError, PlanError, Problem
 from ..model import EMPTY, Segment, State
+from ..rules import compile_rule, render_rule
 from ._datafiles import check_members
 from ._model import Config, CustomerSource, Reason, SegmentConfig, Selection, SourceRule
-from ._rules import compile_rule, render_rule
-from ._sources import (
-    csv_error,
-    file_ids_sql,
-    source_ref,
-    source_sql,
-    spark_engine,
-    temp_table,
-)
+from ._sources import source_ref, spark_engine
 from ._yaml import format_path
 
-__all__ = ["desired_table", "explain", "resolve"]
+__all__ = [
+    "BAD_ID",
+    "MAX_ID",
+    "WORD",
+    "bits",
+    "check_files",
+    "duckdb_relation",
+    "explain",
+    "first_line",
+    "invalid_member",
+    "members_table",
+    "problem",
+    "resolve",
+    "select_targets",
+    "selections",
+    "skeleton",
+    "target_segments",
+]
 
-_WORD = 64
-_BAD_ID = r"[\s\p{Z}\p{Cc}]"
-_MAX_ID = 256
+#: segments per mask word
+WORD = 64
+#: a character no member id may hold (whitespace or a control character), as RE2 and Java read it
+BAD_ID = r"[\s\p{Z}\p{Cc}]"
+#: the longest member id
+MAX_ID = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,19 +70,19 @@ def _zero() -> str:
 
 
 def _bit(index: int) -> str:
-    return f"{1 << (index % _WORD)}::UBIGINT"
+    return f"{1 << (index % WORD)}::UBIGINT"
 
 
 def _const_masks(words: int, index: int, exclude: bool) -> str:
     cols = []
     for kind in ("i", "e"):
         for w in range(words):
-            hit = (kind == "e") == exclude and w == index // _WORD
+            hit = (kind == "e") == exclude and w == index // WORD
             cols.append(f"{_bit(index) if hit else _zero()} AS {kind}{w}")
     return ", ".join(cols)
 
 
-def _selections(seg: SegmentConfig) -> Iterator[tuple[Selection, bool]]:
+def selections(seg: SegmentConfig) -> Iterator[tuple[Selection, bool]]:
     yield seg.members.include, False
     yield seg.members.exclude, True
 
@@ -76,7 +93,7 @@ def _contributions(
     con: Any,
     failures: list[ConfigError] | None = None,
 ) -> list[_Query]:
-    words = max(1, (len(segments) + _WORD - 1) // _WORD)
+    words = max(1, (len(segments) + WORD - 1) // WORD)
     queries: list[_Query] = []
 
     # inline ids: one registered Arrow table for all of them
@@ -87,11 +104,11 @@ def _contributions(
     # rules grouped by source: (segment index, exclude?, rule)
     by_source: dict[str, list[tuple[int, bool, SourceRule]]] = {}
     for index, seg in enumerate(segments):
-        for sel, exclude in _selections(seg):
+        for sel, exclude in selections(seg):
             for cid in sel.ids:
                 cids.append(cid)
-                word.append(index // _WORD)
-                bit.append(index % _WORD)
+                word.append(index // WORD)
+                bit.append(index % WORD)
                 exc.append(exclude)
             for f in sel.files:
                 queries.append(
@@ -116,7 +133,7 @@ def _contributions(
         for index, exclude, rule in rules:
             predicate, args = compile_rule(rule.rule, source.columns)
             params.extend(args)
-            key = ("e" if exclude else "i", index // _WORD)
+            key = ("e" if exclude else "i", index // WORD)
             terms.setdefault(key, []).append(
                 f"CASE WHEN {predicate} THEN {_bit(index)} ELSE 0::UBIGINT END"
             )
@@ -130,7 +147,7 @@ def _contributions(
         queries.append(
             _Query(
                 f"SELECT * FROM (SELECT CAST({ident} AS VARCHAR) AS cid, {', '.join(cols)} "
-                f"FROM {_duckdb_relation(source)}) WHERE {nonzero}",
+                f"FROM {duckdb_relation(source)}) WHERE {nonzero}",
                 tuple(params),
                 inclusive=not any(exclude for _, exclude, _ in rules),
             )
@@ -164,7 +181,7 @@ def _bit_columns(words: int) -> str:
     )
 
 
-def _duckdb_relation(source: CustomerSource) -> str:
+def duckdb_relation(source: CustomerSource) -> str:
     assert source.path is not None
     assert source.format is not None
     return source_sql(source.path, source.format, source.id_column)
@@ -189,10 +206,10 @@ def _engine_members(
     try:
         yield from engine.members(source_ref(source), segments)
     except PlanError as exc:
-        message = _first_line(exc).removeprefix(f"engine {source.engine}: ")
+        message = first_line(exc).removeprefix(f"engine {source.engine}: ")
         error = ConfigError(
             [
-                _problem(
+                problem(
                     config,
                     (*source.node, "engine"),
                     f"cannot compute members on {source.engine}: {message}",
@@ -224,8 +241,8 @@ def _engine_contribution(
         con,
         keys,
         [str(k) for k in range(len(rules))],
-        [index // _WORD for index, _, _ in rules],
-        [index % _WORD for index, _, _ in rules],
+        [index // WORD for index, _, _ in rules],
+        [index % WORD for index, _, _ in rules],
         [exclude for _, exclude, _ in rules],
     )
     reader = pa.RecordBatchReader.from_batches(
@@ -238,24 +255,30 @@ def _engine_contribution(
     )
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _problem(config: Config, path: tuple[str | int, ...], message: str) -> Problem:
+def problem(config: Config, path: tuple[str | int, ...], message: str) -> Problem:
     line, col = config.location(path)
     return Problem(str(config.path), line, col, format_path(path), message)
 
 
-def _bits(mask: int, base: int) -> Iterator[int]:
+def bits(mask: int, base: int) -> Iterator[int]:
     while mask:
         low = mask & -mask
         yield base + low.bit_length() - 1
         mask ^= low
 
 
-def _select_targets(config: Config, targets: Iterable[str] | None) -> list[str]:
+def target_segments(config: Config, target: str) -> list[SegmentConfig]:
+    """The segments of target ``target`` (a located :class:`ConfigError` when it is unknown)."""
+    (name,) = select_targets(config, [target])
+    return [s for s in config.segments if name in s.targets]
+
+
+def select_targets(config: Config, targets: Iterable[str] | None) -> list[str]:
     if targets is None:
         return list(config.targets)
     names = list(dict.fromkeys(targets))
@@ -264,7 +287,7 @@ def _select_targets(config: Config, targets: Iterable[str] | None) -> list[str]:
         known = ", ".join(config.targets)
         raise ConfigError(
             [
-                _problem(config, ("targets",), f"unknown target {t} (known: {known})")
+                problem(config, ("targets",), f"unknown target {t} (known: {known})")
                 for t in unknown
             ]
         )
@@ -281,7 +304,7 @@ class _Membership:
     masks: list[tuple[int, ...]]
 
 
-def _members_table(
+def members_table(
     config: Config,
     segments: list[SegmentConfig],
     con: Any,
@@ -294,10 +317,10 @@ def _members_table(
     :class:`ConfigError` (located) for invalid member ids or an unreadable source.
 
     Returns whether each customer has one row. ``rows``: the caller can tell a customer
-    with two rows (see :meth:`Wanted.group`), so the rows of a lone inclusive source (most
-    configurations) are kept as they are read, without a ``GROUP BY`` over every customer
-    (a third of the table's cost); ``False`` is then returned."""
-    words = max(1, (len(segments) + _WORD - 1) // _WORD)
+    with two rows (see :meth:`reconciler.membership.Wanted.group`), so the rows of a lone
+    inclusive source (most configurations) are kept as they are read, without a ``GROUP BY``
+    over every customer (a third of the table's cost); ``False`` is then returned."""
+    words = max(1, (len(segments) + WORD - 1) // WORD)
     failures: list[ConfigError] = []
     queries = _contributions(config, segments, con, failures)
     if not queries:
@@ -319,7 +342,7 @@ def _members_table(
         con.execute(f"CREATE TEMP TABLE {table} AS {select}", params).fetchall()
         bad = con.execute(
             f"SELECT cid, bit_or(m0) FROM {table} WHERE (cid IS NULL OR length(cid) > "
-            f"{_MAX_ID} OR regexp_matches(cid, '{_BAD_ID}')) AND NOT "
+            f"{MAX_ID} OR regexp_matches(cid, '{BAD_ID}')) AND NOT "
             "coalesce(list_contains(?::VARCHAR[], cid), false) "
             "GROUP BY cid ORDER BY cid NULLS FIRST LIMIT 20",
             [skip or []],
@@ -332,11 +355,11 @@ def _members_table(
             raise ConfigError([located]) from exc
         message = str(exc).strip().splitlines()[0]
         raise ConfigError(
-            [_problem(config, ("customer_sources",), f"cannot compute members: {message}")]
+            [problem(config, ("customer_sources",), f"cannot compute members: {message}")]
         ) from exc
     if bad:
         raise ConfigError(
-            [_invalid_member(config, segments[next(_bits(int(m0), 0), 0)], cid) for cid, m0 in bad]
+            [invalid_member(config, segments[next(bits(int(m0), 0), 0)], cid) for cid, m0 in bad]
         )
     return grouped
 
@@ -354,30 +377,30 @@ def _row_problem(config: Config, exc: duckdb.Error) -> Problem | None:
                 shown = source.path.relative_to(config.path.parent).as_posix()
             except ValueError:
                 shown = str(source.path)
-            return _problem(config, (*source.node, "path"), f"{shown}:{line}: {what}")
+            return problem(config, (*source.node, "path"), f"{shown}:{line}: {what}")
     return None
 
 
-def _invalid_member(config: Config, seg: SegmentConfig, cid: str | None) -> Problem:
+def invalid_member(config: Config, seg: SegmentConfig, cid: str | None) -> Problem:
     """The problem of an invalid member id of ``seg`` (empty, too long, or holding whitespace
     or a control character), located at its ``members``."""
     if cid is None or cid == "":
         what = "an empty customer id"
-    elif len(cid) > _MAX_ID:
-        what = f"customer id {cid[:40]!r}...: longer than {_MAX_ID} characters"
+    elif len(cid) > MAX_ID:
+        what = f"customer id {cid[:40]!r}...: longer than {MAX_ID} characters"
     else:
         what = f"customer id {cid!r}: contains whitespace or a control character"
-    return _problem(config, (*seg.node, "members"), f"invalid member, {what}")
+    return problem(config, (*seg.node, "members"), f"invalid member, {what}")
 
 
 def _membership(
     config: Config, segments: list[SegmentConfig], skip: list[str] | None = None
 ) -> _Membership:
-    words = max(1, (len(segments) + _WORD - 1) // _WORD)
+    words = max(1, (len(segments) + WORD - 1) // WORD)
     mcols = ", ".join(f"m{w}" for w in range(words))
     con = duckdb.connect(":memory:")
     try:
-        if _members_table(config, segments, con, skip) is None:
+        if members_table(config, segments, con, skip) is None:
             return _Membership([], [], [])
         # one dense group number per distinct mask: Python never looks at a mask twice
         con.execute(
@@ -403,7 +426,7 @@ def _links(
     words = len(membership.masks[0]) if membership.masks else 1
     tmask = [0] * words
     for i in mine:
-        tmask[i // _WORD] |= 1 << (i % _WORD)
+        tmask[i // WORD] |= 1 << (i % WORD)
     by_key: dict[tuple[int, ...], frozenset[str]] = {}
     per_group: list[frozenset[str]] = []
     for mask in membership.masks:
@@ -411,7 +434,7 @@ def _links(
         shared = by_key.get(key)
         if shared is None:
             shared = by_key[key] = frozenset(
-                seg_ids[b] for w, m in enumerate(key) for b in _bits(m, w * _WORD)
+                seg_ids[b] for w, m in enumerate(key) for b in bits(m, w * WORD)
             )
         per_group.append(shared)
     if not membership.ids:
@@ -422,7 +445,7 @@ def _links(
     return {c: s for c, s in zip(membership.ids, values, strict=True) if s}
 
 
-def _check_files(config: Config, segments: list[SegmentConfig]) -> None:
+def check_files(config: Config, segments: list[SegmentConfig]) -> None:
     report = check_members(config, segments)
     if report.problems:
         problems = report.problems
@@ -434,7 +457,7 @@ def _check_files(config: Config, segments: list[SegmentConfig]) -> None:
         raise ConfigError(problems)
 
 
-def _skeleton(segments: list[SegmentConfig], seg_ids: list[str], mine: list[int]) -> State:
+def skeleton(segments: list[SegmentConfig], seg_ids: list[str], mine: list[int]) -> State:
     """A target's desired segments and access lists (no customers, no links)."""
     return State(
         segments=MappingProxyType(
@@ -460,10 +483,10 @@ def resolve(config: Config, targets: Iterable[str] | None = None) -> dict[str, S
     on that target; ``customers`` is every customer with at least one link. The order of
     ``links`` is unspecified (sort when presenting).
     """
-    names = _select_targets(config, targets)
+    names = select_targets(config, targets)
     wanted = set(names)
     segments = [s for s in config.segments if wanted.intersection(s.targets)]
-    _check_files(config, segments)
+    check_files(config, segments)
     membership = _membership(config, segments)
     seg_ids = [sys.intern(s.id) for s in segments]
 
@@ -478,84 +501,11 @@ def resolve(config: Config, targets: Iterable[str] | None = None) -> dict[str, S
         else:
             customers = frozenset(links)
         out[name] = replace(
-            _skeleton(segments, seg_ids, mine),
+            skeleton(segments, seg_ids, mine),
             customers=customers,
             links=MappingProxyType(links),
         )
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class Wanted:
-    """A target's desired state as :func:`desired_table` leaves it: the small part
-    (``skeleton``: segments and access lists) and the segment of each bit of the masks."""
-
-    skeleton: State
-    #: the segment id of bit ``i`` (word ``i // 64``, bit ``i % 64``)
-    seg_ids: list[str]
-    #: one row per customer; when False a customer may have several (their masks OR'ed):
-    #: :meth:`group` before relying on it
-    unique: bool = True
-
-    @property
-    def words(self) -> int:
-        return max(1, (len(self.seg_ids) + _WORD - 1) // _WORD)
-
-    def joined(self, mask: tuple[int, ...]) -> str:
-        """The segment ids of a mask, sorted and joined by ``\x1f`` ('' for none)."""
-        return "\x1f".join(
-            sorted(self.seg_ids[b] for w, m in enumerate(mask) for b in _bits(int(m), w * _WORD))
-        )
-
-    def group(self, con: Any) -> Wanted:
-        """``wanted`` with one row per customer (its rows' masks OR'ed)."""
-        words = range(self.words)
-        masks = ", ".join(f"CAST(bit_or(m{w}) AS UBIGINT) AS m{w}" for w in words)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE wanted AS SELECT cid, {masks} FROM wanted GROUP BY cid"
-        )
-        return replace(self, unique=True)
-
-    def masks(
-        self, lists: Iterable[str], managed: Iterable[str]
-    ) -> list[tuple[tuple[int, ...], bool]]:
-        """For each segment list (ids joined by ``\x1f``): the mask of the desired segments it
-        holds, and whether it also holds one of ``managed`` that is not desired (so that no
-        desired mask can equal its managed part)."""
-        bit = {seg: i for i, seg in enumerate(self.seg_ids)}
-        others = set(managed)
-        out: list[tuple[tuple[int, ...], bool]] = []
-        for joined in lists:
-            words = [0] * self.words
-            other = False
-            for seg in joined.split("\x1f") if joined else ():
-                i = bit.get(seg)
-                if i is not None:
-                    words[i // _WORD] |= 1 << (i % _WORD)
-                elif seg in others:
-                    other = True
-            out.append((tuple(words), other))
-        return out
-
-
-def desired_table(config: Config, target: str, con: Any) -> Wanted:
-    """The desired membership of ``target`` as a DuckDB table, never loaded into Python.
-
-    Creates ``wanted(cid, m0, ...)`` in ``con``: every customer with at least one of the
-    target's segments, with one mask word per 64 segments (see :class:`Wanted`; a customer
-    may have several rows unless ``unique``).
-    """
-    (name,) = _select_targets(config, [target])
-    segments = [s for s in config.segments if name in s.targets]
-    _check_files(config, segments)
-    seg_ids = [sys.intern(s.id) for s in segments]
-    wanted = Wanted(_skeleton(segments, seg_ids, list(range(len(segments)))), seg_ids)
-    unique = _members_table(config, segments, con, table="wanted", rows=True)
-    if unique is None:
-        words = ", ".join(f"m{w} UBIGINT" for w in range(wanted.words))
-        con.execute(f"CREATE TEMP TABLE wanted (cid VARCHAR, {words})")
-        return wanted
-    return replace(wanted, unique=unique)
 
 
 def explain(config: Config, customer_id: str) -> list[Reason]:
@@ -567,7 +517,7 @@ def explain(config: Config, customer_id: str) -> list[Reason]:
         rule_hits: dict[tuple[int, bool], bool] = {}
         by_source: dict[str, list[tuple[int, bool, SourceRule]]] = {}
         for index, seg in enumerate(config.segments):
-            for sel, exclude in _selections(seg):
+            for sel, exclude in selections(seg):
                 if sel.rule is not None:
                     by_source.setdefault(sel.rule.source, []).append((index, exclude, sel.rule))
         for name, rules in by_source.items():
@@ -591,7 +541,7 @@ def explain(config: Config, customer_id: str) -> list[Reason]:
                 params.extend(args)
             ident = '"' + source.id_column.replace('"', '""') + '"'
             row = con.execute(
-                f"SELECT {', '.join(cols)} FROM {_duckdb_relation(source)} "
+                f"SELECT {', '.join(cols)} FROM {duckdb_relation(source)} "
                 f"WHERE CAST({ident} AS VARCHAR) = ?",
                 [*params, customer_id],
             ).fetchall()[0]
@@ -599,7 +549,7 @@ def explain(config: Config, customer_id: str) -> list[Reason]:
                 rule_hits[(index, exclude)] = bool(hit)
 
         for index, seg in enumerate(config.segments):
-            for sel, exclude in _selections(seg):
+            for sel, exclude in selections(seg):
                 for j, cid in enumerate(sel.ids):
                     if cid == customer_id:
                         path = (*sel.node, "ids", j)
@@ -645,7 +595,7 @@ def explain(config: Config, customer_id: str) -> list[Reason]:
     except duckdb.Error as exc:
         message = str(exc).strip().splitlines()[0]
         raise ConfigError(
-            [_problem(config, ("customer_sources",), f"cannot explain: {message}")]
+            [problem(config, ("customer_sources",), f"cannot explain: {message}")]
         ) from exc
     finally:
         con.close()

@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 
 import duckdb
 
+from ..engines.readers import csv_error, describe, describe_csv_columns, source_format
 from ..exceptions import ConfigError, PlanError, Problem
+from ..rules import PatternError, check_pattern, check_rule, parse_rule
 from ._model import (
     TARGET_TYPES,
     Config,
@@ -34,19 +36,8 @@ from ._model import (
     SparkSettings,
     TargetConfig,
 )
-from ._patterns import PatternError, check_pattern
-from ._rules import check_rule, parse_rule
 from ._secrets import env_var
-from ._sources import (
-    bounded,
-    csv_error,
-    describe,
-    describe_csv_columns,
-    in_background,
-    reach,
-    source_format,
-    spark_engine,
-)
+from ._sources import bounded, in_background, reach, spark_engine
 from ._yaml import Document, NodePath, file_kind, format_path
 
 if TYPE_CHECKING:

@@ -1,44 +1,74 @@
-"""Engines: where membership rules and the membership diff run.
+"""Engines: where members are computed (a source described, its rules compiled to the engine's
+dialect and evaluated in one scan, the members streamed back as Arrow record batches).
 
 ::
 
     with DuckDBEngine() as engine:                       # the embedded default
-        delta = engine.diff(source, segment_rules, ".reconcile/snapshots/epsilon.parquet")
-        delta.counts                                     # cross-checked: refuses if inconsistent
-        for batch in delta:                              # Arrow record batches: customer_id,
-            ...                                          # segment_id, op (add | remove)
-        engine.commit_snapshot(snapshot, acknowledged)   # only what the platform confirmed
+        for batch in engine.members(source, segment_rules):
+            ...                                          # customer_id, segment_id
 
 ``SparkEngine("local[*]")`` or ``SparkEngine("sc://host:15002")`` runs the same SQL on Spark
-(pyspark is the ``spark`` extra); :func:`compile_diff` and :func:`compile_members` give the same
-statements for Snowflake and BigQuery (sqlglot is the ``warehouse`` extra).
+(pyspark is the ``spark`` extra); :func:`compile_members` gives the same statement for
+Snowflake and BigQuery (sqlglot is the ``warehouse`` extra). :mod:`.readers` spells DuckDB's
+readers of CSV, JSON lines and Parquet files.
+
+Names are imported on first use: the engines import pyarrow, which a command that computes no
+members (or only reads a file) does not pay for.
 """
 
 from __future__ import annotations
 
-from ._base import DELTA_SCHEMA, MEMBERS_SCHEMA, Delta, DiffCounts, Engine, SourceRef
-from ._duckdb import DuckDBEngine
-from ._spark import SparkEngine
-from ._sql import BIGQUERY, DIALECTS, DUCKDB_SQL, SNOWFLAKE, SPARK_SQL, Query, SegmentRule
-from ._warehouse import WarehouseScript, compile_diff, compile_members
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..rules import BIGQUERY, DIALECTS, DUCKDB_SQL, SNOWFLAKE, SPARK_SQL, Query, SegmentRule
+    from ._base import MEMBERS_SCHEMA, Engine, SourceRef
+    from ._duckdb import DuckDBEngine
+    from ._spark import SparkEngine
+    from ._warehouse import compile_members
+
+_EXPORTS: dict[str, str] = {
+    "BIGQUERY": "reconciler.rules",
+    "DIALECTS": "reconciler.rules",
+    "DUCKDB_SQL": "reconciler.rules",
+    "SNOWFLAKE": "reconciler.rules",
+    "SPARK_SQL": "reconciler.rules",
+    "Query": "reconciler.rules",
+    "SegmentRule": "reconciler.rules",
+    "MEMBERS_SCHEMA": "reconciler.engines._base",
+    "Engine": "reconciler.engines._base",
+    "SourceRef": "reconciler.engines._base",
+    "DuckDBEngine": "reconciler.engines._duckdb",
+    "SparkEngine": "reconciler.engines._spark",
+    "compile_members": "reconciler.engines._warehouse",
+}
 
 __all__ = [
     "BIGQUERY",
-    "DELTA_SCHEMA",
     "DIALECTS",
     "DUCKDB_SQL",
     "MEMBERS_SCHEMA",
     "SNOWFLAKE",
     "SPARK_SQL",
-    "Delta",
-    "DiffCounts",
     "DuckDBEngine",
     "Engine",
     "Query",
     "SegmentRule",
     "SourceRef",
     "SparkEngine",
-    "WarehouseScript",
-    "compile_diff",
     "compile_members",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reconciler.engines' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

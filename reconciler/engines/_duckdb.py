@@ -2,7 +2,7 @@
 
 The working tables live in a DuckDB database file in a private temporary folder, with a memory
 limit, so DuckDB spills to disk instead of growing the reconciler's memory with the table; the
-delta streams out as Arrow record batches of a bounded size.
+members stream out as Arrow record batches of a bounded size.
 """
 
 from __future__ import annotations
@@ -10,22 +10,14 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from ..config._sources import describe, source_sql, sql_string
 from ..exceptions import PlanError
-from ._base import DELTA_SCHEMA, Delta, DiffCounts, Engine, SourceRef
-from ._sql import (
-    DUCKDB_SQL,
-    SegmentRule,
-    diff_queries,
-    distinct_pairs,
-    empty_pairs,
-    members_query,
-)
+from ..rules import DUCKDB_SQL, SegmentRule, members_query
+from ._base import Engine, SourceRef
+from .readers import describe, source_sql, sql_string
 
 __all__ = ["DuckDBEngine"]
 
@@ -84,71 +76,3 @@ class DuckDBEngine(Engine):
             self.dialect, self.relation(source), source.id_column, source.columns, segments
         )
         return self._stream(q.sql, q.params, batch_rows)
-
-    def _snapshot_relation(self, snapshot: str | Path) -> str:
-        path = Path(snapshot)
-        if not path.exists():
-            return empty_pairs(self.dialect)
-        return f"read_parquet({sql_string(str(path))})"
-
-    def diff(
-        self,
-        source: SourceRef,
-        segments: Sequence[SegmentRule],
-        snapshot: str | Path,
-        *,
-        batch_rows: int = 65536,
-    ) -> Delta:
-        q = members_query(
-            self.dialect, self.relation(source), source.id_column, source.columns, segments
-        )
-        try:
-            self.con.execute("DROP TABLE IF EXISTS _desired")
-            self.con.execute("DROP TABLE IF EXISTS _snapshot")
-            self.con.execute(f"CREATE TABLE _desired AS {distinct_pairs(q.sql)}", list(q.params))
-            self.con.execute(
-                "CREATE TABLE _snapshot AS "
-                + distinct_pairs(f"SELECT * FROM {self._snapshot_relation(snapshot)}")
-            )
-            dq = diff_queries("_desired", "_snapshot")
-            row = self.con.execute(dq.counts.sql).fetchall()[0]
-        except duckdb.Error as exc:
-            raise PlanError(f"engine duckdb: {_first_line(exc)}") from exc
-        assert row is not None
-        counts = DiffCounts(*(int(v) for v in row))
-        counts.check(self.name)
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            for query in (dq.adds, dq.removes):
-                for batch in self._stream(query.sql, query.params, batch_rows):
-                    yield batch.cast(DELTA_SCHEMA) if batch.schema != DELTA_SCHEMA else batch
-
-        return Delta(self.name, counts, batches())
-
-    def commit_snapshot(
-        self, snapshot: str | Path, acknowledged: pa.Table, *, rejected: pa.Table | None = None
-    ) -> None:
-        path = Path(snapshot)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        self.con.register("_acked", acknowledged)
-        try:
-            self.con.execute(
-                f"COPY (SELECT customer_id, segment_id FROM {self._snapshot_relation(path)} AS s "
-                "WHERE NOT EXISTS (SELECT 1 FROM _acked AS a WHERE a.op = 'remove' "
-                "AND a.customer_id = s.customer_id AND a.segment_id = s.segment_id) "
-                "UNION SELECT customer_id, segment_id FROM _acked WHERE op = 'add') "
-                f"TO {sql_string(str(tmp))} (FORMAT parquet)"
-            )
-            os.replace(tmp, path)
-            if rejected is not None:
-                self.con.register("_rejected", rejected)
-                out = path.with_name(path.name + ".rejected.parquet")
-                self.con.execute(f"COPY _rejected TO {sql_string(str(out))} (FORMAT parquet)")
-                self.con.unregister("_rejected")
-        except duckdb.Error as exc:
-            raise PlanError(
-                f"engine duckdb: cannot write the snapshot: {_first_line(exc)}"
-            ) from exc
-        finally:
-            self.con.unregister("_acked")

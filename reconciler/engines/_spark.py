@@ -1,26 +1,24 @@
 """Spark: rules compiled to Spark SQL and run where the data lives (a table name or a Parquet
 path); the session is ``local[*]`` (or any ``local``/``spark://`` master) or Spark Connect
-(``sc://host:port``). The snapshot of confirmed memberships is a Parquet table at a path.
+(``sc://host:port``).
 
 ``matches`` is ``RLIKE``, which is ``java.util.regex.Matcher.find`` (anywhere in the value); the
-pattern is re-spelled for Java (see :mod:`reconciler.config._patterns`). pyspark is optional
+pattern is re-spelled for Java (see :mod:`reconciler.rules.patterns`). pyspark is optional
 (``pip install 'audience-reconciler[spark]'``); importing this module does not need it.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from ..exceptions import PlanError
-from ._base import DELTA_SCHEMA, MEMBERS_SCHEMA, Delta, DiffCounts, Engine, SourceRef
-from ._sql import SPARK_SQL, SegmentRule, diff_queries, distinct_pairs, empty_pairs, members_query
+from ..rules import SPARK_SQL, SegmentRule, members_query
+from ._base import MEMBERS_SCHEMA, Engine, SourceRef
 
 __all__ = ["LOCAL_CONF", "SparkEngine", "named_params", "spark_type"]
 
@@ -228,86 +226,3 @@ class SparkEngine(Engine):
             self.dialect, self.relation(source), source.id_column, source.columns, segments
         )
         return self._stream(self.sql(q.sql, q.params), MEMBERS_SCHEMA, batch_rows)
-
-    def _snapshot_relation(self, snapshot: str | Path) -> str:
-        path = Path(snapshot)
-        if not path.exists():
-            return empty_pairs(self.dialect)
-        return f"parquet.{_quote_path(str(path))}"
-
-    def diff(
-        self,
-        source: SourceRef,
-        segments: Sequence[SegmentRule],
-        snapshot: str | Path,
-        *,
-        batch_rows: int = 65536,
-    ) -> Delta:
-        q = members_query(
-            self.dialect, self.relation(source), source.id_column, source.columns, segments
-        )
-        tag = uuid.uuid4().hex[:8]
-        desired, snap = f"_desired_{tag}", f"_snapshot_{tag}"
-        self.sql(f"CACHE TABLE {desired} AS {distinct_pairs(q.sql)}", q.params)
-        # cached, like the desired pairs: the count query and both streams read it again
-        self.sql(
-            f"CACHE TABLE {snap} AS "
-            + distinct_pairs(f"SELECT * FROM {self._snapshot_relation(snapshot)}")
-        )
-        dq = diff_queries(desired, snap)
-        row = self.sql(dq.counts.sql).collect()[0]
-        counts = DiffCounts(*(int(v) for v in row))
-        if counts.problems():
-            self._drop(desired, snap)
-        counts.check(self.name)
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            try:
-                for query in (dq.adds, dq.removes):
-                    yield from self._stream(self.sql(query.sql), DELTA_SCHEMA, batch_rows)
-            finally:
-                self._drop(desired, snap)
-
-        return Delta(self.name, counts, batches())
-
-    def _drop(self, *views: str) -> None:
-        for view in views:
-            self.sql(f"UNCACHE TABLE IF EXISTS {view}")
-            self.session.catalog.dropTempView(view)
-
-    def commit_snapshot(
-        self, snapshot: str | Path, acknowledged: pa.Table, *, rejected: pa.Table | None = None
-    ) -> None:
-        """Write the new snapshot next to the old one, then swap the folders."""
-        path = Path(snapshot)
-        new = path.with_name(path.name + ".new")
-        old = path.with_name(path.name + ".old")
-        acked = self.session.createDataFrame(
-            acknowledged.select(["customer_id", "segment_id", "op"])
-        )
-        view = f"_acked_{uuid.uuid4().hex[:8]}"
-        acked.createOrReplaceTempView(view)
-        try:
-            result = self.sql(
-                f"SELECT customer_id, segment_id FROM {self._snapshot_relation(path)} AS s "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {view} AS a WHERE a.op = 'remove' "
-                "AND a.customer_id = s.customer_id AND a.segment_id = s.segment_id) "
-                f"UNION SELECT customer_id, segment_id FROM {view} WHERE op = 'add'"
-            )
-            result.write.mode("overwrite").parquet(str(new))
-            if rejected is not None:
-                out = path.with_name(path.name + ".rejected")
-                self.session.createDataFrame(rejected).write.mode("overwrite").parquet(str(out))
-        except PlanError:
-            raise
-        except Exception as exc:
-            raise PlanError(f"engine spark: cannot write the snapshot: {_first_line(exc)}") from exc
-        finally:
-            self.session.catalog.dropTempView(view)
-        if old.exists():
-            shutil.rmtree(old)
-        if path.exists():
-            path.rename(old)
-        new.rename(path)
-        if old.exists():
-            shutil.rmtree(old)

@@ -1,30 +1,22 @@
-"""Warehouse SQL (Snowflake, BigQuery): the same members query and diff, compiled to the
-dialect, checked and formatted by sqlglot, to be run by the warehouse's own client.
+"""Warehouse SQL (Snowflake, BigQuery): the same members query, compiled to the dialect,
+checked and formatted by sqlglot, to be run by the warehouse's own client. (A membership diff
+on a warehouse is to be built on :mod:`reconciler.membership`'s contract.)
 
-The semantics come from this package (one operator table, ``matches`` spelled per dialect, the
-pattern re-spelled per regex flavour); sqlglot only parses each statement in its dialect (a
-template typo fails here, not in the warehouse) and formats it. It is never asked to translate
-meaning: ``sqlglot.transpile`` turns DuckDB's find-anywhere ``regexp_matches`` into Snowflake's
-whole-value ``REGEXP_LIKE`` (measured with sqlglot 30.30.0).
+The semantics come from :mod:`reconciler.rules` (one operator table, ``matches`` spelled per
+dialect, the pattern re-spelled per regex flavour); sqlglot only parses each statement in its
+dialect (a template typo fails here, not in the warehouse) and formats it. It is never asked
+to translate meaning: ``sqlglot.transpile`` turns DuckDB's find-anywhere ``regexp_matches``
+into Snowflake's whole-value ``REGEXP_LIKE`` (measured with sqlglot 30.30.0).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from ..exceptions import PlanError
-from ._sql import (
-    DIALECTS,
-    Query,
-    SegmentRule,
-    SqlDialect,
-    diff_queries,
-    distinct_pairs,
-    members_query,
-)
+from ..rules import DIALECTS, Query, SegmentRule, SqlDialect, members_query
 
-__all__ = ["WarehouseScript", "compile_diff", "compile_members", "format_sql"]
+__all__ = ["compile_members", "format_sql"]
 
 
 def format_sql(sql: str, dialect: SqlDialect) -> str:
@@ -59,45 +51,3 @@ def compile_members(
     d = _dialect(dialect)
     q = members_query(d, d.ident(table), id_column, columns, segments)
     return Query(format_sql(q.sql, d), q.params)
-
-
-@dataclass(frozen=True, slots=True)
-class WarehouseScript:
-    """Statements to run in order in one warehouse session; ``adds``/``removes`` stream back."""
-
-    desired: Query
-    counts: Query
-    adds: Query
-    removes: Query
-
-    def statements(self) -> list[tuple[str, Query]]:
-        return [
-            ("desired", self.desired),
-            ("counts", self.counts),
-            ("adds", self.adds),
-            ("removes", self.removes),
-        ]
-
-
-def compile_diff(
-    dialect: str,
-    table: str,
-    id_column: str,
-    columns: Mapping[str, str],
-    segments: Sequence[SegmentRule],
-    snapshot_table: str,
-    *,
-    work_table: str = "reconcile_desired",
-) -> WarehouseScript:
-    """Materialise the desired pairs, count, then the two anti-joins against the snapshot."""
-    d = _dialect(dialect)
-    q = members_query(d, d.ident(table), id_column, columns, segments)
-    desired = d.temp_table.format(name=d.ident(work_table), select=distinct_pairs(q.sql))
-    snap = f"(SELECT DISTINCT customer_id, segment_id FROM {d.ident(snapshot_table)})"
-    dq = diff_queries(d.ident(work_table), snap)
-    return WarehouseScript(
-        Query(format_sql(desired, d), q.params),
-        Query(format_sql(dq.counts.sql, d)),
-        Query(format_sql(dq.adds.sql, d)),
-        Query(format_sql(dq.removes.sql, d)),
-    )

@@ -1,12 +1,9 @@
-"""The SQL every engine runs, built once from the rule tree and spelled per dialect.
+"""The members query every engine runs, built once from the rule tree and spelled per dialect.
 
 Members of every segment of one source: one scan computing every segment's predicate
 (``include AND NOT exclude``, each a never-null predicate from
-:func:`~reconciler.config._rules.compile_rule`) as a boolean column, crossed with a tiny table of
-segment ids, yielding ``(customer_id, segment_id)`` as text. The diff against a snapshot of the
-same shape is two anti-joins on the id columns only (``NOT EXISTS``, which every engine plans as
-an anti-join), plus a count query that lets the caller cross-check the anti-joins against an
-inner join: ``|desired| - |kept| = |adds|`` and ``|snapshot| - |kept| = |removes|``.
+:func:`~reconciler.rules.compile_rule`) as a boolean column, crossed with a tiny table of
+segment ids, yielding ``(customer_id, segment_id)`` as text.
 
 Every value (segment ids included) is a ``?`` parameter: string-literal escaping differs between
 dialects (Snowflake, BigQuery and Spark read backslashes in literals), parameters do not.
@@ -18,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..config._rules import DUCKDB, SPARK, Dialect, Rule, compile_rule
+from .language import DUCKDB, SPARK, Dialect, Rule, compile_rule
 
 __all__ = [
     "BIGQUERY",
@@ -26,13 +23,9 @@ __all__ = [
     "DUCKDB_SQL",
     "SNOWFLAKE",
     "SPARK_SQL",
-    "DiffQueries",
     "Query",
     "SegmentRule",
     "SqlDialect",
-    "diff_queries",
-    "distinct_pairs",
-    "empty_pairs",
     "members_query",
 ]
 
@@ -54,13 +47,12 @@ class Query:
 
 @dataclass(frozen=True, slots=True)
 class SqlDialect:
-    """A rule :class:`Dialect` plus the few statement-level spellings the diff needs."""
+    """A rule :class:`Dialect` plus the few statement-level spellings a members query needs."""
 
     rules: Dialect
     text_type: str
     #: the name sqlglot knows this dialect by (formatting and syntax checks)
     sqlglot: str
-    temp_table: str = "CREATE TEMP TABLE {name} AS {select}"
 
     @property
     def name(self) -> str:
@@ -81,10 +73,8 @@ _BIGQUERY_RULES = Dialect(
 )
 
 DUCKDB_SQL = SqlDialect(DUCKDB, "VARCHAR", "duckdb")
-SPARK_SQL = SqlDialect(SPARK, "STRING", "spark", temp_table="CACHE TABLE {name} AS {select}")
-SNOWFLAKE = SqlDialect(
-    _SNOWFLAKE_RULES, "VARCHAR", "snowflake", temp_table="CREATE TEMPORARY TABLE {name} AS {select}"
-)
+SPARK_SQL = SqlDialect(SPARK, "STRING", "spark")
+SNOWFLAKE = SqlDialect(_SNOWFLAKE_RULES, "VARCHAR", "snowflake")
 BIGQUERY = SqlDialect(_BIGQUERY_RULES, "STRING", "bigquery")
 
 DIALECTS: Mapping[str, SqlDialect] = {
@@ -133,45 +123,3 @@ def members_query(
         f"WHERE CASE g.i {pick} ELSE FALSE END"
     )
     return Query(sql, tuple(params))
-
-
-def empty_pairs(dialect: SqlDialect) -> str:
-    """A relation of no ``(customer_id, segment_id)`` rows (a target never applied)."""
-    t = dialect.text_type
-    return f"(SELECT CAST(NULL AS {t}) AS customer_id, CAST(NULL AS {t}) AS segment_id WHERE 1 = 0)"
-
-
-@dataclass(frozen=True, slots=True)
-class DiffQueries:
-    """The set-based diff of ``desired`` against ``snapshot`` (both distinct id pairs)."""
-
-    counts: Query
-    adds: Query
-    removes: Query
-
-
-def _anti(left: str, right: str, op: str) -> str:
-    return (
-        f"SELECT l.customer_id, l.segment_id, '{op}' AS op FROM {left} AS l "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {right} AS r "
-        "WHERE r.customer_id = l.customer_id AND r.segment_id = l.segment_id)"
-    )
-
-
-def diff_queries(desired: str, snapshot: str) -> DiffQueries:
-    """Counts and the two anti-joins between two relations of distinct id pairs."""
-    adds = _anti(desired, snapshot, "add")
-    removes = _anti(snapshot, desired, "remove")
-    counts = (
-        f"SELECT (SELECT COUNT(*) FROM {desired}) AS desired, "
-        f"(SELECT COUNT(*) FROM {snapshot}) AS snapshot, "
-        f"(SELECT COUNT(*) FROM {desired} AS d INNER JOIN {snapshot} AS s "
-        "ON d.customer_id = s.customer_id AND d.segment_id = s.segment_id) AS kept, "
-        f"(SELECT COUNT(*) FROM ({adds}) AS a) AS adds, "
-        f"(SELECT COUNT(*) FROM ({removes}) AS x) AS removes"
-    )
-    return DiffQueries(Query(counts), Query(adds), Query(removes))
-
-
-def distinct_pairs(select: str) -> str:
-    return f"SELECT DISTINCT customer_id, segment_id FROM ({select}) AS m"

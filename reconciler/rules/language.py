@@ -12,7 +12,7 @@ a regular expression anywhere in the value (anchor with ``^``/``$``).
 The operator table :data:`OPERATORS` is the one place that spells each comparison in SQL (the
 same in every dialect); a :class:`Dialect` holds only what differs between engines: identifier
 quoting, placeholders, casts, and how "find the pattern anywhere" is spelled, with the pattern
-re-spelled for the engine's regex flavour (see :mod:`._patterns`). Another engine is one more
+re-spelled for the engine's regex flavour (see :mod:`.patterns`). Another engine is one more
 ``Dialect`` value.
 """
 
@@ -25,8 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from ._patterns import Flavor, render_pattern
-from ._yaml import NodePath
+from .patterns import Flavor, render_pattern
 
 __all__ = [
     "COMBINATORS",
@@ -37,6 +36,7 @@ __all__ = [
     "AnyOf",
     "Compare",
     "Dialect",
+    "NodePath",
     "Not",
     "Rule",
     "attributes",
@@ -47,6 +47,8 @@ __all__ = [
     "render_rule",
 ]
 
+#: where a value sits in the YAML document (keys and list indexes), for located problems
+NodePath = tuple[str | int, ...]
 Kind = Literal["number", "text", "boolean", "date", "timestamp", "other"]
 Arity = Literal["scalar", "list", "flag", "pattern"]
 Report = Callable[[NodePath, str], None]

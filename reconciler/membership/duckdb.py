@@ -1,0 +1,151 @@
+"""The membership diff in DuckDB (the default engine): the desired members' masks
+(:func:`~reconciler.membership.desired.desired_table`) joined with the last-applied snapshot on
+the customer id, in ONE pass that also counts the rows it paired from each side.
+
+Only the customers whose managed segments differ come back to Python, with the candidates of
+the sample. The join is cross-checked by counts: the rows it paired from each side must equal
+plain scans of the two tables, and a plan is refused when they disagree (a silent engine must
+not decide what is sent to a platform).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..config import Config
+from ..engines.readers import temp_table
+from ..exceptions import PlanError
+from ..model import State
+from .desired import Wanted, desired_table
+from .diff import ABSENT, DiffRows, MembershipDiff, Row, pick, sample_limit
+
+__all__ = ["JOIN", "DuckDBDiff"]
+
+
+def _changes(words: int) -> str:
+    """1 for a customer whose managed segments change or who must be created, else 0: its
+    desired mask against the mask of its last-applied segments (``s``, from the small table
+    of every distinct segment list the snapshot holds); ``s.other``: that list also holds a
+    managed segment no longer desired."""
+    same = " AND ".join(f"coalesce(w.m{i}, 0) = coalesce(s.m{i}, 0)" for i in range(words))
+    return (
+        "CASE WHEN w.cid IS NOT NULL AND NOT coalesce(l.known, false) THEN 1 "
+        f"WHEN {same} AND NOT coalesce(s.other, false) THEN 0 ELSE 1 END"
+    )
+
+
+#: the customers that can change are found in ONE pass of this join, which also counts the rows
+#: it paired from each side (to compare with plain scans of the two tables)
+JOIN = (
+    "wanted AS w FULL OUTER JOIN last AS l ON w.cid = l.customer_id "
+    "LEFT JOIN _lists AS s ON s.segments = l.segments"
+)
+
+
+#: the customers that can change are found in ONE pass of this join, which also counts the rows
+#: it paired from each side (to compare with plain scans of the two tables)
+JOIN = (
+    "wanted AS w FULL OUTER JOIN last AS l ON w.cid = l.customer_id "
+    "LEFT JOIN _lists AS s ON s.segments = l.segments"
+)
+
+
+#: the rows that come back: a customer that changes, or a candidate for the sample (a known
+#: customer that does not change, whose salted hash falls under ``$limit``)
+_BACK = "ch = 1 OR (known AND hash(customer_id, $salt) < $limit)"
+
+
+def _lists(con: Any, wanted: Wanted, managed: list[str]) -> None:
+    """The table ``_lists(segments, m0.., other)``: each distinct segment list of the
+    snapshot, with its mask in ``wanted``'s bits (see :meth:`Wanted.masks`). Segment lists
+    repeat: a million customers hold a few hundred distinct ones."""
+    lists = [r[0] for r in con.execute("SELECT DISTINCT segments FROM last").fetchall()]
+    masks = wanted.masks((joined or "" for joined in lists), managed)
+    words = {f"m{i}": ("UBIGINT", [m[i] for m, _ in masks]) for i in range(wanted.words)}
+    temp_table(
+        con,
+        "_lists",
+        {"segments": ("VARCHAR", lists), **words, "other": ("BOOLEAN", [o for _, o in masks])},
+    )
+
+
+def _diff(
+    con: Any, wanted: Wanted, managed: list[str], sample: int, salt: int, known: int
+) -> DiffRows:
+    """The membership diff in ONE pass of the join: the rows of the customers whose managed
+    segments change or who must be created, and of the sample candidates, come back as they
+    are found, with the counts of the rows the join paired from each side.
+
+    Refuses to plan when the join paired fewer (or more) rows from a side than a plain scan of
+    that side counts: a join that silently drops rows (DuckDB issue #25702 reports one, when
+    it spills to disk) would otherwise hide changes.
+
+    When ``wanted`` may hold a customer twice, the join tells: a last-applied row paired
+    twice, or a new customer found twice. The rows are then grouped and the join run again."""
+    _lists(con, wanted, managed)
+    words = range(wanted.words)
+    masks = ", ".join(f"w.m{i}" for i in words)
+    fields = ", ".join(f"'m{i}': m{i}" for i in words)
+    query = (
+        f"SELECT coalesce(list({{'c': coalesce(cid, customer_id), {fields}, 'k': known, "
+        "'s': segments, 'ch': ch, 'h': hash(customer_id, $salt)}) "
+        f"FILTER (WHERE {_BACK}), []), count(cid), count(customer_id) "
+        f"FROM (SELECT w.cid, {masks}, l.customer_id, l.known, l.segments, "
+        f"{_changes(wanted.words)} AS ch FROM {JOIN})"
+    )
+    # count(...) FILTER, not count_if: DuckDB's count_if is a sum, NULL over an empty snapshot
+    (l_scan, known_now) = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE known) FROM last"
+    ).fetchall()[0]
+    while True:
+        (found, w_join, l_join) = con.execute(
+            query, {"salt": salt, "limit": sample_limit(sample, known)}
+        ).fetchall()[0]
+        needed = sorted(row["c"] for row in found if row["ch"])
+        if wanted.unique or (l_join <= l_scan and len(set(needed)) == len(needed)):
+            break
+        wanted = wanted.group(con)
+    (w_scan,) = con.execute("SELECT count(*) FROM wanted").fetchall()[0]
+    if (w_join, l_join) != (w_scan, l_scan):
+        raise PlanError(
+            "the membership diff does not add up, refusing to plan: the join paired "
+            f"{w_join} desired and {l_join} last-applied customers, but the tables hold "
+            f"{w_scan} and {l_scan}"
+        )
+    candidates: list[tuple[int, str]] = []
+    want: dict[str, str] = {}
+    last: dict[str, Row] = {}
+    joined: dict[tuple[int, ...], str] = {}
+    for row in found:
+        cid = row["c"]
+        if not row["ch"]:
+            candidates.append((row["h"], cid))
+        if row["m0"] is not None:
+            mask = tuple(row[f"m{i}"] for i in words)
+            text = joined.get(mask)
+            if text is None:
+                text = joined[mask] = wanted.joined(mask)
+            want[cid] = text
+        last[cid] = (bool(row["k"]), row["s"] or "") if row["k"] is not None else ABSENT
+    return DiffRows(needed, pick(candidates, sample), want, last, int(known_now), int(w_scan))
+
+
+class DuckDBDiff(MembershipDiff):
+    """The desired members computed into a DuckDB table (``wanted``) and joined there."""
+
+    def __init__(self, config: Config, target: str, notes: Sequence[str] = ()) -> None:
+        self.config = config
+        self.target = target
+        self.notes = tuple(notes)
+        self._wanted: Wanted | None = None
+
+    def desired(self, con: Any) -> State:
+        self._wanted = desired_table(self.config, self.target, con)
+        return self._wanted.skeleton
+
+    def rows(
+        self, con: Any, managed: Sequence[str], sample: int, salt: int, known: int
+    ) -> DiffRows:
+        assert self._wanted is not None, "desired() first"
+        return _diff(con, self._wanted, list(managed), sample, salt, known)
