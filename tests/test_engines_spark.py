@@ -1,6 +1,6 @@
 """The same rules give the same members on DuckDB and on Spark (local mode), over the example's
 customers as Parquet: every comparison operator, ``matches`` with the constructs whose meaning
-differs between RE2 and Java. (The membership diff on Spark is tests/test_spark_pushdown.py's.)"""
+differs between RE2 and Java. (The membership diff on Spark is tests/test_membership_spark.py's.)"""
 
 from __future__ import annotations
 
