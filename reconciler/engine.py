@@ -36,7 +36,6 @@ from .providers.base import (
     ReadScope,
     Refresh,
     RemoteState,
-    Source,
 )
 from .statestore import StateStore
 from .targeted import targeted_inputs
@@ -214,8 +213,7 @@ class Reconciler:
             if snapshot is not None:
                 offline = None
                 if refresh is Refresh.NONE:
-                    sources = dict.fromkeys(caps.phases, Source.STATE_STORE)
-                    offline = RemoteState(self.store.load(name, membership=False), sources)
+                    offline = provider.from_store(membership=False)
                 try:
                     found = await targeted_inputs(
                         self.config,

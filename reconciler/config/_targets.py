@@ -199,8 +199,7 @@ def target_def() -> dict[str, Any]:
     kind = _type_property(names)
     return {
         "title": "Target",
-        "description": "A platform the segments are pushed to. The other fields depend on "
-        "`type`.",
+        "description": "A platform the segments are pushed to. The other fields depend on `type`.",
         "type": "object",
         "required": ["type"],
         "properties": {"type": kind},

@@ -59,7 +59,7 @@ def provider_class(type_name: str) -> type[Provider]:
     if cls is None:
         raise _refused(f"module {module_name!r} has no class {attr!r}")
     if not (isinstance(cls, type) and issubclass(cls, Provider)):
-        raise _refused(f"{type_name} is not a Provider subclass (reconciler.Provider)")
+        raise _refused(f"{type_name} is not a subclass of reconciler.providers.base.Provider")
     if getattr(cls, "__abstractmethods__", None):
         missing = ", ".join(sorted(cls.__abstractmethods__))
         raise _refused(f"{type_name} does not implement {missing}")

@@ -47,12 +47,15 @@ class Setting:
 
 
 def text(
-    name: str, title: str, description: str, *, default: str | None = None,
-    required: bool = False, **schema: Any,
+    name: str,
+    title: str,
+    description: str,
+    *,
+    default: str | None = None,
+    required: bool = False,
+    **schema: Any,
 ) -> Setting:
-    return Setting(
-        name, title, description, {"type": "string", **schema}, default, required
-    )
+    return Setting(name, title, description, {"type": "string", **schema}, default, required)
 
 
 def number(
@@ -71,7 +74,11 @@ def choice(name: str, title: str, description: str, options: Sequence[str]) -> S
 
 
 def url(
-    name: str, title: str, description: str, *, default: str | None = None,
+    name: str,
+    title: str,
+    description: str,
+    *,
+    default: str | None = None,
     required: bool = False,
 ) -> Setting:
     return Setting(name, title, description, {"type": "string"}, default, required, "url")
