@@ -136,6 +136,11 @@ def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     (folder / f"{MODULE}.py").write_text(textwrap.dedent(PROVIDER))
     (folder / "not_a_provider.py").write_text("class Thing:\n    pass\n")
     (folder / "broken_plugin.py").write_text("import a_module_that_does_not_exist\n")
+    (folder / "half_plugin.py").write_text(
+        "from reconciler.providers.base import Provider\n\n\n"
+        "class Half(Provider):\n    async def read_live(self, scope, known, last):\n"
+        "        return frozenset()\n"
+    )
     sys.path.insert(0, str(folder))
     try:
         yield folder
@@ -254,6 +259,7 @@ def _problems(tmp_path: Path, target: str) -> list[str]:
             "'a_module_that_does_not_exist'",
         ),
         (f"{MODULE}:NoSuchProvider", f"module '{MODULE}' has no class 'NoSuchProvider'"),
+        ("half_plugin:Half", "half_plugin:Half does not implement write_batch"),
         (
             "not_a_provider:Thing",
             "not_a_provider:Thing is not a subclass of reconciler.providers.base.Provider",

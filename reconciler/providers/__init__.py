@@ -60,7 +60,7 @@ def provider_class(type_name: str) -> type[Provider]:
         raise _refused(f"module {module_name!r} has no class {attr!r}")
     if not (isinstance(cls, type) and issubclass(cls, Provider)):
         raise _refused(f"{type_name} is not a subclass of reconciler.providers.base.Provider")
-    if getattr(cls, "__abstractmethods__", None):
-        missing = ", ".join(sorted(cls.__abstractmethods__))
-        raise _refused(f"{type_name} does not implement {missing}")
+    missing = cls.missing_hooks()
+    if missing:
+        raise _refused(f"{type_name} does not implement {', '.join(missing)}")
     return cls

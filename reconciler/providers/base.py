@@ -222,15 +222,27 @@ class Provider(abc.ABC):
         return [ItemResult(c.key, False, text) for c in changes]
 
     # -- hooks ----------------------------------------------------------------------------
-    @abc.abstractmethod
     async def read_live(self, scope: ReadScope, known: StateBuilder, last: State) -> frozenset[str]:
         """Read what the platform can give back into ``known`` (which already holds the
         ``stored_phases``, from ``last``, the state store's record); return the segment ids the
-        platform marks as created by this reconciler."""
+        platform marks as created by this reconciler. Every platform fills it in."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement read_live")
 
-    @abc.abstractmethod
     async def write_batch(self, phase: Phase, changes: Sequence[Change]) -> list[ItemResult]:
-        """Send one batch; a :class:`StatusError` raised here is mapped by :meth:`refused`."""
+        """Send one batch; a :class:`StatusError` raised here is mapped by :meth:`refused`.
+        Every platform fills it in."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement write_batch")
+
+    @classmethod
+    def missing_hooks(cls) -> list[str]:
+        """The hooks this class leaves unfilled (a platform class must fill them all)."""
+        hooks = (("read_live", "read"), ("write_batch", "write"))
+        return [
+            hook
+            for hook, entry in hooks
+            if getattr(cls, hook) is getattr(Provider, hook)
+            and getattr(cls, entry) is getattr(Provider, entry)
+        ]
 
     def error_text(self, exc: StatusError) -> str:
         """The platform's error answer as a short line (its body's message, already redacted)."""
