@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from hostile.loopback import Call, Loopback
 
+from reconciler._http import RetryPolicy
 from reconciler.config import TARGET_TYPES, load, schema_text
 from reconciler.config._targets import target_def
+from reconciler.exceptions import RemoteError
 from reconciler.providers import PROVIDER_MODULES, provider_class
 from reconciler.providers.base import ProviderContext, ReadScope
 from reconciler.providers.epsilon import PAGE_SIZE, EpsilonProvider
@@ -114,3 +116,36 @@ def test_epsilon_reads_as_many_pages_at_once_as_its_concurrency(
         assert asyncio.run(read()) == pages.total
     assert server.peak == expect
     assert len(server.calls) == 18
+
+
+def test_the_timeout_setting_is_the_deadline_of_each_request(tmp_path: Path) -> None:
+    """A server that does not answer: the target's ``timeout`` (0.5 s; the retry policy's own
+    is 10 minutes) ends each attempt."""
+    released = threading.Event()
+
+    def silent(call: Call) -> tuple[int, Any]:
+        released.wait(GUARD)
+        return 200, {"customers": [], "totalCount": 0}
+
+    with Loopback(silent) as server:
+        target = load(_epsilon_config(tmp_path, server.url, "    timeout: 0.5\n")).targets["eps"]
+        policy = RetryPolicy(attempts=2, max_elapsed=60, base=0.01, cap=0.01, timeout=600)
+        context = ProviderContext(StateStore(tmp_path / "s.db"), tmp_path, policy)
+        provider = EpsilonProvider(
+            "eps", target.settings, {"bearer_token": "b", "api_key": "k"}, context
+        )
+
+        async def read() -> None:
+            try:
+                await asyncio.wait_for(provider.read(ReadScope()), GUARD)
+            finally:
+                await provider.aclose()
+
+        try:
+            with pytest.raises(RemoteError) as info:
+                asyncio.run(read())
+        finally:
+            released.set()
+    assert "target 'eps': GET /v1/customers" in str(info.value)
+    assert "no complete answer within 0.5 s (gave up after 2 attempts)" in str(info.value)
+    assert len(server.calls) == 2
