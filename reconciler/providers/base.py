@@ -215,7 +215,7 @@ class Provider(abc.ABC):
         """What an HTTP error answer means, for every platform: 400 refuses the batch (raised
         as :class:`BatchRejected`, so the executor splits it); any other status fails each of
         ``changes``. (401 and 403 never get here: the HTTP client raises
-        :class:`~reconciler.exceptions.CredentialsRefused` for them.)"""
+        ``CredentialsRefused`` for them.)"""
         text = self.error_text(exc)
         if exc.status == 400:
             raise BatchRejected(text) from None
