@@ -37,7 +37,6 @@ from .providers.base import (
     ReadScope,
     Refresh,
     RemoteState,
-    Source,
 )
 from .statestore import StateStore
 
@@ -214,8 +213,7 @@ class Reconciler:
             if snapshot is not None:
                 offline = None
                 if refresh is Refresh.NONE:
-                    sources = dict.fromkeys(caps.phases, Source.STATE_STORE)
-                    offline = RemoteState(self.store.load(name, membership=False), sources)
+                    offline = provider.from_store(membership=False)
                 try:
                     found = await membership_inputs(
                         self.config,

@@ -32,7 +32,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from .changes import Phase
-from .config import TARGET_TYPES, TargetConfig, schema_text
+from .config import TargetConfig, schema_text, target_type
 from .exceptions import OutputError
 from .model import Segment, State, StateBuilder
 from .providers.base import ReadScope, Refresh
@@ -140,7 +140,7 @@ def imported_state(remote: State) -> tuple[State, dict[str, str]]:
 
 
 def _target_block(target: TargetConfig, out_dir: Path) -> dict[str, Any]:
-    kind = TARGET_TYPES[target.type]
+    kind = target_type(target.type)
     block: dict[str, Any] = {"type": target.type}
     for key, value in target.settings.items():
         if value is None:

@@ -19,7 +19,6 @@ __all__ = [
     "Segment",
     "State",
     "StateBuilder",
-    "invert_members",
 ]
 
 EMPTY: frozenset[str] = frozenset()
@@ -158,17 +157,3 @@ class StateBuilder:
             links=MappingProxyType(dict(self._links)),
         )
 
-
-def invert_members(members: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
-    """Segment id → customer ids, turned into customer id → shared frozenset of segment ids."""
-    per_customer: dict[str, list[str]] = {}
-    for seg_id, customers in members.items():
-        sid = sys.intern(seg_id)
-        for c in customers:
-            per_customer.setdefault(c, []).append(sid)
-    sets: dict[frozenset[str], frozenset[str]] = {}
-    out: dict[str, frozenset[str]] = {}
-    for c, segs in per_customer.items():
-        key = frozenset(segs)
-        out[sys.intern(c)] = sets.setdefault(key, key)
-    return out

@@ -153,7 +153,6 @@ def test_registered_and_capabilities() -> None:
     assert caps.phases == {Phase.SEGMENTS, Phase.LINKS}
     assert caps.batch_size[Phase.SEGMENTS] == 1
     assert caps.batch_size[Phase.LINKS] == MAX_ACTIONS
-    assert caps.delete_drops_links
     assert (Phase.SEGMENTS, Action.UPDATE) not in caps.unsupported
 
 

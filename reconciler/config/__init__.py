@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._model import (
-    TARGET_TYPES,
     Config,
     CustomerSource,
     MemberFile,
@@ -31,6 +30,7 @@ from ._model import (
 from ._resolve import explain, resolve
 from ._schema import schema_text, validate_schema
 from ._semantic import analyse
+from ._targets import TARGET_TYPES, TargetType, target_type
 from ._yaml import MAX_FILE_BYTES, load_yaml
 
 __all__ = [
@@ -46,10 +46,12 @@ __all__ = [
     "Selection",
     "SourceRule",
     "TargetConfig",
+    "TargetType",
     "explain",
     "load",
     "resolve",
     "schema_text",
+    "target_type",
 ]
 
 

@@ -17,7 +17,6 @@ from ._secrets import read_secret
 from ._yaml import Locations, NodePath
 
 __all__ = [
-    "TARGET_TYPES",
     "Config",
     "CustomerSource",
     "MemberFile",
@@ -30,61 +29,7 @@ __all__ = [
     "SourceRule",
     "SparkSettings",
     "TargetConfig",
-    "TargetType",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class TargetType:
-    """What a target type accepts: settings with their defaults, and credential fields."""
-
-    name: str
-    settings: Mapping[str, Any]
-    credentials: tuple[str, ...]
-    #: settings that are paths, resolved relative to the YAML file
-    paths: tuple[str, ...] = ()
-
-
-#: ``timeout``: seconds one request may take in all; None: the retry policy's (30 s by default)
-_API_DEFAULTS: Mapping[str, Any] = {"concurrency": 8, "timeout": None}
-
-#: The registry of target types (the schema's ``type`` enum must list exactly these).
-TARGET_TYPES: Mapping[str, TargetType] = MappingProxyType(
-    {
-        "epsilon": TargetType(
-            "epsilon",
-            MappingProxyType(
-                {
-                    "base_url": None,
-                    "retailer_team_id": None,
-                    "source_id": "DEFAULT_SOURCE_ID",
-                    **_API_DEFAULTS,
-                }
-            ),
-            ("bearer_token", "api_key"),
-        ),
-        "epsilon-feed": TargetType(
-            "epsilon-feed",
-            MappingProxyType({"directory": None, "mode": "snapshot", "gzip": False}),
-            (),
-            paths=("directory",),
-        ),
-        "talonone": TargetType(
-            "talonone",
-            MappingProxyType(
-                {
-                    "base_url": "https://integration.talon.one",
-                    "management_url": None,
-                    "platform_name": None,
-                    "destination_host": None,
-                    "management_rps": 3.0,
-                    **_API_DEFAULTS,
-                }
-            ),
-            ("api_key", "management_key"),
-        ),
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)

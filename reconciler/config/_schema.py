@@ -200,9 +200,30 @@ def validate_schema(data: Any, locations: Locations, file: str) -> list[tuple[No
     for path_, message in numbers.items():
         line, col = locations.of(path_)
         problems.append((path_, Problem(file, line, col, format_path(path_), message)))
-    for top in _validator().iter_errors(data):
+    return _located(_validator(), data, (), numbers, problems, locations, file)
+
+
+def validate_branch(
+    branch: dict[str, Any], data: Any, at: NodePath, locations: Locations, file: str
+) -> list[tuple[NodePath, Problem]]:
+    """The violations of ``branch`` (a target type's schema, built from its provider's
+    declaration) by ``data``, the node at ``at``; reworded and located as
+    :func:`validate_schema` does (the finite-number check already ran on the whole file)."""
+    return _located(Draft202012Validator(branch), data, at, {}, [], locations, file)
+
+
+def _located(
+    validator: Draft202012Validator,
+    data: Any,
+    at: NodePath,
+    numbers: dict[NodePath, str],
+    problems: list[tuple[NodePath, Problem]],
+    locations: Locations,
+    file: str,
+) -> list[tuple[NodePath, Problem]]:
+    for top in validator.iter_errors(data):
         for error in _leaves(top):
-            path: NodePath = tuple(error.absolute_path)
+            path: NodePath = (*at, *error.absolute_path)
             if path in numbers:  # already said: not a number the schema can compare
                 continue
             if error.validator == "additionalProperties" and isinstance(error.instance, dict):

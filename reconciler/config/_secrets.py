@@ -7,15 +7,11 @@ from collections.abc import Mapping
 
 from ..exceptions import SecretError
 
-__all__ = ["SECRET_PATTERN", "SECRET_REF", "env_var", "is_reference", "read_secret"]
+__all__ = ["SECRET_PATTERN", "SECRET_REF", "env_var", "read_secret"]
 
 #: The only accepted form of a credential in the YAML (the schema uses this exact pattern).
 SECRET_PATTERN = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"  # noqa: S105 - a pattern, not a secret
 SECRET_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-
-
-def is_reference(value: object) -> bool:
-    return isinstance(value, str) and SECRET_REF.match(value) is not None
 
 
 def env_var(reference: str) -> str:

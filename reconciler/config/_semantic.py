@@ -23,7 +23,6 @@ from ..engines.readers import csv_error, describe, describe_csv_columns, source_
 from ..exceptions import ConfigError, PlanError, Problem
 from ..rules import PatternError, check_pattern, check_rule, parse_rule
 from ._model import (
-    TARGET_TYPES,
     Config,
     CustomerSource,
     MemberFile,
@@ -36,8 +35,11 @@ from ._model import (
     SparkSettings,
     TargetConfig,
 )
+from ._schema import validate_branch
 from ._secrets import env_var
 from ._sources import bounded, in_background, reach, spark_engine
+from ._targets import TARGET_TYPES as TARGET_KINDS
+from ._targets import TargetType, branch, target_type
 from ._yaml import Document, NodePath, file_kind, format_path
 
 if TYPE_CHECKING:
@@ -180,9 +182,8 @@ class _Analyser:
             node: NodePath = ("targets", name)
             if self.bad(node) or not isinstance(raw, Mapping):
                 continue
-            ttype = TARGET_TYPES.get(raw["type"])
-            if ttype is None:  # the schema enum and the registry disagree
-                self.report((*node, "type"), f"unknown target type {raw['type']!r}")
+            ttype = self.target_type(node, raw)
+            if ttype is None:
                 continue
             settings: dict[str, Any] = {}
             for key, default in ttype.settings.items():
@@ -200,7 +201,7 @@ class _Analyser:
                         outside,
                         f"write {key}: {{path: {text}, outside_config_dir: true}}",
                     )
-                if isinstance(value, str) and key.endswith("_url"):
+                if isinstance(value, str) and key in ttype.urls:
                     why = url_problem(value)
                     if why is not None:
                         self.report((*node, key), why)
@@ -223,6 +224,24 @@ class _Analyser:
                 ),
             )
         return out
+
+    def target_type(self, node: NodePath, raw: Mapping[str, Any]) -> TargetType | None:
+        """The type of the target at ``node``, from its provider's declaration; a type named
+        by dotted path is imported here and the target checked against its declared settings
+        (None, reported at the field, when it cannot be)."""
+        name = str(raw["type"])
+        try:
+            ttype = target_type(name)
+            problems = [] if name in TARGET_KINDS else self._check_branch(node, raw, name)
+        except ConfigError as exc:
+            self.report((*node, "type"), exc.problems[0].message)
+            return None
+        self.problems.extend(problems)
+        return None if problems else ttype
+
+    def _check_branch(self, node: NodePath, raw: Mapping[str, Any], name: str) -> list[Problem]:
+        found = validate_branch(branch(name), raw, node, self.doc.locations, self.file)
+        return [problem for _, problem in found]
 
     def spark(self, raw: Any) -> None:
         """The top-level ``spark`` section (its defaults when absent)."""

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..changes import Action, Change, Phase
 from ..exceptions import ReconcilerError
-from ..model import EMPTY, State
+from ..model import EMPTY, State, StateBuilder
+from .settings import Setting
 
 if TYPE_CHECKING:
-    from .._http import Http, HttpStats, RetryPolicy
+    from .._http import Http, HttpStats, RetryPolicy, StatusError
     from ..statestore import StateStore
 
 __all__ = [
@@ -77,8 +78,6 @@ class Capabilities:
     unsupported: Mapping[tuple[Phase, Action], str] = field(default_factory=dict)
     #: (phase, action) done only in part → the caveat shown beside the change
     caveats: Mapping[tuple[Phase, Action], str] = field(default_factory=dict)
-    #: deleting a segment also drops its memberships on the platform
-    delete_drops_links: bool = False
     #: the segment fields the platform carries (the diff compares only these)
     segment_fields: tuple[str, ...] = ("name", "description")
     #: concurrent requests within a phase (a target's ``concurrency`` setting overrides it)
@@ -119,11 +118,26 @@ class ProviderContext:
 
 
 class Provider(abc.ABC):
-    """Base class of every platform. Subclasses set ``type`` and ``capabilities`` and fill in
-    :meth:`read` and :meth:`write`."""
+    """Base class of every platform; it owns the algorithm, a platform fills hooks.
+
+    A subclass declares ``type``, ``title``, ``capabilities`` and ``settings_spec`` (its
+    settings, see :mod:`.settings`), and fills :meth:`read_live` and :meth:`write_batch`
+    (plus :meth:`read_ids` when it reads customers by id). This class decides the rest, once
+    for every platform: ``refresh: none`` served from the state store, the phases the
+    platform cannot read back (``stored_phases``) taken from the state store, where each
+    phase's facts come from, and what an HTTP status means for a batch (:meth:`refused`).
+    """
 
     type: ClassVar[str]
+    #: what the platform is, in a few words (the schema's description of ``type``)
+    title: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities]
+    #: the settings a target of this type accepts (defaults, credentials, paths, URLs)
+    settings_spec: ClassVar[tuple[Setting, ...]] = ()
+    #: phases the platform cannot read back: their facts are the state store's record
+    stored_phases: ClassVar[frozenset[Phase]] = frozenset()
+    #: where the facts :meth:`read_live` gives come from (the file feed: its last files)
+    live_source: ClassVar[Source] = Source.LIVE
 
     def __init__(
         self,
@@ -136,6 +150,108 @@ class Provider(abc.ABC):
         self.settings = settings
         self.credentials = credentials
         self.context = context
+
+    # -- the algorithm --------------------------------------------------------------------
+    async def read(self, scope: ReadScope) -> RemoteState:
+        """The target's current state, as far as it can be known: under ``refresh: none`` the
+        state store's record (for a platform whose record it is), else a live read of what
+        the platform can give back, the rest from the state store."""
+        if scope.refresh is Refresh.NONE and self.capabilities.offline_from_store:
+            return self.from_store()
+        last = self.last_applied()
+        builder = self._known(last)
+        marked = await self.read_live(scope, builder, last)
+        return RemoteState(builder.build(), self._sources(self.live_source), marked=marked)
+
+    async def read_targeted(self, batches: Sequence[Sequence[str]]) -> RemoteState:
+        """The target's state with only the customers in ``batches`` (the ones that exist)
+        read live, as :meth:`targeted_batches` cut them; never called when that is ``None``."""
+        builder = self._known(self.last_applied())
+        await self.read_ids(batches, builder)
+        return RemoteState(builder.build(), self._sources(Source.TARGETED))
+
+    def from_store(self, *, membership: bool = True) -> RemoteState:
+        """The state store's record of this target, as the remote (``refresh: none``)."""
+        state = self.context.store.load(self.name, membership=membership)
+        return RemoteState(state, self._sources(Source.STATE_STORE))
+
+    def last_applied(self) -> State:
+        """Segments and access lists as last applied (the state store's record, without
+        membership); empty for a target that is its own record (``offline_from_store`` off)."""
+        if not self.capabilities.offline_from_store:
+            return State()
+        return self.context.store.load(self.name, membership=False)
+
+    def _known(self, last: State) -> StateBuilder:
+        builder = StateBuilder()
+        if Phase.SEGMENTS in self.stored_phases:
+            for seg in last.segments.values():
+                builder.add_segment(seg)
+        if Phase.ACCESS in self.stored_phases:
+            for seg_id, teams in last.access.items():
+                builder.set_access(seg_id, teams)
+        return builder
+
+    def _sources(self, read: Source) -> dict[Phase, Source]:
+        """Phase → where its facts come from, when the platform's are from ``read``."""
+        return {
+            p: Source.STATE_STORE if p in self.stored_phases else read
+            for p in Phase
+            if p in self.capabilities.phases
+        }
+
+    async def write(self, phase: Phase, changes: Sequence[Change]) -> list[ItemResult]:
+        """Apply one batch (at most ``capabilities.batch_size[phase]`` changes of one phase):
+        one result per change, or :class:`BatchRejected` when the platform refused the batch
+        as a whole (the executor splits it to isolate the bad items)."""
+        from .._http import StatusError
+
+        try:
+            return await self.write_batch(phase, changes)
+        except StatusError as exc:
+            return self.refused(changes, exc)
+
+    def refused(self, changes: Sequence[Change], exc: StatusError) -> list[ItemResult]:
+        """What an HTTP error answer means, for every platform: 400 refuses the batch (raised
+        as :class:`BatchRejected`, so the executor splits it); any other status fails each of
+        ``changes``. (401 and 403 never get here: the HTTP client raises
+        ``CredentialsRefused`` for them.)"""
+        text = self.error_text(exc)
+        if exc.status == 400:
+            raise BatchRejected(text) from None
+        return [ItemResult(c.key, False, text) for c in changes]
+
+    # -- hooks ----------------------------------------------------------------------------
+    async def read_live(self, scope: ReadScope, known: StateBuilder, last: State) -> frozenset[str]:
+        """Read what the platform can give back into ``known`` (which already holds the
+        ``stored_phases``, from ``last``, the state store's record); return the segment ids the
+        platform marks as created by this reconciler. Every platform fills it in."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement read_live")
+
+    async def write_batch(self, phase: Phase, changes: Sequence[Change]) -> list[ItemResult]:
+        """Send one batch; a :class:`StatusError` raised here is mapped by :meth:`refused`.
+        Every platform fills it in."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement write_batch")
+
+    @classmethod
+    def missing_hooks(cls) -> list[str]:
+        """The hooks this class leaves unfilled (a platform class must fill them all)."""
+        hooks = (("read_live", "read"), ("write_batch", "write"))
+        return [
+            hook
+            for hook, entry in hooks
+            if getattr(cls, hook) is getattr(Provider, hook)
+            and getattr(cls, entry) is getattr(Provider, entry)
+        ]
+
+    def error_text(self, exc: StatusError) -> str:
+        """The platform's error answer as a short line (its body's message, already redacted)."""
+        return str(exc)
+
+    async def read_ids(self, batches: Sequence[Sequence[str]], known: StateBuilder) -> None:
+        """Read the customers of ``batches`` (and their links) into ``known``; only for a
+        platform whose :meth:`targeted_batches` is not ``None``."""
+        raise NotImplementedError(f"{self.type} cannot read customers by id")
 
     @classmethod
     def sandbox_overrides(cls, sandbox: Any) -> tuple[Mapping[str, Any], Mapping[str, str]] | None:
@@ -164,18 +280,6 @@ class Provider(abc.ABC):
     def concurrency(self) -> int:
         return int(self.settings.get("concurrency") or self.capabilities.concurrency)
 
-    @abc.abstractmethod
-    async def read(self, scope: ReadScope) -> RemoteState:
-        """The target's current state, as far as it can be known."""
-
-    @abc.abstractmethod
-    async def write(self, phase: Phase, changes: Sequence[Change]) -> list[ItemResult]:
-        """Apply one batch (at most ``capabilities.batch_size[phase]`` changes of one phase).
-
-        Return one result per change. Raise :class:`BatchRejected` when the platform refused
-        the batch as a whole (the executor splits it to isolate the bad items).
-        """
-
     def cost(self, change: Change) -> int:
         """How much of a request's ``capabilities.batch_size`` ``change`` takes: 1 by default
         (the size counts changes); Talon.One counts a link change's membership actions."""
@@ -193,11 +297,6 @@ class Provider(abc.ABC):
         than reading all ``customers``; ``None`` otherwise, or when the platform cannot read
         customers by id (the default)."""
         return None
-
-    async def read_targeted(self, batches: Sequence[Sequence[str]]) -> RemoteState:
-        """The target's state with only the customers in ``batches`` (the ones that exist)
-        read live, as :meth:`targeted_batches` cut them; never called when that is ``None``."""
-        raise NotImplementedError(f"{self.type} cannot read customers by id")
 
     async def commit(self) -> None:  # noqa: B027 - optional hook
         """Called once after the last step of an apply: a provider that writes a whole

@@ -37,18 +37,9 @@ from typing_extensions import TypedDict  # pydantic reads typing's only from Pyt
 from .._http import EXCERPT, HttpStats, Reply, StatusError, clip
 from ..changes import AccessChange, Action, Change, CustomerChange, LinkChange, Phase, SegmentChange
 from ..exceptions import ProviderError
-from ..model import Segment, StateBuilder
-from .base import (
-    BatchRejected,
-    Capabilities,
-    ItemResult,
-    Provider,
-    ProviderContext,
-    ReadScope,
-    Refresh,
-    RemoteState,
-    Source,
-)
+from ..model import Segment, State, StateBuilder
+from .base import Capabilities, ItemResult, Provider, ProviderContext, ReadScope
+from .settings import Setting, credential, http_settings, text, url
 
 __all__ = ["EpsilonProvider"]
 
@@ -136,6 +127,7 @@ def _id_batches(ids: list[str]) -> list[list[str]]:
 
 class EpsilonProvider(Provider):
     type: ClassVar[str] = "epsilon"
+    title: ClassVar[str] = "Epsilon Retail Media API"
     capabilities: ClassVar[Capabilities] = Capabilities(
         batch_size={Phase.SEGMENTS: 1, Phase.ACCESS: 1, Phase.CUSTOMERS: 100, Phase.LINKS: 1},
         unsupported={
@@ -150,6 +142,37 @@ class EpsilonProvider(Provider):
         concurrency=16,
         reads_by_id=True,
         offline_from_store=True,
+    )
+    stored_phases: ClassVar[frozenset[Phase]] = frozenset({Phase.SEGMENTS, Phase.ACCESS})
+    settings_spec: ClassVar[tuple[Setting, ...]] = (
+        url(
+            "base_url",
+            "Base URL",
+            "The retailer's Epsilon API base URL, without `/v1` (the provider appends "
+            "`/v1/...`), e.g. https://integration-brandco.citrusad.com.",
+            required=True,
+        ),
+        text(
+            "retailer_team_id",
+            "Retailer team id",
+            "The retailer's team UUID (sent as `retailerTeamId` and `teamId`).",
+            required=True,
+            pattern="^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        ),
+        text(
+            "source_id",
+            "Source id",
+            "The `sourceId` sent when creating segments.",
+            default="DEFAULT_SOURCE_ID",
+            minLength=1,
+        ),
+        credential(
+            "bearer_token", "Bearer token", "Partner API bearer token (segments, access)."
+        ),
+        credential(
+            "api_key", "API key", "Integration API key (customers, links), sent as Basic."
+        ),
+        *http_settings(capabilities.concurrency),
     )
 
     def __init__(
@@ -185,45 +208,21 @@ class EpsilonProvider(Provider):
         await self._integration.aclose()
 
     # -- read -----------------------------------------------------------------------------
-    async def read(self, scope: ReadScope) -> RemoteState:
-        sources = {Phase.SEGMENTS: Source.STATE_STORE, Phase.ACCESS: Source.STATE_STORE}
-        if scope.refresh is Refresh.NONE:
-            sources |= {Phase.CUSTOMERS: Source.STATE_STORE, Phase.LINKS: Source.STATE_STORE}
-            return RemoteState(self.context.store.load(self.name), sources)
-        # membership is read live: only segments and access come from the state store
-        builder = self._known()
-        await self._read_customers(builder)
-        sources |= {Phase.CUSTOMERS: Source.LIVE, Phase.LINKS: Source.LIVE}
-        return RemoteState(builder.build(), sources)
-
-    def _known(self) -> StateBuilder:
-        """A builder holding the segments and access lists as last applied (no read exists)."""
-        last = self.context.store.load(self.name, membership=False)
-        builder = StateBuilder()
-        for seg in last.segments.values():
-            builder.add_segment(seg)
-        for seg_id, teams in last.access.items():
-            builder.set_access(seg_id, teams)
-        return builder
+    async def read_live(self, scope: ReadScope, known: StateBuilder, last: State) -> frozenset[str]:
+        # membership is read live: segments and access (no read exists) are the state store's
+        await self._read_customers(known)
+        return frozenset()
 
     def targeted_batches(self, ids: Sequence[str], customers: int) -> list[list[str]] | None:
         batches = _id_batches(list(ids))
         return batches if len(batches) < -(-customers // PAGE_SIZE) else None
 
-    async def read_targeted(self, batches: Sequence[Sequence[str]]) -> RemoteState:
-        found = await self._read_ids(batches)
-        builder = self._known()
-        builder.add_customers(found)
-        builder.set_links_many(((cid, tuple(segs)) for cid, segs in found.items()), _segment_ids)
-        sources = {
-            Phase.SEGMENTS: Source.STATE_STORE,
-            Phase.ACCESS: Source.STATE_STORE,
-            Phase.CUSTOMERS: Source.TARGETED,
-            Phase.LINKS: Source.TARGETED,
-        }
-        return RemoteState(builder.build(), sources)
+    async def read_ids(self, batches: Sequence[Sequence[str]], known: StateBuilder) -> None:
+        found = await self._read_batches(batches)
+        known.add_customers(found)
+        known.set_links_many(((cid, tuple(segs)) for cid, segs in found.items()), _segment_ids)
 
-    async def _read_ids(self, batches: Sequence[Sequence[str]]) -> dict[str, list[str]]:
+    async def _read_batches(self, batches: Sequence[Sequence[str]]) -> dict[str, list[str]]:
         """Customer id → its segment ids, for the listed customers that exist (one filtered
         read per batch, ``concurrency`` at a time)."""
         gate = asyncio.Semaphore(max(1, self.concurrency))
@@ -320,21 +319,15 @@ class EpsilonProvider(Provider):
         )
 
     # -- write ----------------------------------------------------------------------------
-    async def write(self, phase: Phase, changes: Sequence[Change]) -> list[ItemResult]:
-        try:
-            if phase is Phase.CUSTOMERS:
-                return await self._create_customers(changes)
-            if len(changes) != 1:
-                raise ProviderError(f"Epsilon writes {phase} one at a time")
-            return [await self._write_one(changes[0])]
-        except StatusError as exc:
-            if exc.status == 400:
-                raise BatchRejected(_error_text(exc)) from None
-            if exc.status in (401, 403):
-                raise ProviderError(
-                    f"target {self.name!r}: Epsilon refused the credentials ({exc})"
-                ) from None
-            return [ItemResult(c.key, False, _error_text(exc)) for c in changes]
+    async def write_batch(self, phase: Phase, changes: Sequence[Change]) -> list[ItemResult]:
+        if phase is Phase.CUSTOMERS:
+            return await self._create_customers(changes)
+        if len(changes) != 1:
+            raise ProviderError(f"Epsilon writes {phase} one at a time")
+        return [await self._write_one(changes[0])]
+
+    def error_text(self, exc: StatusError) -> str:
+        return _error_text(exc)
 
     async def _write_one(self, change: Change) -> ItemResult:
         match change:
@@ -404,7 +397,7 @@ class EpsilonProvider(Provider):
         write said one is gone: each is created again (a 409 says it was there) and, when it
         had to be, its access list as last applied is sent again. Once per segment per apply,
         shared by every write waiting on it. True when one was re-created (worth retrying)."""
-        last = self.context.store.load(self.name, membership=False)
+        last = self.last_applied()
         waits: list[asyncio.Future[bool]] = []
         for seg_id in seg_ids:
             seg = last.segments.get(seg_id)

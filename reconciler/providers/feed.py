@@ -35,15 +35,8 @@ from ..changes import AccessChange, Action, Change, CustomerChange, LinkChange, 
 from ..exceptions import ConfigError, Problem, ProviderError, UnsupportedError
 from ..model import EMPTY, Segment, State, StateBuilder
 from . import _feed_format as fmt
-from .base import (
-    Capabilities,
-    ItemResult,
-    Provider,
-    ProviderContext,
-    ReadScope,
-    RemoteState,
-    Source,
-)
+from .base import Capabilities, ItemResult, Provider, ProviderContext, ReadScope, Source
+from .settings import Setting, boolean, choice, directory
 
 __all__ = ["EpsilonFeedProvider"]
 
@@ -105,6 +98,7 @@ class _Pending:
 
 class EpsilonFeedProvider(Provider):
     type: ClassVar[str] = "epsilon-feed"
+    title: ClassVar[str] = "Epsilon file feed"
     capabilities: ClassVar[Capabilities] = Capabilities(
         # in-memory writes: batches are only bookkeeping, the files are published at commit
         batch_size={
@@ -114,6 +108,17 @@ class EpsilonFeedProvider(Provider):
         },
         phases=frozenset({Phase.SEGMENTS, Phase.ACCESS, Phase.LINKS}),
         concurrency=1,
+    )
+    live_source: ClassVar[Source] = Source.FEED
+    settings_spec: ClassVar[tuple[Setting, ...]] = (
+        directory("directory", "Directory", "Where the segment and customer files are written"),
+        choice(
+            "mode",
+            "Mode",
+            "`snapshot` writes the full customer file; `delta` writes INSERT/UPDATE/DELETE rows.",
+            MODES,
+        ),
+        boolean("gzip", "Gzip", "Compress the files with gzip."),
     )
 
     def __init__(
@@ -172,7 +177,13 @@ class EpsilonFeedProvider(Provider):
     def load(self) -> State:
         """The state of the last feed written (empty when nothing was written yet)."""
         builder = StateBuilder()
+        self._load_into(builder)
+        return builder.build()
+
+    def _load_into(self, builder: StateBuilder) -> frozenset[str]:
+        """Add the last feed written to ``builder``; the ids of its segments."""
         seg_file = self._existing(self.directory, SEGMENT_FILE)
+        segments: Mapping[str, Segment] = {}
         if seg_file is not None:
             segments, access = fmt.parse_segments(fmt.read_bytes(seg_file), str(seg_file))
             for seg in segments.values():
@@ -181,7 +192,7 @@ class EpsilonFeedProvider(Provider):
                 builder.set_access(seg_id, teams)
         for cid, segs in self._last_links().items():
             builder.set_links(cid, segs)
-        return builder.build()
+        return frozenset(segments)
 
     def _last_links(self) -> dict[str, list[str]]:
         """The last full customer list: the published file when it is a snapshot, else the
@@ -204,14 +215,13 @@ class EpsilonFeedProvider(Provider):
         return {}
 
     # -- read -----------------------------------------------------------------------------
-    async def read(self, scope: ReadScope) -> RemoteState:
-        state = self.load()
-        sources = {p: Source.FEED for p in self.capabilities.phases}
+    async def read_live(self, scope: ReadScope, known: StateBuilder, last: State) -> frozenset[str]:
+        # the feed is its own record, whatever the refresh: the files are read back
         # every segment in the feed was written by this reconciler
-        return RemoteState(state, sources, marked=frozenset(state.segments))
+        return self._load_into(known)
 
     # -- write ----------------------------------------------------------------------------
-    async def write(self, phase: Phase, changes: Sequence[Change]) -> list[ItemResult]:
+    async def write_batch(self, phase: Phase, changes: Sequence[Change]) -> list[ItemResult]:
         if self._pending is None:
             self._pending = _Pending(self.load())
         results: list[ItemResult] = []

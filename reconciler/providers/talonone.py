@@ -33,18 +33,9 @@ from typing_extensions import TypedDict  # pydantic reads typing's only from Pyt
 from .._http import EXCERPT, HttpStats, Reply, StatusError, clip
 from ..changes import Action, Change, LinkChange, Phase, SegmentChange
 from ..exceptions import ProviderError, RemoteError
-from ..model import Segment, StateBuilder
-from .base import (
-    BatchRejected,
-    Capabilities,
-    ItemResult,
-    Provider,
-    ProviderContext,
-    ReadScope,
-    Refresh,
-    RemoteState,
-    Source,
-)
+from ..model import Segment, State, StateBuilder
+from .base import Capabilities, ItemResult, Provider, ProviderContext, ReadScope
+from .settings import Setting, credential, http_settings, number, text, url
 
 __all__ = ["MAX_ACTIONS", "PAGE_SIZE", "TalonOneProvider", "pack_link_requests", "split_link"]
 
@@ -148,6 +139,7 @@ def split_link(change: LinkChange, room: int) -> tuple[LinkChange, LinkChange] |
 
 class TalonOneProvider(Provider):
     type: ClassVar[str] = "talonone"
+    title: ClassVar[str] = "Talon.One CDP + Management API"
     capabilities: ClassVar[Capabilities] = Capabilities(
         # LINKS: membership actions per batch (cost()), one request each; the executor
         # fills every batch across the whole step, splitting a customer's actions (split())
@@ -156,10 +148,56 @@ class TalonOneProvider(Provider):
         unsupported={
             (Phase.ACCESS, Action.UPDATE): "Talon.One audiences have no access control",
         },
-        delete_drops_links=True,
         segment_fields=("name",),
         concurrency=8,
         offline_from_store=True,
+    )
+    settings_spec: ClassVar[tuple[Setting, ...]] = (
+        url(
+            "base_url",
+            "Base URL",
+            "Talon.One CDP (third-party) API base URL.",
+            default="https://integration.talon.one",
+        ),
+        url(
+            "management_url",
+            "Management URL",
+            "The deployment's Management API URL, e.g. "
+            "https://mycompany.europe-west1.talon.one.",
+            required=True,
+        ),
+        text(
+            "platform_name",
+            "Platform name",
+            "Sent as `customer-data-platform-name`; recorded as the audience's integration.",
+            required=True,
+            minLength=1,
+        ),
+        text(
+            "destination_host",
+            "Destination host",
+            "Sent as `destination-hostname`, e.g. mycompany.europe-west1.talon.one.",
+            required=True,
+            minLength=1,
+        ),
+        credential(
+            "api_key",
+            "API key",
+            "Integration API key of the CDP third-party service (`ApiKey-v1`).",
+        ),
+        credential(
+            "management_key",
+            "Management key",
+            "Management API key (`ManagementKey-v1`), used to read audiences and memberships.",
+        ),
+        number(
+            "management_rps",
+            "Management requests per second",
+            "Rate limit for Management API reads.",
+            default=3.0,
+            exclusiveMinimum=0,
+        ),
+        *http_settings(capabilities.concurrency),
     )
 
     def __init__(
@@ -226,12 +264,7 @@ class TalonOneProvider(Provider):
         await self._management.aclose()
 
     # -- read -----------------------------------------------------------------------------
-    async def read(self, scope: ReadScope) -> RemoteState:
-        last = self.context.store.load(self.name)
-        if scope.refresh is Refresh.NONE:
-            return RemoteState(
-                last, {Phase.SEGMENTS: Source.STATE_STORE, Phase.LINKS: Source.STATE_STORE}
-            )
+    async def read_live(self, scope: ReadScope, known: StateBuilder, last: State) -> frozenset[str]:
         audiences = await self._list_audiences()
         marked = frozenset(
             iid for iid, a in audiences.items() if a.get("integration") == self.platform_name
@@ -246,7 +279,7 @@ class TalonOneProvider(Provider):
                 return await self._export(self._ids[iid])
 
         exported = await asyncio.gather(*(export(iid) for iid in wanted))
-        builder = StateBuilder()
+        builder = known
         gone = {iid for iid, members in zip(wanted, exported, strict=True) if members is None}
         for iid, audience in audiences.items():
             if iid in gone:
@@ -258,11 +291,7 @@ class TalonOneProvider(Provider):
                 per_customer.setdefault(customer, []).append(iid)
         for customer, segs in per_customer.items():
             builder.set_links(customer, segs)
-        return RemoteState(
-            builder.build(),
-            {Phase.SEGMENTS: Source.LIVE, Phase.LINKS: Source.LIVE},
-            marked=marked - gone,
-        )
+        return marked - gone
 
     async def _list_audiences(self) -> dict[str, _Audience]:
         """Every audience with an integration id (``GET /v1/audiences``, paged); refreshes the
@@ -351,27 +380,17 @@ class TalonOneProvider(Provider):
     def split(self, change: Change, room: int) -> tuple[Change, Change] | None:
         return split_link(change, room) if isinstance(change, LinkChange) else None
 
-    async def write(self, phase: Phase, changes: Sequence[Change]) -> list[ItemResult]:
+    async def write_batch(self, phase: Phase, changes: Sequence[Change]) -> list[ItemResult]:
         if phase is Phase.LINKS:
             return await self._write_links(changes)
         if phase is not Phase.SEGMENTS:
             raise ProviderError(f"Talon.One has no {phase} phase")
         if len(changes) != 1:
             raise ProviderError("Talon.One writes audiences one at a time")
-        change = changes[0]
-        try:
-            return [await self._write_segment(change)]
-        except StatusError as exc:
-            self._check_auth(exc)
-            if exc.status == 400:
-                raise BatchRejected(_error_text(exc)) from None
-            return [ItemResult(change.key, False, _error_text(exc))]
+        return [await self._write_segment(changes[0])]
 
-    def _check_auth(self, exc: StatusError) -> None:
-        if exc.status in (401, 403):
-            raise ProviderError(
-                f"target {self.name!r}: Talon.One refused the credentials ({exc})"
-            ) from None
+    def error_text(self, exc: StatusError) -> str:
+        return _error_text(exc)
 
     @staticmethod
     def _audience_path(audience_id: str) -> str:
@@ -450,13 +469,12 @@ class TalonOneProvider(Provider):
                     "PUT", "/cdp/customer_profiles/audiences", json=body, expect=(200, 204)
                 )
             except StatusError as exc:
-                self._check_auth(exc)
-                if exc.status == 400 and len(links) > 1:
-                    # let the executor split the batch to isolate the bad customer (the
-                    # requests already sent are deltas: sending them again is harmless)
-                    raise BatchRejected(_error_text(exc)) from None
-                for key, _, _ in request:
-                    errors.setdefault(key, _error_text(exc))
+                # a 400 refuses the batch, so the executor splits it to isolate the bad
+                # customer (the requests already sent are deltas: sending them again is
+                # harmless); any other status fails this request's customers
+                sent = {key for key, _, _ in request}
+                for result in self.refused([c for c in links if c.key in sent], exc):
+                    errors.setdefault(result.key, result.error)
             except RemoteError as exc:
                 for key, _, _ in request:
                     errors.setdefault(key, str(exc))
