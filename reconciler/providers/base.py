@@ -51,7 +51,7 @@ class Refresh(StrEnum):
     FULL = "full"
     #: read live what the plan needs: on a platform that reads customers by id, the
     #: customers whose desired or last-applied membership differs, plus a bounded sample of
-    #: the rest for drift (see :mod:`reconciler.targeted`); elsewhere the same as FULL
+    #: the rest for drift (see :mod:`reconciler.membership`); elsewhere the same as FULL
     AUTO = "auto"
     #: plan from the state store alone (fast feedback; says so in the plan)
     NONE = "none"
