@@ -302,7 +302,7 @@ def run_plan(
         from reconciler import targeted
         from reconciler.changes import LinkChange
         from reconciler.config import _pushdown, load
-        from reconciler.engine import Reconciler, run
+        from reconciler.manager import Reconciler, run
         from reconciler.providers.base import Refresh
         from reconciler.statestore import StateStore
 

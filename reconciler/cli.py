@@ -250,7 +250,7 @@ def _run(awaitable: Awaitable[_T], stop: Any = None) -> _T:
     arrives as the run ends (the loop stopped before it read its wake-up) is still acted on,
     once the loop is gone, instead of being lost.
     """
-    from .engine import run
+    from .manager import run
 
     arrived: list[signal.Signals] = []  # noted by the handler, in the main thread
     handled = 0  # how many of them the loop acted on
@@ -305,7 +305,7 @@ def _run(awaitable: Awaitable[_T], stop: Any = None) -> _T:
 
 def _state_path(config_path: Path, state: Path | None, sandboxed: bool) -> Path:
     """``--state``, or the store next to the config (a separate one for the sandbox)."""
-    from .engine import default_state_path, sandbox_paths
+    from .manager import default_state_path, sandbox_paths
 
     if state:
         return state
@@ -323,7 +323,7 @@ def _reconciler(
     sandbox_url: str | None = None,
 ) -> Iterator[Any]:
     from .config import load
-    from .engine import Overrides, Reconciler
+    from .manager import Overrides, Reconciler
     from .statestore import StateStore
 
     config = load(file)
@@ -334,7 +334,7 @@ def _reconciler(
 
             overrides = Overrides.for_sandbox(SandboxEndpoints(sandbox_url))
         elif sandbox:
-            from .engine import sandbox_paths
+            from .manager import sandbox_paths
             from .sandbox import Sandbox
 
             remote_db = sandbox_paths(config.path)[0]

@@ -21,7 +21,7 @@ from hostile.remote import run_cli
 
 from reconciler._http import MAX_BODY, Http, RetryPolicy, StatusError
 from reconciler.config import load
-from reconciler.engine import Reconciler
+from reconciler.manager import Reconciler
 from reconciler.exceptions import RemoteError
 from reconciler.statestore import StateStore
 

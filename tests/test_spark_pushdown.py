@@ -16,7 +16,7 @@ import pytest
 
 from reconciler.config import _pushdown, load
 from reconciler.config._model import SparkSettings
-from reconciler.engine import Overrides, Reconciler
+from reconciler.manager import Overrides, Reconciler
 from reconciler.exceptions import ConfigError, PlanError
 from reconciler.providers.base import Refresh, Source
 from reconciler.statestore import StateStore
