@@ -55,7 +55,6 @@ def _root(
     """audience-reconciler: audiences as code."""
 
 
-
 def _mount_subcommands() -> None:
     from ..sandbox.cli import app as sandbox_app
 

@@ -228,7 +228,6 @@ def relative(path: Path) -> str:
         return str(path)
 
 
-
 def with_path(plan_value: Any, file: Path) -> Any:
     import dataclasses
 

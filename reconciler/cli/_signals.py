@@ -91,6 +91,5 @@ class Signalled(BaseException):
         self.signum = signum
 
 
-
 def on_signal(signum: int, frame: object) -> None:
     raise Signalled(signum)

@@ -277,4 +277,3 @@ def _summary(results: list[Any], again: str) -> None:
             )
         elif r.remaining == 0:
             out.print("  verify: the remote matches the config")
-

@@ -102,6 +102,5 @@ def refresh(
             out.print(f"  {kind}: {count:,}")
         if r.kept:
             out.print(
-                "  kept as last applied (the platform cannot read them): "
-                f"{lit(', '.join(r.kept))}"
+                f"  kept as last applied (the platform cannot read them): {lit(', '.join(r.kept))}"
             )

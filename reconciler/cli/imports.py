@@ -114,4 +114,3 @@ def explain(
                 f"    {verb} {lit(r.via)}: {lit(r.detail)} "
                 f"({lit(config.path.name)}:{r.location[0]}:{r.location[1]})"
             )
-

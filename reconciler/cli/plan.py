@@ -60,7 +60,6 @@ def plan(
         raise typer.Exit(EXIT_CHANGES)
 
 
-
 def show(
     plan_file: Annotated[Path, typer.Argument(help="A plan saved with plan --out.")],
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
@@ -74,4 +73,3 @@ def show(
         fail(f"{plan_file} is not a plan (save one with `reconcile plan --out FILE`)")
     full_plan = shlex.join(["reconcile", "show", relative(plan_file), "--format", "json"])
     render_plan(saved, format, full, full_plan)
-

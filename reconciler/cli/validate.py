@@ -63,4 +63,3 @@ def schema(
     else:
         text = schema_text()
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
-
