@@ -33,6 +33,7 @@ from ._common import (
     with_path,
     write_json,
 )
+from ._progress import reporter
 from ._signals import run_command
 
 #: seconds an interrupted apply waits for the batches in flight before abandoning them
@@ -127,8 +128,13 @@ def apply(
         from ..apply import Stop
 
         stop = Stop(grace=INTERRUPT_GRACE)
-        with _reporter() as report, _frozen():
+        with reporter() as report, _frozen():
             results = run_command(rec.apply(current, force=force, reporter=report, stop=stop), stop)
+    _finish(current, results, stop, again, machine=machine)
+
+
+def _finish(current: Any, results: list[Any], stop: Any, again: str, *, machine: bool) -> None:
+    """The results (a document, or a summary), what is left when interrupted, the exit code."""
     if machine:
         write_json(
             {
@@ -216,47 +222,6 @@ def _confirm() -> None:
     answer = typer.prompt("Apply these changes? Only 'yes' will be accepted", default="")
     if answer.strip() != "yes":
         fail("apply cancelled")
-
-
-@contextlib.contextmanager
-def _reporter() -> Iterator[Any]:
-    """Progress of an apply: Rich bars per target and phase on a terminal, plain lines in CI."""
-    from ..apply import ApplyEvent
-
-    if not err.is_terminal:
-
-        def plain_report(e: ApplyEvent) -> None:
-            if e.kind == "note":
-                err.print(f"{lit(e.target)}: {lit(e.message)}")
-            elif e.kind == "start":
-                err.print(f"{lit(e.target)}: {e.step}: {e.total:,} change(s)…")
-            elif e.kind == "end":
-                err.print(f"{lit(e.target)}: {e.step}: done ({e.done:,})")
-
-        yield plain_report
-        return
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    tasks: dict[tuple[str, str], Any] = {}
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    ) as progress:
-
-        def rich_report(e: ApplyEvent) -> None:
-            key = (e.target, e.step)
-            if e.kind == "note":
-                progress.console.print(f"[yellow]{lit(e.target)}: {lit(e.message)}[/yellow]")
-            elif e.kind == "start":
-                tasks[key] = progress.add_task(f"{lit(e.target)}: {e.step}", total=e.total)
-            elif key in tasks:
-                progress.update(tasks[key], completed=e.done)
-
-        yield rich_report
 
 
 def _summary(results: list[Any], again: str) -> None:
