@@ -16,8 +16,8 @@ import pytest
 
 from reconciler.config import _pushdown, load
 from reconciler.config._model import SparkSettings
-from reconciler.manager import Overrides, Reconciler
 from reconciler.exceptions import ConfigError, PlanError
+from reconciler.manager import Overrides, Reconciler
 from reconciler.providers.base import Refresh, Source
 from reconciler.statestore import StateStore
 
