@@ -17,6 +17,7 @@ Only 127.0.0.1 is contacted (the sandbox runs in a child process).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import shutil
@@ -132,7 +133,11 @@ def phase_apply(directory: Path, url: str) -> dict[str, Any]:
 
     (directory / "plan.json").write_text(plan.to_json(indent=None), encoding="utf-8")
     start = time.perf_counter()
-    (result,) = run(rec.apply(plan, verify=False))
+    gc.freeze()  # as `reconcile apply` does around an apply (process wide: the library does not)
+    try:
+        (result,) = run(rec.apply(plan, verify=False))
+    finally:
+        gc.unfreeze()
     apply_s = time.perf_counter() - start
     return {
         "plan_s": times["total"],
