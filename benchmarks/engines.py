@@ -293,7 +293,7 @@ def run_plan(
 
         from reconciler.changes import LinkChange
         from reconciler.config import load
-        from reconciler.engine import Reconciler, run
+        from reconciler.manager import Reconciler, run
         from reconciler.membership import duckdb as on_duckdb
         from reconciler.membership import spark as on_spark
         from reconciler.providers.base import Refresh

@@ -17,6 +17,7 @@ Only 127.0.0.1 is contacted (the sandbox runs in a child process).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import shutil
@@ -59,7 +60,7 @@ def phase_parse(directory: Path) -> dict[str, Any]:
 
 def _reconciler(directory: Path, url: str) -> Any:
     from reconciler.config import load
-    from reconciler.engine import Overrides, Reconciler
+    from reconciler.manager import Overrides, Reconciler
     from reconciler.sandbox import SandboxEndpoints
     from reconciler.statestore import StateStore
 
@@ -74,7 +75,7 @@ def _timed_plan(directory: Path, url: str, refresh: str = "full") -> tuple[Any, 
     not. Split: imports and config load, then the plan itself (and within it, the targeted
     live read)."""
     t0, c0 = time.perf_counter(), time.process_time()
-    from reconciler.engine import run
+    from reconciler.manager import run
     from reconciler.providers.base import Refresh
     from reconciler.providers.epsilon import EpsilonProvider
 
@@ -128,11 +129,15 @@ def phase_plan(directory: Path, url: str, refresh: str = "full") -> dict[str, An
 
 def phase_apply(directory: Path, url: str) -> dict[str, Any]:
     (rec, plan), times = _timed_plan(directory, url)
-    from reconciler.engine import run
+    from reconciler.manager import run
 
     (directory / "plan.json").write_text(plan.to_json(indent=None), encoding="utf-8")
     start = time.perf_counter()
-    (result,) = run(rec.apply(plan, verify=False))
+    gc.freeze()  # as `reconcile apply` does around an apply (process wide: the library does not)
+    try:
+        (result,) = run(rec.apply(plan, verify=False))
+    finally:
+        gc.unfreeze()
     apply_s = time.perf_counter() - start
     return {
         "plan_s": times["total"],

@@ -13,13 +13,7 @@ Names are imported on first use, so ``import reconciler`` stays cheap.
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import Any
-
-# httpx's package imports its own command line (click, rich, pygments: ~60 ms of every plan)
-# whenever those happen to be installed. The reconciler never runs it (that is the separate
-# `httpx` command): with this entry the import fails, and httpx defines its fallback instead.
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 #: the one place the version is written (``pyproject.toml`` reads it from here): asking
 #: ``importlib.metadata`` instead scans every installed distribution, ~40 ms of each command
@@ -30,8 +24,8 @@ _EXPORTS: dict[str, str] = {
     "resolve": "reconciler.config",
     "explain": "reconciler.config",
     "Config": "reconciler.config",
-    "Reconciler": "reconciler.engine",
-    "Overrides": "reconciler.engine",
+    "Reconciler": "reconciler.manager",
+    "Overrides": "reconciler.manager",
     "StateStore": "reconciler.statestore",
     "Plan": "reconciler.plan",
     "TargetPlan": "reconciler.plan",

@@ -36,8 +36,10 @@ from .plan import Plan, TargetPlan
 from .providers.base import RemoteState, Source
 
 __all__ = [
+    "DriftCheck",
     "DriftReport",
     "Mismatch",
+    "RefreshResult",
     "Side",
     "SnapshotReport",
     "classify",
@@ -119,6 +121,35 @@ def drift_report(tp: TargetPlan, last: State, examples: int = 5) -> DriftReport:
 
 def drift_reports(plan: Plan, last: dict[str, State]) -> list[DriftReport]:
     return [drift_report(tp, last.get(tp.target, State())) for tp in plan.targets]
+
+
+@dataclass(frozen=True, slots=True)
+class DriftCheck:
+    """What ``reconcile drift`` reports: the plan now, which side each pending change comes
+    from, and (a full check) each target's state store against a full live read."""
+
+    plan: Plan
+    reports: Sequence[DriftReport]
+    #: target → its snapshot check; empty unless the check was a full one
+    snapshots: Mapping[str, SnapshotReport] = field(default_factory=dict)
+
+    @property
+    def stale(self) -> frozenset[str]:
+        """The targets whose state store no longer matches the platform."""
+        return frozenset(name for name, s in self.snapshots.items() if not s.in_sync)
+
+    @property
+    def drifted(self) -> bool:
+        return self.plan.has_changes or bool(self.stale)
+
+    def as_dict(self) -> dict[str, Any]:
+        targets = []
+        for r in self.reports:
+            entry = r.as_dict()
+            if r.target in self.snapshots:
+                entry["snapshot"] = self.snapshots[r.target].as_dict()
+            targets.append(entry)
+        return {"in_sync": not self.drifted, "targets": targets, "plan": self.plan.to_dict()}
 
 
 # -- the state store's snapshot against a full live read ----------------------------------------
@@ -342,6 +373,20 @@ def refreshed_state(
         customers=now.customers if Phase.CUSTOMERS in read else last.customers,
         links=now.links if Phase.LINKS in read else last.links,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshResult:
+    """What a refresh did to the state store of one target."""
+
+    target: str
+    #: what the rewrite changed, per kind (see :func:`store_changes`); empty: nothing did
+    changes: Mapping[str, int]
+    #: phases the platform cannot read, kept as last applied
+    kept: tuple[str, ...] = ()
+    #: whether the membership snapshot was rewritten from the database instead (its file
+    #: could not be read, and nothing else changed)
+    rewritten: bool = False
 
 
 def _changed_keys(

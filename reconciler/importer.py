@@ -38,7 +38,7 @@ from .model import Segment, State, StateBuilder
 from .providers.base import ReadScope, Refresh
 
 if TYPE_CHECKING:
-    from .engine import Reconciler
+    from .manager import Reconciler
     from .statestore import StateStore
 
 __all__ = [

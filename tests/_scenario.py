@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.config import load
-from reconciler.engine import Overrides, Reconciler
+from reconciler.manager import Overrides, Reconciler
 from reconciler.plan import Plan
 from reconciler.statestore import StateStore
 

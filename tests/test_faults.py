@@ -26,7 +26,7 @@ from hostile.remote import (
 
 from reconciler.apply import ApplyResult
 from reconciler.config import load
-from reconciler.engine import Reconciler
+from reconciler.manager import Reconciler
 from reconciler.sandbox import Sandbox
 from reconciler.statestore import StateStore
 

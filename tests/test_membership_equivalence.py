@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from reconciler.config import load
-from reconciler.engine import Overrides, Reconciler
+from reconciler.manager import Overrides, Reconciler
 from reconciler.membership import Wanted
 from reconciler.plan import Plan, TargetPlan
 from reconciler.providers.base import Refresh, Source

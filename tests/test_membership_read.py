@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.config import load
-from reconciler.engine import Overrides, Reconciler
+from reconciler.manager import Overrides, Reconciler
 from reconciler.model import Segment, StateBuilder
 from reconciler.providers.base import Refresh, Source
 from reconciler.statestore import StateStore

@@ -16,8 +16,8 @@ import pytest
 
 from reconciler.config import load
 from reconciler.config._model import SparkSettings
-from reconciler.engine import Overrides, Reconciler
 from reconciler.exceptions import ConfigError, PlanError
+from reconciler.manager import Overrides, Reconciler
 from reconciler.membership import spark as pushdown
 from reconciler.providers.base import Refresh, Source
 from reconciler.statestore import StateStore

@@ -20,8 +20,8 @@ import pytest
 from hostile.loopback import Call, Loopback
 
 from reconciler.config import load
-from reconciler.engine import Reconciler
 from reconciler.exceptions import ConfigError
+from reconciler.manager import Reconciler
 from reconciler.providers.base import Refresh
 from reconciler.statestore import StateStore
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from reconciler._http import RetryPolicy
 from reconciler.config import load, resolve
-from reconciler.engine import Overrides
+from reconciler.manager import Overrides
 from reconciler.model import State
 
 #: Retries made fast: tiny backoff, Retry-After capped low, a short client timeout. A

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import gc
 from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,11 +36,13 @@ from .providers.base import (
     ReadScope,
     Refresh,
     RemoteState,
+    Source,
 )
 from .statestore import StateStore
 
-if TYPE_CHECKING:  # apply's module is imported by apply alone: a plan never loads it
+if TYPE_CHECKING:  # apply's and drift's modules are imported by their commands alone
     from .apply import ApplyResult, Reporter, Stop
+    from .drift import DriftCheck, RefreshResult, SnapshotReport
 
 __all__ = ["Overrides", "Reconciler", "default_state_path", "run", "sandbox_paths"]
 
@@ -304,14 +305,7 @@ class Reconciler:
             self.store.set_protection(tp.target, self._protected_now(tp.target))
             return result
 
-        # the plan and the states it came from (millions of objects at scale) are alive for
-        # the whole apply; frozen, the cyclic GC stops re-scanning them on every collection
-        # that the apply's own short-lived objects trigger
-        gc.freeze()
-        try:
-            results = list(await asyncio.gather(*(one(tp) for tp in plan.targets if tp.changes)))
-        finally:
-            gc.unfreeze()
+        results = list(await asyncio.gather(*(one(tp) for tp in plan.targets if tp.changes)))
         if verify and results and not (stop is not None and stop.requested):
             after = await self._verify(stop)
             if after is not None:
@@ -338,3 +332,64 @@ class Reconciler:
 
     def _protected_now(self, name: str) -> Sequence[str]:
         return [s.id for s in self.config.segments if s.prevent_destroy and name in s.targets]
+
+    # -- drift and refresh ----------------------------------------------------------------
+    def segment_fields(self, name: str) -> tuple[str, ...]:
+        """The segment fields target ``name``'s platform carries."""
+        fields: tuple[str, ...] = provider_class(
+            self.config.targets[name].type
+        ).capabilities.segment_fields
+        return fields
+
+    async def read_all(self) -> dict[str, RemoteState]:
+        """A full live read of every target (nothing written anywhere)."""
+        lives = await asyncio.gather(*(self.read(n, Refresh.FULL) for n in self.target_names))
+        return dict(zip(self.target_names, lives, strict=True))
+
+    async def snapshots(self, last: Mapping[str, State]) -> dict[str, SnapshotReport]:
+        """Each target's last-applied state (``last``) against a full live read."""
+        from .drift import snapshot_drift
+
+        lives = await self.read_all()
+        return {
+            name: snapshot_drift(
+                last[name], live, target=name, segment_fields=self.segment_fields(name)
+            )
+            for name, live in lives.items()
+        }
+
+    async def drift(self, *, full: bool = False) -> DriftCheck:
+        """Which side moved since the last apply; ``full``: also each target's state store
+        against a full live read (a stale one is drift too). Reads only."""
+        from .drift import DriftCheck, drift_reports
+
+        current = await self.plan()
+        last = self.last_applied()
+        reports = drift_reports(current, last)
+        return DriftCheck(current, reports, await self.snapshots(last) if full else {})
+
+    async def refresh(self) -> list[RefreshResult]:
+        """Record in the state store what each target holds now, from a full read; nothing is
+        written to the platform. Each target that differs is rewritten (phases the platform
+        cannot read kept as last applied, ``prevent_destroy`` kept); one that does not has its
+        membership snapshot rewritten if that cannot be read. Under the targets' locks: inside
+        :meth:`hold_locks`, or else taken here without waiting."""
+        if not self._held:
+            with self.hold_locks(purpose="refresh"):
+                return await self.refresh()
+        from .changes import Phase
+        from .drift import RefreshResult, refreshed_state, store_changes
+
+        done = []
+        for name, live in (await self.read_all()).items():
+            last = self.store.load(name)
+            new = refreshed_state(last, live, segment_fields=self.segment_fields(name))
+            changes = store_changes(last, new)
+            if changes:
+                self.store.replace(name, new)  # it keeps the prevent_destroy flags
+            rewritten = not changes and self.store.repair_snapshot(name)
+            kept = tuple(
+                p.value for p in Phase if live.sources.get(p, Source.LIVE) is not Source.LIVE
+            )
+            done.append(RefreshResult(name, changes, kept, rewritten))
+        return done

@@ -1,0 +1,100 @@
+"""The ``reconcile`` command: presentation only (the rules are the library's). The only package
+that prints; maps errors to exit codes. One module per command group; the commands are
+registered here, in the order ``--help`` lists them.
+
+Exit codes (Terraform's ``-detailed-exitcode``): 0 success / no changes, 1 error, 2 changes
+pending (``plan --detailed-exitcode``, ``drift``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from ..exceptions import ConfigError, ReconcilerError
+from ._common import EXIT_ERROR, app, err, lit, out
+from ._signals import Signalled, on_signal
+from .apply import apply
+from .drift import drift, refresh
+from .imports import explain, import_
+from .plan import plan, show
+from .validate import schema, validate
+
+__all__ = ["app", "main"]
+
+app.command()(validate)
+app.command()(schema)
+app.command()(plan)
+app.command()(apply)
+app.command()(show)
+app.command()(drift)
+app.command()(refresh)
+app.command("import")(import_)
+app.command()(explain)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"audience-reconciler {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """audience-reconciler: audiences as code."""
+
+
+def _mount_subcommands() -> None:
+    from ..sandbox.cli import app as sandbox_app
+
+    app.add_typer(sandbox_app, name="sandbox", help="Serve, seed or reset the local sandbox.")
+
+
+def _process_wide() -> None:
+    """What only a command may do to the whole process (a program using the library gets none
+    of it): httpx's package imports its own command line (click, rich, pygments: ~60 ms of
+    every plan) whenever those happen to be installed. The reconciler never runs it (that is
+    the separate `httpx` command): with this entry the import fails, and httpx defines its
+    fallback instead."""
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    """Entry point: one line per error, never a traceback."""
+    _process_wide()
+    _mount_subcommands()
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, on_signal)
+    try:
+        app()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(lit(problem))
+        err.print(f"[red]{len(exc.problems)} problem(s) found.[/red]")
+        sys.exit(EXIT_ERROR)
+    except ReconcilerError as exc:
+        err.print(f"[red]Error:[/red] {lit(exc)}")
+        sys.exit(EXIT_ERROR)
+    except Signalled as exc:  # before an apply sent anything, or another command
+        err.print(f"[red]Interrupted ({signal.Signals(exc.signum).name}).[/red]")
+        sys.exit(128 + exc.signum)
+    except Exception as exc:  # the last resort: one line, the traceback only on request
+        if os.environ.get("RECONCILE_DEBUG"):
+            raise
+        err.print(
+            f"[red]Internal error:[/red] {lit(type(exc).__name__)}: {lit(exc)} "
+            "(set RECONCILE_DEBUG=1 to see the traceback; please report it)"
+        )
+        sys.exit(EXIT_ERROR)

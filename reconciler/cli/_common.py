@@ -1,0 +1,234 @@
+"""What every command shares: the consoles, the options, one-line failures, the flags of a run
+(for the follow-up commands it prints), and the reconciler a run drives."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shlex
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .._printable import printable
+
+app = typer.Typer(
+    name="reconcile",
+    help="Declarative plan/apply for customer audiences (Epsilon Retail Media, Talon.One).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+# every string from elsewhere (a platform, the config, an error) goes into markup through
+# lit(); emoji codes (":fire:") are never replaced, highlighting never guesses
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+def lit(text: object) -> str:
+    """``text`` printed as it is: control characters escaped, Rich markup taken literally."""
+    return escape(printable(str(text)))
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class ValidateFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+FileArg = Annotated[Path, typer.Argument(help="The audiences file.", show_default=True)]
+
+
+def _unique(values: list[str] | None) -> list[str]:
+    """``--target`` values once each, in the order first given (a list even when none is
+    given: typer turns an empty one into the default, but not every release takes None)."""
+    return list(dict.fromkeys(values or ()))
+
+
+def _seconds(value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        fail(f"--lock-wait takes a finite number of seconds, 0 or more, not {value}")
+    return value
+
+
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--target", "-t", help="Only this target (repeatable).", callback=_unique),
+]
+LockWaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--lock-wait",
+        help="Seconds to wait for another apply's lock (a finite number, 0 or more).",
+        callback=_seconds,
+    ),
+]
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        envvar="RECONCILE_STATE",
+        help="State store file (default: .reconcile/state.db next to the config; with the "
+        "sandbox, .reconcile/sandbox/state.db).",
+    ),
+]
+SandboxOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sandbox",
+        help="Run against the local sandbox, started in-process; no credentials needed. Its "
+        "platforms' state is .reconcile/sandbox/remote.db in the config's folder (where "
+        "`reconcile sandbox serve|seed|reset --config FILE` keep it too), its state store "
+        ".reconcile/sandbox/state.db.",
+    ),
+]
+SandboxUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sandbox-url",
+        envvar="RECONCILE_SANDBOX_URL",
+        help="Use a sandbox already running at this URL (see `reconcile sandbox serve`).",
+    ),
+]
+RefreshOpt = Annotated[
+    str,
+    typer.Option(
+        "--refresh",
+        help="'auto' reads live what the plan needs (on Epsilon: the customers that changed and "
+        "a sample); 'full' reads every customer; 'false' plans from the state store alone.",
+    ),
+]
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    err.print(f"[red]Error:[/red] {lit(message)}")
+    raise typer.Exit(code)
+
+
+def write_json(body: Any) -> None:
+    """The one document a machine format prints on stdout."""
+    sys.stdout.write(json.dumps(body, indent=2) + "\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """The flags of this run that a printed follow-up command must carry to run as printed."""
+
+    file: Path
+    targets: Sequence[str] = ()
+    state: Path | None = None
+    sandbox: bool = False
+    sandbox_url: str | None = None
+
+    def command(self, verb: str, *extra: str, targets: Sequence[str] | None = None) -> str:
+        """``reconcile VERB FILE ...``, shell-quoted, with the targets, state and sandbox."""
+        args = ["reconcile", verb, relative(self.file)]
+        for name in self.targets if targets is None else targets:
+            args += ["--target", name]
+        if self.state is not None:
+            args += ["--state", str(self.state)]
+        if self.sandbox_url:
+            args += ["--sandbox-url", self.sandbox_url]
+        elif self.sandbox:
+            args.append("--sandbox")
+        return shlex.join([*args, *extra])
+
+
+def state_path(config_path: Path, state: Path | None, sandboxed: bool) -> Path:
+    """``--state``, or the store next to the config (a separate one for the sandbox)."""
+    from ..manager import default_state_path, sandbox_paths
+
+    if state:
+        return state
+    if sandboxed:
+        return sandbox_paths(config_path)[1]
+    return default_state_path(config_path)
+
+
+@contextlib.contextmanager
+def open_reconciler(
+    file: Path,
+    targets: list[str] | None,
+    state: Path | None,
+    sandbox: bool,
+    sandbox_url: str | None = None,
+) -> Iterator[Any]:
+    from ..config import load
+    from ..manager import Overrides, Reconciler
+    from ..statestore import StateStore
+
+    config = load(file)
+    with contextlib.ExitStack() as stack:
+        overrides = None
+        if sandbox_url:
+            from ..sandbox import SandboxEndpoints
+
+            overrides = Overrides.for_sandbox(SandboxEndpoints(sandbox_url))
+        elif sandbox:
+            from ..manager import sandbox_paths
+            from ..sandbox import Sandbox
+
+            remote_db = sandbox_paths(config.path)[0]
+            remote_db.parent.mkdir(parents=True, exist_ok=True)
+            sb = stack.enter_context(Sandbox(remote_db, port=0))
+            err.print(f"[dim]Sandbox serving on {sb.url}[/dim]")
+            overrides = Overrides.for_sandbox(sb, local=True)
+        store = StateStore(state_path(config.path, state, sandbox or bool(sandbox_url)))
+        stack.callback(store.close)
+        yield Reconciler(config, store, targets=targets, overrides=overrides)
+
+
+def refresh_mode(value: str) -> Any:
+    from ..providers.base import Refresh
+
+    v = value.strip().lower()
+    if v in ("full", "true", "1", "yes"):
+        return Refresh.FULL
+    if v == "auto":
+        return Refresh.AUTO
+    if v in ("false", "none", "0", "no"):
+        return Refresh.NONE
+    fail(f"--refresh takes 'auto', 'full' or 'false', not {value!r}")
+
+
+def render_plan(plan: Any, format: Format, full: bool = False, full_plan: str = "") -> None:
+    """``full_plan``: the command that prints all of it (Markdown names it when shortened)."""
+    from ..render import render_json, render_markdown, render_text
+
+    if format is Format.json:
+        sys.stdout.write(render_json(plan))
+    elif format is Format.markdown:
+        sys.stdout.write(render_markdown(plan, full_plan=full_plan or None))
+    else:
+        out.print(render_text(plan, max_items=None if full else 50))
+
+
+def relative(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return str(path)
+
+
+def with_path(plan_value: Any, file: Path) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(plan_value, config_path=relative(file))
