@@ -44,7 +44,7 @@ from tenacity import (
 )
 
 from . import __version__
-from .exceptions import ProviderError, RemoteError
+from .exceptions import CredentialsRefused, ProviderError, RemoteError, StatusError
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
@@ -54,12 +54,10 @@ __all__ = [
     "MAX_BODY",
     "MIN_SECRET",
     "RETRY_STATUSES",
-    "CredentialsRefused",
     "Http",
     "HttpStats",
     "Reply",
     "RetryPolicy",
-    "StatusError",
     "clip",
 ]
 
@@ -107,23 +105,6 @@ def clip(text: str, limit: int = EXCERPT) -> str:
     """``text`` on one line, at most ``limit`` characters (an excerpt for a message)."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-class StatusError(RemoteError):
-    """A response with a status the caller did not expect (providers map the ones they know;
-    any other reaches the user as one line). ``text`` and ``body`` are already redacted."""
-
-    def __init__(self, message: str, status: int, text: str, body: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        #: an excerpt of the answer's text, redacted
-        self.text = text
-        #: the answer's JSON with every string redacted (None: not JSON)
-        self.body = body
-
-
-class CredentialsRefused(ProviderError):
-    """HTTP 401 or 403: the target refused the credentials. Never retried."""
 
 
 class _Retryable(Exception):

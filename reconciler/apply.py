@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .changes import Action, Change, LinkChange, Phase, Step
-from .exceptions import RemoteError, StateStoreError
+from .exceptions import BatchRejected, RemoteError, StateStoreError
 from .plan import TargetPlan
-from .providers.base import BatchRejected, ItemResult, Provider
+from .providers.base import ItemResult, Provider
 from .statestore import RunRecord, StateStore
 
 __all__ = ["ApplyEvent", "ApplyResult", "ItemFailure", "Stop", "apply_target"]

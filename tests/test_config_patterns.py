@@ -8,7 +8,8 @@ import re
 import duckdb
 import pytest
 
-from reconciler.config._patterns import PatternError, check_pattern, render_pattern
+from reconciler.config._patterns import check_pattern, render_pattern
+from reconciler.exceptions import PatternError
 
 
 @pytest.mark.parametrize(

@@ -19,10 +19,10 @@ import pytest
 from hostile.platform import HUGE, Platform
 from hostile.remote import run_cli
 
-from reconciler._http import MAX_BODY, Http, RetryPolicy, StatusError
+from reconciler._http import MAX_BODY, Http, RetryPolicy
 from reconciler.config import load
 from reconciler.engine import Reconciler
-from reconciler.exceptions import RemoteError
+from reconciler.exceptions import RemoteError, StatusError
 from reconciler.statestore import StateStore
 
 RETAILER = "13c84def-41cb-4f99-a3fc-6788264f79fe"

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 
-from ..exceptions import ConfigError, PlanError, Problem
+from ..exceptions import ConfigError, PatternError, PlanError, Problem
 from ._model import (
     TARGET_TYPES,
     Config,
@@ -34,7 +34,7 @@ from ._model import (
     SparkSettings,
     TargetConfig,
 )
-from ._patterns import PatternError, check_pattern
+from ._patterns import check_pattern
 from ._rules import check_rule, parse_rule
 from ._secrets import env_var
 from ._sources import (

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..changes import Action, Change, Phase
-from ..exceptions import ReconcilerError
 from ..model import EMPTY, State
 
 if TYPE_CHECKING:
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from ..statestore import StateStore
 
 __all__ = [
-    "BatchRejected",
     "Capabilities",
     "ItemResult",
     "Provider",
@@ -209,7 +207,3 @@ class Provider(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
-
-
-class BatchRejected(ReconcilerError):
-    """The platform refused a whole batch (HTTP 400): the executor splits it and retries."""

@@ -34,12 +34,11 @@ from typing import Annotated, Any, ClassVar, NotRequired
 from annotated_types import Ge, MinLen
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
-from .._http import EXCERPT, HttpStats, Reply, StatusError, clip
+from .._http import EXCERPT, HttpStats, Reply, clip
 from ..changes import AccessChange, Action, Change, CustomerChange, LinkChange, Phase, SegmentChange
-from ..exceptions import ProviderError
+from ..exceptions import BatchRejected, ProviderError, StatusError
 from ..model import Segment, StateBuilder
 from .base import (
-    BatchRejected,
     Capabilities,
     ItemResult,
     Provider,

@@ -30,12 +30,11 @@ from typing import Annotated, Any, ClassVar, NotRequired
 from annotated_types import Ge
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
-from .._http import EXCERPT, HttpStats, Reply, StatusError, clip
+from .._http import EXCERPT, HttpStats, Reply, clip
 from ..changes import Action, Change, LinkChange, Phase, SegmentChange
-from ..exceptions import ProviderError, RemoteError
+from ..exceptions import BatchRejected, ProviderError, RemoteError, StatusError
 from ..model import Segment, StateBuilder
 from .base import (
-    BatchRejected,
     Capabilities,
     ItemResult,
     Provider,
