@@ -24,6 +24,7 @@ import asyncio
 import email.utils
 import functools
 import json as jsonlib
+import logging
 import random
 import re
 import ssl
@@ -44,6 +45,7 @@ from tenacity import (
 )
 
 from . import __version__
+from ._logging import logger
 from .exceptions import CredentialsRefused, ProviderError, RemoteError, StatusError
 
 if TYPE_CHECKING:
@@ -77,6 +79,8 @@ MIN_SECRET = 8
 _STEP = 64 * 2**10
 
 _T = TypeVar("_T")
+
+log = logger("http")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,7 @@ class _RateLimiter:
         async with self._lock:
             now = time.monotonic()
             if self._next > now:
+                log.debug("rate limit: waiting %.3f s before the next request", self._next - now)
                 await self._sleep(self._next - now)
                 now = time.monotonic()
             self._next = max(now, self._next) + self._interval
@@ -374,6 +379,16 @@ class Http:
 
         def count(state: RetryCallState) -> None:
             self.stats.retries += 1
+            if log.isEnabledFor(logging.INFO):
+                exc = state.outcome.exception() if state.outcome else None
+                pause = state.next_action.sleep if state.next_action else 0.0
+                log.info(
+                    "%s",
+                    self.redact(
+                        f"{self.label}{method} {path}: {exc}, retry {state.attempt_number} "
+                        f"in {pause:.2f} s"
+                    ),
+                )
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_elapsed),
@@ -388,12 +403,12 @@ class Http:
                 with attempt:
                     return await self._once(method, path, json, params, headers, expected, max_body)
         except _Retryable as exc:
-            raise RemoteError(
-                self.redact(
-                    f"{self.label}{method} {path}: {exc} "
-                    f"(gave up after {attempt.retry_state.attempt_number} attempts)"
-                )
-            ) from None
+            message = self.redact(
+                f"{self.label}{method} {path}: {exc} "
+                f"(gave up after {attempt.retry_state.attempt_number} attempts)"
+            )
+            log.warning("%s", message)
+            raise RemoteError(message) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _once(
@@ -436,10 +451,14 @@ class Http:
             method, path, json=json, params=params, headers=headers
         )
         try:
+            began = time.monotonic()
             response = await self._client.send(request, stream=True)
             try:
                 status = response.status_code
                 self._count(str(status))
+                if log.isEnabledFor(logging.DEBUG):
+                    took = (time.monotonic() - began) * 1000
+                    log.debug("%s", self.redact(f"{where}: HTTP {status} in {took:.0f} ms"))
                 if status in RETRY_STATUSES:
                     raise _Retryable(f"HTTP {status}", _retry_after(response))
                 if status in (401, 403):
