@@ -42,12 +42,13 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Every import statement, at any depth, except under ``if TYPE_CHECKING:``."""
+def _imports(tree: ast.AST, typing: bool = False) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement, at any depth, except under ``if TYPE_CHECKING:`` (unless
+    ``typing``)."""
     stack = [tree]
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
+        if not typing and isinstance(node, ast.If) and _is_type_checking(node.test):
             stack.extend(node.orelse)
             continue
         if isinstance(node, ast.Import | ast.ImportFrom):
@@ -55,11 +56,11 @@ def _imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
         stack.extend(ast.iter_child_nodes(node))
 
 
-def _edges(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+def _edges(name: str, path: Path, modules: dict[str, Path], typing: bool = False) -> set[str]:
     is_package = path.name == "__init__.py"
     here = name if is_package else name.rpartition(".")[0]
     out: set[str] = set()
-    for node in _imports(ast.parse(path.read_text(), str(path))):
+    for node in _imports(ast.parse(path.read_text(), str(path)), typing):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         else:
@@ -138,3 +139,14 @@ def test_no_import_cycle_among_the_modules() -> None:
     assert [c for c in cycles if c not in ALLOWED_CYCLES] == []
     # an allowed cycle that is gone must leave the list
     assert sorted(ALLOWED_CYCLES - set(cycles)) == []
+
+
+def test_the_sandbox_core_imports_no_platform_even_for_types() -> None:
+    """The shared core of the sandbox (HTTP values, the SQLite file) is below the platforms'
+    modules: it imports none of the sandbox, not even under TYPE_CHECKING."""
+    modules = _modules()
+    for core in ("reconciler.sandbox._proto", "reconciler.sandbox._db"):
+        found = _edges(core, modules[core], modules, typing=True)
+        assert {m for m in found if m.startswith("reconciler.sandbox")} == set(), core
+    platform = "reconciler.sandbox._epsilon"
+    assert "reconciler.sandbox._store" not in _edges(platform, modules[platform], modules, True)

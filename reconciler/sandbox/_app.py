@@ -1,5 +1,9 @@
 """The ASGI application: three platform route groups under prefixes, plus ``/_sandbox/``.
 
+The platforms' routes, authentication and error shapes come from their own modules
+(:mod:`~reconciler.sandbox._epsilon`, :mod:`~reconciler.sandbox._talonone`); this is what they
+share: routing, the request log, fault injection, the rate limit and the inspection routes.
+
 Per platform request, in order: log id, fault decision (a gateway fault wins over everything),
 route match (404/405), authentication (401; the CDP's two required headers then 400), the
 Management API rate limit (429 with ``Retry-After``), then the handler. Inspection routes under
@@ -23,23 +27,22 @@ from urllib.parse import parse_qs
 
 from reconciler.exceptions import SandboxError
 from reconciler.sandbox import _epsilon, _talonone
+from reconciler.sandbox._epsilon import EPSILON_API_KEY, EPSILON_BEARER_TOKEN
 from reconciler.sandbox._faults import FaultInjector, FaultRule, format_fault_spec, rules_from_json
 from reconciler.sandbox._proto import ApiError, Request, Response, Route, json_response
 from reconciler.sandbox._store import Store
+from reconciler.sandbox._talonone import TALONONE_API_KEY, TALONONE_MANAGEMENT_KEY
 
-__all__ = [
-    "EPSILON_API_KEY",
-    "EPSILON_BEARER_TOKEN",
-    "TALONONE_API_KEY",
-    "TALONONE_MANAGEMENT_KEY",
-    "Credentials",
-    "SandboxApp",
-]
+__all__ = ["Credentials", "SandboxApp"]
 
-EPSILON_BEARER_TOKEN = "sandbox-epsilon-bearer"  # noqa: S105 - a public sandbox default
-EPSILON_API_KEY = "sandbox-epsilon-key"
-TALONONE_API_KEY = "sandbox-talonone-key"
-TALONONE_MANAGEMENT_KEY = "sandbox-talonone-mgmt-key"
+#: every route's authentication scheme → (error shape, header prefix, credentials field)
+_AUTH = {**_epsilon.AUTH, **_talonone.AUTH}
+#: error shape → its renderer
+_RENDER: dict[str, Callable[[ApiError, str], Response]] = {
+    "epsilon": _epsilon.render_error,
+    "cdp": _talonone.render_cdp_error,
+    "management": _talonone.render_management_error,
+}
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -63,13 +66,8 @@ class Credentials:
         return asdict(self)
 
     def expected(self, auth: str) -> str:
-        return {
-            "bearer": f"Bearer {self.epsilon_bearer_token}",
-            "basic": f"Basic {self.epsilon_api_key}",
-            "cdp": f"ApiKey-v1 {self.talonone_api_key}",
-            "apikey": f"ApiKey-v1 {self.talonone_api_key}",
-            "management": f"ManagementKey-v1 {self.talonone_management_key}",
-        }[auth]
+        _, prefix, name = _AUTH[auth]
+        return f"{prefix} {getattr(self, name)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,33 +121,11 @@ def _compile_group(name: str, prefix: str, style: str, routes: Sequence[Route]) 
 
 
 def _style_of(auth: str) -> str:
-    return {"bearer": "epsilon", "basic": "epsilon", "cdp": "cdp"}.get(auth, "management")
+    return _AUTH[auth][0]
 
 
 def render_error(style: str, err: ApiError, request_uuid: str) -> Response:
-    if style == "epsilon":
-        if err.status == 400:
-            body = {
-                "message": err.message,
-                "additionalInfo": [{"code": err.code, "message": err.message}],
-            }
-            resp = json_response(body, 400)
-        else:
-            resp = Response(err.status, err.message.encode(), "text/plain; charset=utf-8")
-    elif style == "cdp":
-        resp = json_response(
-            {"StatusCode": err.status, "Error": err.message, "RequestUUID": request_uuid},
-            err.status,
-        )
-    else:
-        resp = json_response(
-            {
-                "message": err.message,
-                "errors": [{"title": err.code, "details": err.message, "source": {}}],
-                "StatusCode": err.status,
-            },
-            err.status,
-        )
+    resp = _RENDER[style](err, request_uuid)
     resp.headers.extend(err.headers)
     return resp
 
