@@ -7,7 +7,8 @@ routes under ``/_sandbox/``. State lives in SQLite.
 One module per simulated platform (its tables, routes, authentication and error shape:
 ``_epsilon``; ``_talonone`` with its tables in ``_talonone_tables``) over a small shared core:
 ``_proto`` (HTTP values), ``_db`` (the SQLite file), ``_store`` (the platforms' tables joined),
-``_app`` (routing, request log, faults, rate limit, inspection), ``_server`` (uvicorn).
+``_routing`` (route matching, the rate limit), ``_app`` (the request log, faults, inspection),
+``_server`` (uvicorn).
 """
 
 from __future__ import annotations

@@ -225,7 +225,6 @@ class EpsilonTables(Database):
             segs = self._eps_segments_of(c, [r[0] for r in rows])
         return [{"id": r[0], "teamId": r[1], "segmentIds": segs[r[0]]} for r in rows], total
 
-
     def _eps_state(self, c: sqlite3.Connection) -> dict[str, Any]:
         access: dict[str, list[str]] = {}
         for sid, team in c.execute(
