@@ -24,6 +24,7 @@ import asyncio
 import email.utils
 import functools
 import json as jsonlib
+import logging
 import random
 import re
 import ssl
@@ -44,7 +45,8 @@ from tenacity import (
 )
 
 from . import __version__
-from .exceptions import ProviderError, RemoteError
+from ._logging import logger
+from .exceptions import CredentialsRefused, ProviderError, RemoteError, StatusError
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
@@ -54,12 +56,10 @@ __all__ = [
     "MAX_BODY",
     "MIN_SECRET",
     "RETRY_STATUSES",
-    "CredentialsRefused",
     "Http",
     "HttpStats",
     "Reply",
     "RetryPolicy",
-    "StatusError",
     "clip",
 ]
 
@@ -79,6 +79,8 @@ MIN_SECRET = 8
 _STEP = 64 * 2**10
 
 _T = TypeVar("_T")
+
+log = logger("http")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,23 +109,6 @@ def clip(text: str, limit: int = EXCERPT) -> str:
     """``text`` on one line, at most ``limit`` characters (an excerpt for a message)."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-class StatusError(RemoteError):
-    """A response with a status the caller did not expect (providers map the ones they know;
-    any other reaches the user as one line). ``text`` and ``body`` are already redacted."""
-
-    def __init__(self, message: str, status: int, text: str, body: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        #: an excerpt of the answer's text, redacted
-        self.text = text
-        #: the answer's JSON with every string redacted (None: not JSON)
-        self.body = body
-
-
-class CredentialsRefused(ProviderError):
-    """HTTP 401 or 403: the target refused the credentials. Never retried."""
 
 
 class _Retryable(Exception):
@@ -159,6 +144,7 @@ class _RateLimiter:
         async with self._lock:
             now = time.monotonic()
             if self._next > now:
+                log.debug("rate limit: waiting %.3f s before the next request", self._next - now)
                 await self._sleep(self._next - now)
                 now = time.monotonic()
             self._next = max(now, self._next) + self._interval
@@ -393,6 +379,16 @@ class Http:
 
         def count(state: RetryCallState) -> None:
             self.stats.retries += 1
+            if log.isEnabledFor(logging.INFO):
+                exc = state.outcome.exception() if state.outcome else None
+                pause = state.next_action.sleep if state.next_action else 0.0
+                log.info(
+                    "%s",
+                    self.redact(
+                        f"{self.label}{method} {path}: {exc}, retry {state.attempt_number} "
+                        f"in {pause:.2f} s"
+                    ),
+                )
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_elapsed),
@@ -407,12 +403,12 @@ class Http:
                 with attempt:
                     return await self._once(method, path, json, params, headers, expected, max_body)
         except _Retryable as exc:
-            raise RemoteError(
-                self.redact(
-                    f"{self.label}{method} {path}: {exc} "
-                    f"(gave up after {attempt.retry_state.attempt_number} attempts)"
-                )
-            ) from None
+            message = self.redact(
+                f"{self.label}{method} {path}: {exc} "
+                f"(gave up after {attempt.retry_state.attempt_number} attempts)"
+            )
+            log.warning("%s", message)
+            raise RemoteError(message) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _once(
@@ -455,10 +451,14 @@ class Http:
             method, path, json=json, params=params, headers=headers
         )
         try:
+            began = time.monotonic()
             response = await self._client.send(request, stream=True)
             try:
                 status = response.status_code
                 self._count(str(status))
+                if log.isEnabledFor(logging.DEBUG):
+                    took = (time.monotonic() - began) * 1000
+                    log.debug("%s", self.redact(f"{where}: HTTP {status} in {took:.0f} ms"))
                 if status in RETRY_STATUSES:
                     raise _Retryable(f"HTTP {status}", _retry_after(response))
                 if status in (401, 403):

@@ -26,13 +26,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from ._logging import logger
 from .changes import Action, Change, LinkChange, Phase, Step
-from .exceptions import RemoteError, StateStoreError
+from .exceptions import BatchRejected, RemoteError, StateStoreError
 from .plan import TargetPlan
-from .providers.base import BatchRejected, ItemResult, Provider
+from .providers.base import ItemResult, Provider
 from .statestore import RunRecord, StateStore
 
 __all__ = ["ApplyEvent", "ApplyResult", "ItemFailure", "Stop", "apply_target"]
+
+log = logger("apply")
 
 
 class Stop:
@@ -187,10 +190,18 @@ async def _send(provider: Provider, phase: Phase, batch: Sequence[Change]) -> li
         results = await provider.write(phase, batch)
     except BatchRejected as exc:
         if len(batch) == 1:
+            log.info("%s %s: %s refused: %s", provider.name, phase.value, batch[0].key, exc)
             return [ItemResult(batch[0].key, False, str(exc))]
         mid = len(batch) // 2
+        log.info(
+            "%s %s: a batch of %d refused whole, sent again in halves",
+            provider.name,
+            phase.value,
+            len(batch),
+        )
         return await _send(provider, phase, batch[:mid]) + await _send(provider, phase, batch[mid:])
     except RemoteError as exc:
+        log.warning("%s %s: a batch of %d failed: %s", provider.name, phase.value, len(batch), exc)
         return [ItemResult(c.key, False, str(exc)) for c in batch]
     if len(results) != len(batch):  # pragma: no cover - provider contract
         raise RemoteError(f"{provider.name}: {len(results)} results for {len(batch)} changes")
@@ -252,6 +263,7 @@ async def apply_target(
             )
         run_id = store.start_run(target, plan_digest)
         status = "failed"
+        log.info("%s: apply run %d starts: %d change(s)", target, run_id, len(plan.changes))
 
         def finish() -> None:
             for stats in provider.http_stats():
@@ -291,6 +303,19 @@ async def apply_target(
                 finish()
             raise
         finish()
+    log.info(
+        "%s: apply run %d ends %s: %d applied, %d failed, %d unsent, %d requests, %d retries "
+        "in %.2f s",
+        target,
+        run_id,
+        status,
+        result.applied,
+        len(result.failures),
+        result.unsent,
+        result.requests,
+        result.retries,
+        result.seconds,
+    )
     return result
 
 
@@ -316,6 +341,14 @@ async def _run_step(
         else:
             sendable.append(change)
     total = len(sendable)
+    began = time.monotonic()
+    log.info(
+        "%s: step %s starts: %d change(s) to send, %d skipped",
+        target,
+        step.name,
+        total,
+        len(changes) - total,
+    )
     report(ApplyEvent(target, step.name, "start", 0, total))
     size = provider.capabilities.batch_size.get(phase, 1)
     batches = list(_pack(provider, sendable, size))
@@ -369,6 +402,14 @@ async def _run_step(
             except StateStoreError as exc:  # the changes are recorded, the journal is not
                 unrecorded.append((0, exc))
                 return
+            log.debug(
+                "%s: step %s: a batch of %d: %d ok, %d failed",
+                target,
+                step.name,
+                len(batch.parts),
+                len(ok),
+                len(bad),
+            )
             report(ApplyEvent(target, step.name, "advance", done, total))
 
     workers = max(1, min(provider.concurrency, total))
@@ -391,6 +432,14 @@ async def _run_step(
             f"target {target!r}: {first}. The changes acknowledged are recorded; nothing more "
             "was sent. Free space, then `reconcile apply` sends what is left"
         ) from first
+    log.info(
+        "%s: step %s ends: %d of %d answered in %.2f s",
+        target,
+        step.name,
+        done,
+        total,
+        time.monotonic() - began,
+    )
     report(ApplyEvent(target, step.name, "end", done, total))
 
 

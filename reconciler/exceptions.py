@@ -8,10 +8,15 @@ httpx, DuckDB, SQLite) are translated at the boundary with ``raise ... from exc`
 
     ReconcilerError
     ├── ConfigError              the configuration is invalid (carries every Problem found)
+    ├── PatternError             a pattern outside the portable subset (also a ValueError;
+    │                            the checker turns it into a Problem)
     ├── SecretError              a credential reference cannot be resolved
     ├── ProviderError            a target answered something the reconciler cannot use
-    │   └── UnsupportedError     the target cannot do what was asked
+    │   ├── UnsupportedError     the target cannot do what was asked
+    │   └── CredentialsRefused   HTTP 401 or 403: the target refused the credentials
+    ├── BatchRejected            the platform refused a whole batch (the executor splits it)
     ├── RemoteError              the network or the target failed after all retries
+    │   └── StatusError          an answer with a status the caller did not expect
     ├── StateStoreError          the local state store is unreadable or locked
     │   ├── LockedError          another apply holds the target's lock
     │   └── SnapshotError        a membership snapshot file cannot be read
@@ -25,11 +30,15 @@ httpx, DuckDB, SQLite) are translated at the boundary with ``raise ... from exc`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
+    "BatchRejected",
     "ConfigError",
+    "CredentialsRefused",
     "LockedError",
     "OutputError",
+    "PatternError",
     "PlanError",
     "Problem",
     "ProviderError",
@@ -40,6 +49,7 @@ __all__ = [
     "SnapshotError",
     "StalePlanError",
     "StateStoreError",
+    "StatusError",
     "UnsafePlanError",
     "UnsupportedError",
 ]
@@ -86,6 +96,15 @@ class ConfigError(ReconcilerError):
         super().__init__(first + more)
 
 
+class PatternError(ReconcilerError, ValueError):
+    """A pattern outside the portable subset; ``position`` is 0-based."""
+
+    def __init__(self, position: int, message: str) -> None:
+        super().__init__(f"{message} (at character {position + 1})")
+        self.position = position
+        self.message = message
+
+
 class SecretError(ReconcilerError):
     """A ``${ENV_VAR}`` credential reference names a variable that is not set."""
 
@@ -98,8 +117,29 @@ class UnsupportedError(ProviderError):
     """The target cannot perform the requested operation."""
 
 
+class CredentialsRefused(ProviderError):
+    """HTTP 401 or 403: the target refused the credentials. Never retried."""
+
+
+class BatchRejected(ReconcilerError):
+    """The platform refused a whole batch (HTTP 400): the executor splits it and retries."""
+
+
 class RemoteError(ReconcilerError):
     """The network or the target kept failing after every retry."""
+
+
+class StatusError(RemoteError):
+    """A response with a status the caller did not expect (providers map the ones they know;
+    any other reaches the user as one line). ``text`` and ``body`` are already redacted."""
+
+    def __init__(self, message: str, status: int, text: str, body: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        #: an excerpt of the answer's text, redacted
+        self.text = text
+        #: the answer's JSON with every string redacted (None: not JSON)
+        self.body = body
 
 
 class StateStoreError(ReconcilerError):

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._logging import logger
 from .config import Config, TargetConfig, resolve
 from .diff import Ownership
 from .exceptions import PlanError, SnapshotError
@@ -45,6 +47,8 @@ if TYPE_CHECKING:  # apply's and drift's modules are imported by their commands 
     from .drift import DriftCheck, RefreshResult, SnapshotReport
 
 __all__ = ["Overrides", "Reconciler", "default_state_path", "run", "sandbox_paths"]
+
+log = logger("manager")
 
 _T = TypeVar("_T")
 
@@ -204,6 +208,7 @@ class Reconciler:
         provider = self.provider(name)
         overview: Overview | None = None
         notes: list[str] = []
+        began = time.monotonic()
         try:
             found = None
             caps = provider.capabilities
@@ -240,6 +245,11 @@ class Reconciler:
                 remote = dataclasses.replace(remote, warnings=(*remote.warnings, *notes))
         finally:
             await provider.aclose()
+        read, began, got = time.monotonic() - began, time.monotonic(), remote.state
+        log.info(
+            "%s: read (refresh %s) in %.2f s: %d segment(s), %d customer(s)",
+            name, refresh.value, read, len(got.segments), len(got.customers),
+        )  # fmt: skip
         built = build_target_plan(
             name,
             target.type,
@@ -250,6 +260,8 @@ class Reconciler:
             protected=self._protected(name),
             overview=overview,
         )
+        took = time.monotonic() - began
+        log.info("%s: diff in %.2f s: %d change(s)", name, took, len(built.changes))
         return dataclasses.replace(built, planned_at=self.endpoint(name))
 
     async def plan(self, refresh: Refresh = Refresh.FULL) -> Plan:

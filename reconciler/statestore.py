@@ -36,11 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._hashing import row_sums
+from ._logging import logger
 from .changes import AccessChange, Action, Change, CustomerChange, LinkChange, SegmentChange
 from .exceptions import LockedError, StateStoreError
 from .model import Segment, State, StateBuilder
 
 __all__ = ["RunRecord", "Snapshot", "StateStore"]
+
+log = logger("statestore")
 
 _SEP = "\x1f"
 
@@ -188,6 +191,7 @@ class StateStore:
             self._dirty_seq = None
             for change in changes:
                 self._record_one(target, change)
+        log.debug("%s: %d acknowledged change(s) recorded", target, len(changes))
 
     def _record_one(self, target: str, change: Change) -> None:
         x = self._db.execute
@@ -438,6 +442,13 @@ class StateStore:
                 (target, name, customers, links, f"{c_sum:x}", f"{l_sum:x}"),
             )
             self._db.execute("DELETE FROM dirty WHERE target=? AND seq <= ?", (target, last_seq))
+        log.debug(
+            "%s: membership snapshot %s written: %d customer(s), %d link(s)",
+            target,
+            name,
+            customers,
+            links,
+        )
         kept = {name, keep, current.path.name if old is not None and current else None}
         for stale in folder.glob(f"{safe}.*.parquet"):
             if stale.name not in kept:
@@ -561,6 +572,7 @@ class StateStore:
                     time.sleep(0.1)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()} {purpose}".encode(), 0)
+            log.debug("%s: %s lock taken", target, purpose)
             try:
                 yield
             finally:

@@ -10,10 +10,10 @@ from typing import ClassVar
 from reconciler.apply import apply_target
 from reconciler.changes import Change, Phase
 from reconciler.diff import Ownership
+from reconciler.exceptions import BatchRejected
 from reconciler.model import Segment, State, StateBuilder
 from reconciler.plan import TargetPlan, build_target_plan
 from reconciler.providers.base import (
-    BatchRejected,
     Capabilities,
     ItemResult,
     Provider,

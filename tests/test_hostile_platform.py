@@ -19,9 +19,9 @@ import pytest
 from hostile.platform import HUGE, Platform
 from hostile.remote import run_cli
 
-from reconciler._http import MAX_BODY, Http, RetryPolicy, StatusError
+from reconciler._http import MAX_BODY, Http, RetryPolicy
 from reconciler.config import load
-from reconciler.exceptions import RemoteError
+from reconciler.exceptions import RemoteError, StatusError
 from reconciler.manager import Reconciler
 from reconciler.statestore import StateStore
 

@@ -19,10 +19,10 @@ from _scenario import RETAILER, TEAM_1, apply, cli, plan, write_config
 from reconciler.apply import ApplyResult, apply_target
 from reconciler.changes import Change, LinkChange, Phase
 from reconciler.diff import Ownership
+from reconciler.exceptions import BatchRejected
 from reconciler.model import Segment, State, StateBuilder
 from reconciler.plan import TargetPlan, build_target_plan
 from reconciler.providers.base import (
-    BatchRejected,
     Capabilities,
     ItemResult,
     Provider,

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from reconciler._http import Http, RetryPolicy, StatusError
-from reconciler.exceptions import RemoteError
+from reconciler._http import Http, RetryPolicy
+from reconciler.exceptions import RemoteError, StatusError
 
 
 def run(coro):  # type: ignore[no-untyped-def]

@@ -8,7 +8,8 @@ import re
 import duckdb
 import pytest
 
-from reconciler.rules import PatternError, check_pattern, render_pattern
+from reconciler.exceptions import PatternError
+from reconciler.rules import check_pattern, render_pattern
 
 
 @pytest.mark.parametrize(

@@ -51,8 +51,14 @@ def _root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="Log to stderr: -v steps, -vv all.")
+    ] = 0,
 ) -> None:
     """audience-reconciler: audiences as code."""
+    from .. import _logging
+
+    _logging.configure(verbose)
 
 
 def _mount_subcommands() -> None:

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import duckdb
 
 from ..engines.readers import csv_error, describe, describe_csv_columns, source_format
-from ..exceptions import ConfigError, PlanError, Problem
-from ..rules import PatternError, check_pattern, check_rule, parse_rule
+from ..exceptions import ConfigError, PatternError, PlanError, Problem
+from ..rules import check_pattern, check_rule, parse_rule
 from ._model import (
     Config,
     CustomerSource,

@@ -15,16 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..changes import Action, Change, Phase
-from ..exceptions import ReconcilerError
+from ..exceptions import BatchRejected, StatusError
 from ..model import EMPTY, State, StateBuilder
 from .settings import Setting
 
 if TYPE_CHECKING:
-    from .._http import Http, HttpStats, RetryPolicy, StatusError
+    from .._http import Http, HttpStats, RetryPolicy
     from ..statestore import StateStore
 
 __all__ = [
-    "BatchRejected",
     "Capabilities",
     "ItemResult",
     "Provider",
@@ -204,8 +203,6 @@ class Provider(abc.ABC):
         """Apply one batch (at most ``capabilities.batch_size[phase]`` changes of one phase):
         one result per change, or :class:`BatchRejected` when the platform refused the batch
         as a whole (the executor splits it to isolate the bad items)."""
-        from .._http import StatusError
-
         try:
             return await self.write_batch(phase, changes)
         except StatusError as exc:
@@ -308,7 +305,3 @@ class Provider(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
-
-
-class BatchRejected(ReconcilerError):
-    """The platform refused a whole batch (HTTP 400): the executor splits it and retries."""

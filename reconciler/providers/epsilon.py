@@ -34,9 +34,9 @@ from typing import Annotated, Any, ClassVar, NotRequired
 from annotated_types import Ge, MinLen
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
-from .._http import EXCERPT, HttpStats, Reply, StatusError, clip
+from .._http import EXCERPT, HttpStats, Reply, clip
 from ..changes import AccessChange, Action, Change, CustomerChange, LinkChange, Phase, SegmentChange
-from ..exceptions import ProviderError
+from ..exceptions import ProviderError, StatusError
 from ..model import Segment, State, StateBuilder
 from .base import Capabilities, ItemResult, Provider, ProviderContext, ReadScope
 from .settings import Setting, credential, http_settings, text, url

@@ -15,6 +15,7 @@ of ``audiences.yaml``) nor the engines (:mod:`reconciler.engines`, which run the
 
 from __future__ import annotations
 
+from ..exceptions import PatternError
 from .language import (
     COMBINATORS,
     DUCKDB,
@@ -34,7 +35,7 @@ from .language import (
     parse_rule,
     render_rule,
 )
-from .patterns import FLAVORS, Flavor, PatternError, check_pattern, render_pattern
+from .patterns import FLAVORS, Flavor, check_pattern, render_pattern
 from .sql import (
     BIGQUERY,
     DIALECTS,

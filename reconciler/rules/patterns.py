@@ -28,7 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["FLAVORS", "Flavor", "PatternError", "check_pattern", "render_pattern"]
+from ..exceptions import PatternError
+
+__all__ = ["FLAVORS", "Flavor", "check_pattern", "render_pattern"]
 
 Flavor = Literal["re2", "java", "posix"]
 FLAVORS: tuple[Flavor, ...] = ("re2", "java", "posix")
@@ -66,15 +68,6 @@ _REFUSED_ESCAPES = {
     "X": "\\X",
     "C": "\\C",
 }
-
-
-class PatternError(ValueError):
-    """A pattern outside the portable subset; ``position`` is 0-based."""
-
-    def __init__(self, position: int, message: str) -> None:
-        super().__init__(f"{message} (at character {position + 1})")
-        self.position = position
-        self.message = message
 
 
 Range = tuple[str, str]

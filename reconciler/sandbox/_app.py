@@ -1,5 +1,10 @@
 """The ASGI application: three platform route groups under prefixes, plus ``/_sandbox/``.
 
+The platforms' routes, authentication and error shapes come from their own modules
+(:mod:`~reconciler.sandbox._epsilon`, :mod:`~reconciler.sandbox._talonone`); this is what they
+share: the request log, fault injection and the inspection routes (routing and the rate limit
+are in :mod:`~reconciler.sandbox._routing`).
+
 Per platform request, in order: log id, fault decision (a gateway fault wins over everything),
 route match (404/405), authentication (401; the CDP's two required headers then 400), the
 Management API rate limit (429 with ``Retry-After``), then the handler. Inspection routes under
@@ -11,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
-import re
 import threading
 import time
 from collections import deque
@@ -23,23 +26,23 @@ from urllib.parse import parse_qs
 
 from reconciler.exceptions import SandboxError
 from reconciler.sandbox import _epsilon, _talonone
+from reconciler.sandbox._epsilon import EPSILON_API_KEY, EPSILON_BEARER_TOKEN
 from reconciler.sandbox._faults import FaultInjector, FaultRule, format_fault_spec, rules_from_json
-from reconciler.sandbox._proto import ApiError, Request, Response, Route, json_response
+from reconciler.sandbox._proto import ApiError, Request, Response, json_response
+from reconciler.sandbox._routing import Group, RateLimiter, compile_group
 from reconciler.sandbox._store import Store
+from reconciler.sandbox._talonone import TALONONE_API_KEY, TALONONE_MANAGEMENT_KEY
 
-__all__ = [
-    "EPSILON_API_KEY",
-    "EPSILON_BEARER_TOKEN",
-    "TALONONE_API_KEY",
-    "TALONONE_MANAGEMENT_KEY",
-    "Credentials",
-    "SandboxApp",
-]
+__all__ = ["Credentials", "SandboxApp"]
 
-EPSILON_BEARER_TOKEN = "sandbox-epsilon-bearer"  # noqa: S105 - a public sandbox default
-EPSILON_API_KEY = "sandbox-epsilon-key"
-TALONONE_API_KEY = "sandbox-talonone-key"
-TALONONE_MANAGEMENT_KEY = "sandbox-talonone-mgmt-key"
+#: every route's authentication scheme → (error shape, header prefix, credentials field)
+_AUTH = {**_epsilon.AUTH, **_talonone.AUTH}
+#: error shape → its renderer
+_RENDER: dict[str, Callable[[ApiError, str], Response]] = {
+    "epsilon": _epsilon.render_error,
+    "cdp": _talonone.render_cdp_error,
+    "management": _talonone.render_management_error,
+}
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -63,124 +66,18 @@ class Credentials:
         return asdict(self)
 
     def expected(self, auth: str) -> str:
-        return {
-            "bearer": f"Bearer {self.epsilon_bearer_token}",
-            "basic": f"Basic {self.epsilon_api_key}",
-            "cdp": f"ApiKey-v1 {self.talonone_api_key}",
-            "apikey": f"ApiKey-v1 {self.talonone_api_key}",
-            "management": f"ManagementKey-v1 {self.talonone_management_key}",
-        }[auth]
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    route: Route
-    regex: re.Pattern[str] | None
-    template: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Group:
-    name: str
-    prefix: str
-    style: str
-    static: dict[tuple[str, str], _Compiled]
-    dynamic: tuple[_Compiled, ...]
-
-    def match(self, method: str, path: str) -> tuple[_Compiled | None, dict[str, str], bool]:
-        """The route for ``method path``, its params, and whether the path exists at all."""
-        hit = self.static.get((method, path))
-        if hit is not None:
-            return hit, {}, True
-        exists = any(p == path for (_, p) in self.static)
-        for comp in self.dynamic:
-            assert comp.regex is not None
-            m = comp.regex.fullmatch(path)
-            if m is None:
-                continue
-            if comp.route.method == method:
-                return comp, m.groupdict(), True
-            exists = True
-        return None, {}, exists
-
-
-def _compile_group(name: str, prefix: str, style: str, routes: Sequence[Route]) -> _Group:
-    static: dict[tuple[str, str], _Compiled] = {}
-    dynamic: list[_Compiled] = []
-    for route in routes:
-        template = f"{route.method} {prefix}{route.template}"
-        if "{" not in route.template:
-            static[(route.method, route.template)] = _Compiled(route, None, template)
-            continue
-        pattern = ""
-        for part in re.split(r"(\{\w+\})", route.template):
-            if part.startswith("{"):
-                pattern += f"(?P<{part[1:-1]}>[^/]+)"
-            else:
-                pattern += re.escape(part)
-        dynamic.append(_Compiled(route, re.compile(pattern), template))
-    return _Group(name, prefix, style, static, tuple(dynamic))
+        _, prefix, name = _AUTH[auth]
+        return f"{prefix} {getattr(self, name)}"
 
 
 def _style_of(auth: str) -> str:
-    return {"bearer": "epsilon", "basic": "epsilon", "cdp": "cdp"}.get(auth, "management")
+    return _AUTH[auth][0]
 
 
 def render_error(style: str, err: ApiError, request_uuid: str) -> Response:
-    if style == "epsilon":
-        if err.status == 400:
-            body = {
-                "message": err.message,
-                "additionalInfo": [{"code": err.code, "message": err.message}],
-            }
-            resp = json_response(body, 400)
-        else:
-            resp = Response(err.status, err.message.encode(), "text/plain; charset=utf-8")
-    elif style == "cdp":
-        resp = json_response(
-            {"StatusCode": err.status, "Error": err.message, "RequestUUID": request_uuid},
-            err.status,
-        )
-    else:
-        resp = json_response(
-            {
-                "message": err.message,
-                "errors": [{"title": err.code, "details": err.message, "source": {}}],
-                "StatusCode": err.status,
-            },
-            err.status,
-        )
+    resp = _RENDER[style](err, request_uuid)
     resp.headers.extend(err.headers)
     return resp
-
-
-class _RateLimiter:
-    """A token bucket per endpoint: ``rate`` requests a second, bursts up to ``max(1, rate)``."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def set_rate(self, rate: float) -> None:
-        with self._lock:
-            self.rate = rate
-            self._buckets.clear()
-
-    def acquire(self, key: str) -> int:
-        """0 when allowed, else the seconds to wait (for ``Retry-After``)."""
-        if self.rate <= 0:
-            return 0
-        now = time.monotonic()
-        cap = max(1.0, self.rate)
-        with self._lock:
-            tokens, last = self._buckets.get(key, (cap, now))
-            tokens = min(cap, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return 0
-            self._buckets[key] = (tokens, now)
-            return max(1, math.ceil((1.0 - tokens) / self.rate))
 
 
 class _Dropped(Exception):
@@ -215,21 +112,21 @@ class SandboxApp:
         self.credentials = credentials or Credentials()
         self.faults = FaultInjector(faults)
         self.default_rate_limit = talonone_rate_limit
-        self.rate_limiter = _RateLimiter(talonone_rate_limit)
+        self.rate_limiter = RateLimiter(talonone_rate_limit)
         self._log: deque[tuple[Any, ...]] = deque(maxlen=REQUEST_LOG_SIZE)
         self._next_id = 0
         self._id_lock = threading.Lock()
         self.groups = (
-            _compile_group(
+            compile_group(
                 "talonone-mgmt", "/talonone-mgmt", "management", _talonone.MANAGEMENT_ROUTES
             ),
-            _compile_group(
+            compile_group(
                 "talonone",
                 "/talonone",
                 "cdp",
                 (*_talonone.CDP_ROUTES, *_talonone.INTEGRATION_ROUTES),
             ),
-            _compile_group("epsilon", "/epsilon", "epsilon", _epsilon.ROUTES),
+            compile_group("epsilon", "/epsilon", "epsilon", _epsilon.ROUTES),
         )
 
     # ------------------------------------------------------------------ ASGI
@@ -327,7 +224,7 @@ class SandboxApp:
         with contextlib.suppress(OSError):  # the client gave up (e.g. an injected timeout)
             await _send(send, resp)
 
-    def _dispatch(self, group: _Group, req: Request) -> tuple[Response, str]:
+    def _dispatch(self, group: Group, req: Request) -> tuple[Response, str]:
         comp, params, exists = group.match(req.method, req.path)
         if comp is None:
             status = 405 if exists else 404

@@ -1,7 +1,9 @@
 """Small HTTP values shared by the simulated platforms: request, response, API error, validators.
 
-Handlers are plain synchronous functions ``(Request, Store) -> Response``; they raise
-:class:`ApiError` for every refusal, and the app renders it in the platform's own error shape.
+Handlers are plain synchronous functions ``(Request, tables) -> Response``, ``tables`` being
+their platform's (the sandbox's :class:`~reconciler.sandbox._store.Store` is every platform's);
+they raise :class:`ApiError` for every refusal, and the app renders it in the platform's own
+error shape. This module imports no other of the sandbox.
 """
 
 from __future__ import annotations
@@ -10,10 +12,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from reconciler.sandbox._store import Store
+from typing import Any
 
 __all__ = [
     "ApiError",
@@ -103,7 +102,8 @@ class Response:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
-Handler = Callable[[Request, "Store"], Response]
+#: a route's handler: the request and its platform's tables (any: each platform has its own)
+Handler = Callable[[Request, Any], Response]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,10 @@ Management API reads that the official SDK models parse.
 
 Unknown numeric or external audience ids in membership writes answer **404**, and the whole
 request is refused (nothing applied).
+
+The platform's routes, its authentication (an API key for the CDP and Integration APIs, a
+management key for the Management API) and its two error shapes are here; its tables are in
+:mod:`reconciler.sandbox._talonone_tables`.
 """
 
 from __future__ import annotations
@@ -22,9 +26,28 @@ from reconciler.sandbox._proto import (
     as_str_list,
     json_response,
 )
-from reconciler.sandbox._store import Store
+from reconciler.sandbox._talonone_tables import TalonOneTables
 
-__all__ = ["ACTIONS_PER_REQUEST", "CDP_ROUTES", "INTEGRATION_ROUTES", "MANAGEMENT_ROUTES"]
+__all__ = [
+    "ACTIONS_PER_REQUEST",
+    "AUTH",
+    "CDP_ROUTES",
+    "INTEGRATION_ROUTES",
+    "MANAGEMENT_ROUTES",
+    "TALONONE_API_KEY",
+    "TALONONE_MANAGEMENT_KEY",
+    "render_cdp_error",
+    "render_management_error",
+]
+
+TALONONE_API_KEY = "sandbox-talonone-key"
+TALONONE_MANAGEMENT_KEY = "sandbox-talonone-mgmt-key"
+#: the authentication of each route: scheme → (error shape, header prefix, credentials field)
+AUTH = {
+    "cdp": ("cdp", "ApiKey-v1", "talonone_api_key"),
+    "apikey": ("management", "ApiKey-v1", "talonone_api_key"),
+    "management": ("management", "ManagementKey-v1", "talonone_management_key"),
+}
 
 ACTIONS_PER_REQUEST = 1000
 PAGE_SIZE_MAX = 1000
@@ -59,25 +82,25 @@ def _cdp_audience(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- CDP API
-def create_audience(req: Request, store: Store) -> Response:
+def create_audience(req: Request, store: TalonOneTables) -> Response:
     audience_id, name = _audience_body(req)
     row = store.t1_create_audience(audience_id, name, req.headers["customer-data-platform-name"])
     return json_response(_cdp_audience(row), 201)
 
 
-def update_audience(req: Request, store: Store) -> Response:
+def update_audience(req: Request, store: TalonOneTables) -> Response:
     audience_id, name = _audience_body(req)
     if audience_id != req.params["audienceId"]:
         raise ApiError(400, "audienceId in the body must match the path")
     return json_response(_cdp_audience(store.t1_update_audience(audience_id, name)))
 
 
-def delete_audience(req: Request, store: Store) -> Response:
+def delete_audience(req: Request, store: TalonOneTables) -> Response:
     store.t1_delete_audience(req.params["audienceId"])
     return Response(204)
 
 
-def update_profile(req: Request, store: Store) -> Response:
+def update_profile(req: Request, store: TalonOneTables) -> Response:
     for key in req.query:
         if key != "skipNonExistingAttributes":
             raise ApiError(400, f"unknown query parameter {key!r}")
@@ -100,7 +123,7 @@ def update_profile(req: Request, store: Store) -> Response:
     return json_response(store.t1_profile(profile))
 
 
-def profile_audiences(req: Request, store: Store) -> Response:
+def profile_audiences(req: Request, store: TalonOneTables) -> Response:
     profile = as_str(req.params["customerProfileId"], "customerProfileId", max_len=1000)
     body = as_object(req.json(), "body", ("data",))
     data = as_object(body["data"], "data", (), ("adds", "deletes"))
@@ -113,7 +136,7 @@ def profile_audiences(req: Request, store: Store) -> Response:
     return Response(200)
 
 
-def _many_profiles(req: Request, store: Store, *, numeric: bool) -> Response:
+def _many_profiles(req: Request, store: TalonOneTables, *, numeric: bool) -> Response:
     body = as_object(req.json(), "body", ("data",))
     entries = body["data"]
     if not isinstance(entries, list) or not entries:
@@ -148,11 +171,11 @@ def _many_profiles(req: Request, store: Store, *, numeric: bool) -> Response:
     return Response(204)
 
 
-def many_profiles_numeric(req: Request, store: Store) -> Response:
+def many_profiles_numeric(req: Request, store: TalonOneTables) -> Response:
     return _many_profiles(req, store, numeric=True)
 
 
-def many_profiles_external(req: Request, store: Store) -> Response:
+def many_profiles_external(req: Request, store: TalonOneTables) -> Response:
     return _many_profiles(req, store, numeric=False)
 
 
@@ -160,7 +183,7 @@ def many_profiles_external(req: Request, store: Store) -> Response:
 _INVENTORY_FLAGS = ("profile", "referrals", "coupons", "loyalty", "giveaways", "achievements")
 
 
-def inventory(req: Request, store: Store) -> Response:
+def inventory(req: Request, store: TalonOneTables) -> Response:
     for key in req.query:
         if key not in _INVENTORY_FLAGS:
             raise ApiError(400, f"unknown query parameter {key!r}")
@@ -211,19 +234,19 @@ def _audience_path_id(req: Request) -> int:
     return int(text)
 
 
-def list_audiences(req: Request, store: Store) -> Response:
+def list_audiences(req: Request, store: TalonOneTables) -> Response:
     page_size, skip, with_total = _paging(req)
     data, has_more, total = store.t1_list_audiences(page_size, skip)
     return _page(data, has_more, total, with_total)
 
 
-def list_memberships(req: Request, store: Store) -> Response:
+def list_memberships(req: Request, store: TalonOneTables) -> Response:
     page_size, skip, with_total = _paging(req)
     data, has_more, total = store.t1_memberships(_audience_path_id(req), page_size, skip)
     return _page(data, has_more, total, with_total)
 
 
-def export_memberships(req: Request, store: Store) -> Response:
+def export_memberships(req: Request, store: TalonOneTables) -> Response:
     if req.query:
         raise ApiError(400, f"unknown query parameter {next(iter(req.query))!r}")
     ids = store.t1_export(_audience_path_id(req))
@@ -263,3 +286,23 @@ MANAGEMENT_ROUTES: tuple[Route, ...] = (
         rate_limited=True,
     ),
 )
+
+
+def render_cdp_error(err: ApiError, request_uuid: str) -> Response:
+    """The CDP API's error shape."""
+    return json_response(
+        {"StatusCode": err.status, "Error": err.message, "RequestUUID": request_uuid},
+        err.status,
+    )
+
+
+def render_management_error(err: ApiError, request_uuid: str) -> Response:
+    """The Management (and Integration) API's error shape."""
+    return json_response(
+        {
+            "message": err.message,
+            "errors": [{"title": err.code, "details": err.message, "source": {}}],
+            "StatusCode": err.status,
+        },
+        err.status,
+    )
