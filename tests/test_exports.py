@@ -57,7 +57,7 @@ def test_subpackages_declare_all(module: str) -> None:
 #: exceptions that steer control flow inside one module and never reach a caller
 _PRIVATE_CONTROL_FLOW = {
     "reconciler._http._Retryable",
-    "reconciler.cli._Signalled",
+    "reconciler.cli._signals.Signalled",  # a signal, raised up to main() like KeyboardInterrupt
     "reconciler.config._yaml._TooBig",
     "reconciler.config._yaml._Bomb",
     "reconciler.sandbox._app._Dropped",
