@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from reconciler.model import EMPTY, Segment, State, StateBuilder, invert_members
+from reconciler.model import EMPTY, Segment, State, StateBuilder
 
 
 def _state() -> State:
@@ -95,7 +95,3 @@ def test_restricted_to_keeps_only_those_segments() -> None:
     assert state.customers == {"c1", "c2", "c3"}
     assert dict(state.links) == {"c1": {"b"}, "c2": {"b"}}
 
-
-def test_invert_members() -> None:
-    out = invert_members({"a": ["c1", "c2"], "b": ["c1"], "c": []})
-    assert out == {"c1": {"a", "b"}, "c2": {"a"}}
