@@ -300,10 +300,10 @@ def run_plan(
         import httpx
 
         from reconciler import targeted
-        from reconciler.changes import LinkChange
         from reconciler.config import _pushdown, load
         from reconciler.engine import Reconciler, run
-        from reconciler.providers.base import Refresh
+        from reconciler.plan import Refresh
+        from reconciler.plan.changes import LinkChange
         from reconciler.statestore import StateStore
 
         config = load(config_path)

@@ -26,9 +26,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .changes import Action, Change, LinkChange, Phase, Step
 from .exceptions import RemoteError, StateStoreError
 from .plan import TargetPlan
+from .plan.changes import Action, Change, LinkChange, Phase, Step
 from .providers.base import BatchRejected, ItemResult, Provider
 from .statestore import RunRecord, StateStore
 

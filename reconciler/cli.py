@@ -348,7 +348,7 @@ def _reconciler(
 
 
 def _refresh(value: str) -> Any:
-    from .providers.base import Refresh
+    from .plan import Refresh
 
     v = value.strip().lower()
     if v in ("full", "true", "1", "yes"):
@@ -672,7 +672,7 @@ def _segment_fields(rec: Any, name: str) -> tuple[str, ...]:
 
 async def _read_all(rec: Any) -> list[Any]:
     """A full live read of every target (nothing written anywhere)."""
-    from .providers.base import Refresh
+    from .plan import Refresh
 
     return list(await asyncio.gather(*(rec.read(n, Refresh.FULL) for n in rec.target_names)))
 
@@ -883,9 +883,9 @@ async def _refresh_store(rec: Any) -> list[tuple[str, dict[str, int], tuple[str,
     """Read every target, then rewrite the state store of each one that differs (called with
     the targets' locks held, so no apply records anything in between), or else its membership
     snapshot if that cannot be read (the last item: whether it was)."""
-    from .changes import Phase
     from .drift import refreshed_state, store_changes
-    from .providers.base import Source
+    from .plan import Source
+    from .plan.changes import Phase
 
     lives = await _read_all(rec)
     done = []

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import Config, TargetConfig, resolve
-from .diff import Ownership
 from .exceptions import PlanError, SnapshotError
 from .model import State
 from .plan import (
@@ -24,20 +23,17 @@ from .plan import (
     Endpoint,
     Overview,
     Plan,
+    Refresh,
+    RemoteState,
+    Source,
     TargetPlan,
     build_target_plan,
     check_safety,
     endpoint_of,
 )
+from .plan.diff import Ownership
 from .providers import provider_class, provider_types
-from .providers.base import (
-    Provider,
-    ProviderContext,
-    ReadScope,
-    Refresh,
-    RemoteState,
-    Source,
-)
+from .providers.base import Provider, ProviderContext, ReadScope
 from .statestore import StateStore
 from .targeted import targeted_inputs
 
@@ -259,7 +255,7 @@ class Reconciler:
             config_path=str(self.config.path.name),
             config_digest=self.config.digest,
             targets=tuple(plans),
-            refresh=refresh.value,
+            refresh=refresh,
         )
 
     # -- apply ----------------------------------------------------------------------------

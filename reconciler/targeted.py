@@ -25,14 +25,14 @@ from typing import Any
 
 import duckdb
 
-from ._hashing import SEP, row_sums
 from .config import Config, Wanted, desired_table
 from .config._pushdown import SparkDiff, spark_diff, spark_snapshot, uses_spark
 from .config._sources import sql_string, temp_table
 from .exceptions import PlanError, SnapshotError
 from .model import EMPTY, State, StateBuilder
-from .plan import Overview, fingerprint_sum, format_fingerprint
-from .providers.base import Provider, RemoteState
+from .plan import Overview, RemoteState, fingerprint_sum, format_fingerprint
+from .plan.fingerprint import SEP, row_sums
+from .providers.base import Provider
 from .statestore import Snapshot
 
 __all__ = ["targeted_inputs"]

@@ -18,7 +18,7 @@ from reconciler.config import _pushdown, load
 from reconciler.config._model import SparkSettings
 from reconciler.engine import Overrides, Reconciler
 from reconciler.exceptions import ConfigError, PlanError
-from reconciler.providers.base import Refresh, Source
+from reconciler.plan import Refresh, Source
 from reconciler.statestore import StateStore
 
 pytestmark = pytest.mark.skipif(

@@ -14,8 +14,7 @@ import pytest
 
 from reconciler.config import Wanted, load
 from reconciler.engine import Overrides, Reconciler
-from reconciler.plan import Plan, TargetPlan
-from reconciler.providers.base import Refresh, Source
+from reconciler.plan import Plan, Refresh, Source, TargetPlan
 from reconciler.statestore import StateStore
 
 RETAILER = "13c84def-41cb-4f99-a3fc-6788264f79fe"

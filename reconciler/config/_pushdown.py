@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from .._hashing import SEP
 from ..exceptions import ConfigError, PlanError
 from ..model import State
+from ..plan.fingerprint import SEP
 from ._model import Config, SegmentConfig, SourceRule
 from ._resolve import (
     _BAD_ID,

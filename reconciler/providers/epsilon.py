@@ -35,20 +35,19 @@ from annotated_types import Ge, MinLen
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from .._http import EXCERPT, HttpStats, Reply, StatusError, clip
-from ..changes import AccessChange, Action, Change, CustomerChange, LinkChange, Phase, SegmentChange
 from ..exceptions import ProviderError
 from ..model import Segment, StateBuilder
-from .base import (
-    BatchRejected,
-    Capabilities,
-    ItemResult,
-    Provider,
-    ProviderContext,
-    ReadScope,
-    Refresh,
-    RemoteState,
-    Source,
+from ..plan import Capabilities, Refresh, RemoteState, Source
+from ..plan.changes import (
+    AccessChange,
+    Action,
+    Change,
+    CustomerChange,
+    LinkChange,
+    Phase,
+    SegmentChange,
 )
+from .base import BatchRejected, ItemResult, Provider, ProviderContext, ReadScope
 
 __all__ = ["EpsilonProvider"]
 

@@ -31,19 +31,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..changes import AccessChange, Action, Change, CustomerChange, LinkChange, Phase, SegmentChange
 from ..exceptions import ConfigError, Problem, ProviderError, UnsupportedError
 from ..model import EMPTY, Segment, State, StateBuilder
-from . import _feed_format as fmt
-from .base import (
-    Capabilities,
-    ItemResult,
-    Provider,
-    ProviderContext,
-    ReadScope,
-    RemoteState,
-    Source,
+from ..plan import Capabilities, RemoteState, Source
+from ..plan.changes import (
+    AccessChange,
+    Action,
+    Change,
+    CustomerChange,
+    LinkChange,
+    Phase,
+    SegmentChange,
 )
+from . import _feed_format as fmt
+from .base import ItemResult, Provider, ProviderContext, ReadScope
 
 __all__ = ["EpsilonFeedProvider"]
 

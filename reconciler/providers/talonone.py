@@ -31,20 +31,11 @@ from annotated_types import Ge
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from .._http import EXCERPT, HttpStats, Reply, StatusError, clip
-from ..changes import Action, Change, LinkChange, Phase, SegmentChange
 from ..exceptions import ProviderError, RemoteError
 from ..model import Segment, StateBuilder
-from .base import (
-    BatchRejected,
-    Capabilities,
-    ItemResult,
-    Provider,
-    ProviderContext,
-    ReadScope,
-    Refresh,
-    RemoteState,
-    Source,
-)
+from ..plan import Capabilities, Refresh, RemoteState, Source
+from ..plan.changes import Action, Change, LinkChange, Phase, SegmentChange
+from .base import BatchRejected, ItemResult, Provider, ProviderContext, ReadScope
 
 __all__ = ["MAX_ACTIONS", "PAGE_SIZE", "TalonOneProvider", "pack_link_requests", "split_link"]
 
