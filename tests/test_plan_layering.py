@@ -95,3 +95,22 @@ def test_the_renderers_make_the_display_strings() -> None:
     assert "segments: state store, links: live read" in markdown
     assert "Planned from the state store alone" in markdown
     assert "Planned from the state store alone" not in render_text(_plan(Refresh.FULL))
+
+
+def test_the_plan_package_declares_its_public_names() -> None:
+    import reconciler.plan as plan
+
+    public = {n for n in vars(plan) if not n.startswith("_") and n != "annotations"}
+    modules = {n for n in public if type(getattr(plan, n)).__name__ == "module"}
+    assert sorted(public - modules) == sorted(plan.__all__)
+    assert modules <= {
+        "build",
+        "changes",
+        "definition",
+        "diff",
+        "endpoint",
+        "fingerprint",
+        "inputs",
+        "planfile",
+        "safety",
+    }
