@@ -1,7 +1,7 @@
 """What keeps a plan from doing harm: how much of a target it may remove, ``prevent_destroy``,
 and the refusal of a saved plan that is stale or meant for somewhere else.
 
-These are the core's rules, for every caller (:meth:`reconciler.engine.Reconciler.apply` runs
+These are the core's rules, for every caller (``Reconciler.apply`` and ``Reconciler.replan`` run
 them); a command only reports what they raise.
 """
 
