@@ -291,12 +291,12 @@ def run_plan(
         started = time.perf_counter()
         import httpx
 
-        from reconciler.changes import LinkChange
         from reconciler.config import load
         from reconciler.manager import Reconciler, run
         from reconciler.membership import duckdb as on_duckdb
         from reconciler.membership import spark as on_spark
-        from reconciler.providers.base import Refresh
+        from reconciler.plan import Refresh
+        from reconciler.plan.changes import LinkChange
         from reconciler.statestore import StateStore
 
         config = load(config_path)

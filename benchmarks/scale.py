@@ -76,7 +76,7 @@ def _timed_plan(directory: Path, url: str, refresh: str = "full") -> tuple[Any, 
     live read)."""
     t0, c0 = time.perf_counter(), time.process_time()
     from reconciler.manager import run
-    from reconciler.providers.base import Refresh
+    from reconciler.plan import Refresh
     from reconciler.providers.epsilon import EpsilonProvider
 
     harness = time.perf_counter()
@@ -155,8 +155,8 @@ def phase_deepdiff(directory: Path, customers: int) -> dict[str, Any]:
     from deepdiff import DeepDiff
 
     from reconciler.config import load, resolve
-    from reconciler.diff import Ownership, diff
     from reconciler.model import StateBuilder
+    from reconciler.plan.diff import Ownership, diff
 
     config = load(directory / "audiences.yaml")
     (desired,) = resolve(config).values()
@@ -196,8 +196,8 @@ def naive(url: str, plan_path: Path, sample: int) -> dict[str, Any]:
     """One request per change, in order, one at a time, no batching: creates, then links."""
     import httpx
 
-    from reconciler.changes import CustomerChange, LinkChange
     from reconciler.plan import Plan
+    from reconciler.plan.changes import CustomerChange, LinkChange
     from reconciler.sandbox import EPSILON_API_KEY
 
     (tp,) = Plan.from_json(plan_path.read_text(encoding="utf-8")).targets

@@ -28,10 +28,10 @@ import time
 from pathlib import Path
 
 from reconciler.apply import ApplyResult, apply_target
-from reconciler.diff import Ownership
 from reconciler.model import Segment, State, StateBuilder
-from reconciler.plan import TargetPlan, build_target_plan
-from reconciler.providers.base import ProviderContext, ReadScope, RemoteState
+from reconciler.plan import RemoteState, TargetPlan, build_target_plan
+from reconciler.plan.diff import Ownership
+from reconciler.providers.base import ProviderContext, ReadScope
 from reconciler.providers.talonone import MAX_ACTIONS, TalonOneProvider
 from reconciler.sandbox import Sandbox, seed_state
 from reconciler.statestore import StateStore

@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ._logging import logger
-from .changes import Action, Change, LinkChange, Phase, Step
 from .exceptions import BatchRejected, RemoteError, StateStoreError
 from .plan import TargetPlan
+from .plan.changes import Action, Change, LinkChange, Phase, Step
 from .providers.base import ItemResult, Provider
 from .statestore import RunRecord, StateStore
 

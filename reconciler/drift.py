@@ -22,7 +22,9 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from .changes import (
+from .model import EMPTY, Segment, State
+from .plan import Plan, RemoteState, Source, TargetPlan
+from .plan.changes import (
     AccessChange,
     Action,
     Change,
@@ -31,9 +33,6 @@ from .changes import (
     Phase,
     SegmentChange,
 )
-from .model import EMPTY, Segment, State
-from .plan import Plan, TargetPlan
-from .providers.base import RemoteState, Source
 
 __all__ = [
     "DriftCheck",
@@ -94,7 +93,7 @@ class DriftReport:
     #: a few keys per side, for the report
     examples: dict[str, list[str]] = field(default_factory=dict)
     #: phases whose remote facts come from the state store: drift there is invisible
-    blind: tuple[str, ...] = ()
+    blind: tuple[Phase, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -102,7 +101,7 @@ class DriftReport:
             "changes": self.changes,
             "sides": self.sides,
             "examples": self.examples,
-            "not_read_live": list(self.blind),
+            "not_read_live": [p.value for p in self.blind],
         }
 
 
@@ -115,7 +114,7 @@ def drift_report(tp: TargetPlan, last: State, examples: int = 5) -> DriftReport:
         keys = shown.setdefault(side, [])
         if len(keys) < examples:
             keys.append(f"{change.phase.value} {change.key}")
-    blind = tuple(p for p, src in tp.sources.items() if src == "state store")
+    blind = tuple(p for p, src in tp.sources.items() if src is Source.STATE_STORE)
     return DriftReport(tp.target, len(tp.changes), dict(sides), shown, blind)
 
 

@@ -31,11 +31,12 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from .changes import Phase
 from .config import TargetConfig, schema_text, target_type
 from .exceptions import OutputError
 from .model import Segment, State, StateBuilder
-from .providers.base import ReadScope, Refresh
+from .plan import Refresh
+from .plan.changes import Phase
+from .providers.base import ReadScope
 
 if TYPE_CHECKING:
     from .manager import Reconciler

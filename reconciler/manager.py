@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
+import weakref
 from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._logging import logger
 from .config import Config, TargetConfig, resolve
-from .diff import Ownership
 from .exceptions import PlanError, SnapshotError
 from .membership import membership_inputs
 from .model import State
@@ -26,20 +26,21 @@ from .plan import (
     Endpoint,
     Overview,
     Plan,
-    TargetPlan,
-    build_target_plan,
-    check_safety,
-    endpoint_of,
-)
-from .providers import provider_class, provider_types
-from .providers.base import (
-    Provider,
-    ProviderContext,
-    ReadScope,
     Refresh,
     RemoteState,
     Source,
+    TargetPlan,
+    build_target_plan,
+    check_config,
+    check_endpoints,
+    check_fresh,
+    check_safety,
+    endpoint_of,
 )
+from .plan.diff import Ownership
+from .plan.safety import REPLAN
+from .providers import provider_class, provider_types
+from .providers.base import Provider, ProviderContext, ReadScope
 from .statestore import StateStore
 
 if TYPE_CHECKING:  # apply's and drift's modules are imported by their commands alone
@@ -135,6 +136,9 @@ class Reconciler:
         #: that makes the sample repeatable, for tests)
         self.sample = 1000
         self.sample_seed: int | None = None
+        #: the target plans this reconciler made (by id, weakly): :meth:`apply` plans again
+        #: any other (a saved plan's, one edited since) and refuses it if it is stale
+        self._made: weakref.WeakValueDictionary[int, TargetPlan] = weakref.WeakValueDictionary()
 
     @contextlib.contextmanager
     def hold_locks(self, wait: float = 0.0, purpose: str = "apply") -> Iterator[None]:
@@ -266,12 +270,38 @@ class Reconciler:
 
     async def plan(self, refresh: Refresh = Refresh.FULL) -> Plan:
         plans = await asyncio.gather(*(self._plan_one(n, refresh) for n in self.target_names))
+        for tp in plans:
+            self._made[id(tp)] = tp
         return Plan(
             config_path=str(self.config.path.name),
             config_digest=self.config.digest,
             targets=tuple(plans),
-            refresh=refresh.value,
+            refresh=refresh,
         )
+
+    async def replan(
+        self,
+        saved: Plan,
+        source: Path | str = "the saved plan",
+        *,
+        config: Path | None = None,
+        replan: str = REPLAN,
+    ) -> Plan:
+        """The plan of now in place of ``saved``, refusing (:class:`StalePlanError`) a saved
+        plan that was planned somewhere else than where its targets now go, one whose config
+        is not ``config`` (the one named to apply it with, if any), or one whose changes are
+        no longer exactly the same. ``source`` names the plan in messages; ``replan``: the
+        command that makes a new one. Hold the locks (:meth:`hold_locks`) around this and the
+        apply, so that nothing comes in between."""
+        check_endpoints(saved, source, {n: self.endpoint(n) for n in self.target_names})
+        if config is not None:
+            check_config(saved, source, config, self.config.digest)
+        current = await self.plan()  # for this reconciler's targets: a plan for others is stale
+        check_fresh(saved, current, replan)
+        return current
+
+    def _made_here(self, plan: Plan) -> bool:
+        return all(self._made.get(id(tp)) is tp for tp in plan.targets)
 
     # -- apply ----------------------------------------------------------------------------
     def check(self, plan: Plan, *, force: bool = False) -> list[str]:
@@ -293,7 +323,28 @@ class Reconciler:
     ) -> list[ApplyResult]:
         """Apply ``plan``; with ``stop`` asked for midway (see :class:`~reconciler.apply.Stop`),
         every target ends between batches, its results say what was not sent, and the verify
-        read is skipped (or dropped)."""
+        read is skipped (or dropped).
+
+        A plan this reconciler did not make itself (one read from a file, or edited since) is
+        planned again first, under the locks, and refused unless its changes are still exactly
+        the same (:meth:`replan`); the plan of now is then applied."""
+        if not self._made_here(plan):
+            with contextlib.ExitStack() as stack:
+                if not self._held:
+                    stack.enter_context(self.hold_locks(lock_wait))
+                plan = await self.replan(plan)
+                return await self._apply(plan, force, reporter, verify, lock_wait, stop)
+        return await self._apply(plan, force, reporter, verify, lock_wait, stop)
+
+    async def _apply(
+        self,
+        plan: Plan,
+        force: bool,
+        reporter: Reporter | None,
+        verify: bool,
+        lock_wait: float,
+        stop: Stop | None,
+    ) -> list[ApplyResult]:
         from .apply import apply_target
 
         self.check(plan, force=force)
@@ -389,8 +440,8 @@ class Reconciler:
         if not self._held:
             with self.hold_locks(purpose="refresh"):
                 return await self.refresh()
-        from .changes import Phase
         from .drift import RefreshResult, refreshed_state, store_changes
+        from .plan.changes import Phase
 
         done = []
         for name, live in (await self.read_all()).items():

@@ -35,11 +35,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._hashing import row_sums
 from ._logging import logger
-from .changes import AccessChange, Action, Change, CustomerChange, LinkChange, SegmentChange
 from .exceptions import LockedError, StateStoreError
 from .model import Segment, State, StateBuilder
+from .plan.changes import AccessChange, Action, Change, CustomerChange, LinkChange, SegmentChange
+from .plan.fingerprint import row_sums
 
 __all__ = ["RunRecord", "Snapshot", "StateStore"]
 

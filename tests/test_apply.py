@@ -8,18 +8,16 @@ from pathlib import Path
 from typing import ClassVar
 
 from reconciler.apply import apply_target
-from reconciler.changes import Change, Phase
-from reconciler.diff import Ownership
 from reconciler.exceptions import BatchRejected
 from reconciler.model import Segment, State, StateBuilder
-from reconciler.plan import TargetPlan, build_target_plan
+from reconciler.plan import Capabilities, RemoteState, TargetPlan, build_target_plan
+from reconciler.plan.changes import Change, Phase
+from reconciler.plan.diff import Ownership
 from reconciler.providers.base import (
-    Capabilities,
     ItemResult,
     Provider,
     ProviderContext,
     ReadScope,
-    RemoteState,
 )
 from reconciler.statestore import StateStore
 

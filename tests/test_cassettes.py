@@ -13,7 +13,8 @@ from pathlib import Path
 
 import vcr
 
-from reconciler.changes import (
+from reconciler.model import Segment
+from reconciler.plan.changes import (
     AccessChange,
     Action,
     CustomerChange,
@@ -21,7 +22,6 @@ from reconciler.changes import (
     Phase,
     SegmentChange,
 )
-from reconciler.model import Segment
 from reconciler.providers.base import ProviderContext, ReadScope
 from reconciler.providers.epsilon import EpsilonProvider
 from reconciler.sandbox import Credentials, Sandbox

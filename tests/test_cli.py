@@ -78,10 +78,9 @@ def test_schema_commands_print_valid_json_schemas() -> None:
 
 
 def test_show_renders_a_saved_plan_and_refuses_garbage(tmp_path: Path) -> None:
-    from reconciler.diff import Ownership
     from reconciler.model import Segment, State, StateBuilder
-    from reconciler.plan import Plan, build_target_plan
-    from reconciler.providers.base import RemoteState
+    from reconciler.plan import Plan, RemoteState, build_target_plan
+    from reconciler.plan.diff import Ownership
     from reconciler.providers.epsilon import EpsilonProvider
 
     desired = StateBuilder().add_segment(Segment("s1", "One")).set_links("c1", ["s1"]).build()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reconciler.changes import AccessChange, Action, CustomerChange, LinkChange, SegmentChange
-from reconciler.diff import Ownership, diff, segment_fields
 from reconciler.model import Segment, State, StateBuilder
+from reconciler.plan.changes import AccessChange, Action, CustomerChange, LinkChange, SegmentChange
+from reconciler.plan.diff import Ownership, diff, segment_fields
 
 
 def state(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reconciler.changes import Action, CustomerChange, LinkChange, SegmentChange
 from reconciler.drift import Side, classify
 from reconciler.model import Segment, StateBuilder
+from reconciler.plan.changes import Action, CustomerChange, LinkChange, SegmentChange
 
 
 def last_applied() -> StateBuilder:

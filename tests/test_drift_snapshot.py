@@ -8,10 +8,10 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.changes import Phase
 from reconciler.drift import refreshed_state, snapshot_drift, store_changes
 from reconciler.model import Segment, State, StateBuilder
-from reconciler.providers.base import RemoteState, Source
+from reconciler.plan import RemoteState, Source
+from reconciler.plan.changes import Phase
 
 SETTINGS = settings(
     derandomize=True,

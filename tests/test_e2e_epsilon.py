@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 from _scenario import TEAM_1, apply, plan, write_config, writes
 
-from reconciler.changes import Action, Phase
+from reconciler.plan.changes import Action, Phase
 
 ROOT = Path(__file__).parent.parent
 

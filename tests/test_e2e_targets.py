@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from _scenario import apply, plan, reconciler, write_config, writes
 
-from reconciler.changes import Phase, step_of
+from reconciler.plan.changes import Phase, step_of
 
 KINDS = ["epsilon", "talonone", "epsilon-feed"]
 NAMES = {"epsilon": "eps", "talonone": "talon", "epsilon-feed": "feed"}

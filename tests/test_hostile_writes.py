@@ -17,18 +17,16 @@ import yaml
 from _scenario import RETAILER, TEAM_1, apply, cli, plan, write_config
 
 from reconciler.apply import ApplyResult, apply_target
-from reconciler.changes import Change, LinkChange, Phase
-from reconciler.diff import Ownership
 from reconciler.exceptions import BatchRejected
 from reconciler.model import Segment, State, StateBuilder
-from reconciler.plan import TargetPlan, build_target_plan
+from reconciler.plan import Capabilities, RemoteState, TargetPlan, build_target_plan
+from reconciler.plan.changes import Change, LinkChange, Phase
+from reconciler.plan.diff import Ownership
 from reconciler.providers.base import (
-    Capabilities,
     ItemResult,
     Provider,
     ProviderContext,
     ReadScope,
-    RemoteState,
 )
 from reconciler.providers.talonone import MAX_ACTIONS, TalonOneProvider, split_link
 from reconciler.sandbox import Sandbox, seed_state

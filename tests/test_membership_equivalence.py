@@ -15,8 +15,7 @@ import pytest
 from reconciler.config import load
 from reconciler.manager import Overrides, Reconciler
 from reconciler.membership import Wanted
-from reconciler.plan import Plan, TargetPlan
-from reconciler.providers.base import Refresh, Source
+from reconciler.plan import Plan, Refresh, Source, TargetPlan
 from reconciler.statestore import StateStore
 
 RETAILER = "13c84def-41cb-4f99-a3fc-6788264f79fe"

@@ -9,7 +9,7 @@ from typing import Any
 from reconciler.config import load
 from reconciler.manager import Overrides, Reconciler
 from reconciler.model import Segment, StateBuilder
-from reconciler.providers.base import Refresh, Source
+from reconciler.plan import Refresh, Source
 from reconciler.statestore import StateStore
 
 RETAILER = "13c84def-41cb-4f99-a3fc-6788264f79fe"
@@ -116,7 +116,7 @@ def test_auto_samples_for_drift_made_on_the_platform(fresh_sandbox: Any, tmp_pat
 
 def _record_behind(rec: Reconciler, sandbox: Any, cid_: str, segs: list[str]) -> None:
     """An apply that wrote to the platform, recorded it, and died before its checkpoint."""
-    from reconciler.changes import LinkChange
+    from reconciler.plan.changes import LinkChange
 
     sandbox.seed({"epsilon": {"customers": [{"id": cid_, "segmentIds": segs}]}})
     before = rec.store.load("eps").links.get(cid_, frozenset())

@@ -19,7 +19,7 @@ from reconciler.config._model import SparkSettings
 from reconciler.exceptions import ConfigError, PlanError
 from reconciler.manager import Overrides, Reconciler
 from reconciler.membership import spark as pushdown
-from reconciler.providers.base import Refresh, Source
+from reconciler.plan import Refresh, Source
 from reconciler.statestore import StateStore
 
 pytestmark = pytest.mark.skipif(

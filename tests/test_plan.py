@@ -8,12 +8,20 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from reconciler.changes import Action, Phase
-from reconciler.diff import Ownership
 from reconciler.exceptions import PlanError, UnsafePlanError
 from reconciler.model import Segment, State, StateBuilder
-from reconciler.plan import Plan, Safety, build_target_plan, check_safety, fingerprint
-from reconciler.providers.base import Capabilities, RemoteState, Source
+from reconciler.plan import (
+    Capabilities,
+    Plan,
+    RemoteState,
+    Safety,
+    Source,
+    build_target_plan,
+    check_safety,
+    fingerprint,
+)
+from reconciler.plan.changes import Action, Phase
+from reconciler.plan.diff import Ownership
 from reconciler.render import GITHUB_COMMENT_LIMIT, render_markdown, render_text, summary_line
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "plan.schema.json").read_text())

@@ -20,11 +20,11 @@ import yaml
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from reconciler.changes import AccessChange, Action, CustomerChange, LinkChange, SegmentChange
 from reconciler.config import Config, load, resolve
-from reconciler.diff import Ownership, diff
 from reconciler.exceptions import ConfigError
 from reconciler.model import EMPTY, Segment, State, StateBuilder
+from reconciler.plan.changes import AccessChange, Action, CustomerChange, LinkChange, SegmentChange
+from reconciler.plan.diff import Ownership, diff
 
 SETTINGS = settings(
     derandomize=True,

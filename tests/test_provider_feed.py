@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 
 from reconciler.apply import ApplyResult, apply_target
-from reconciler.changes import Action, LinkChange, Phase, SegmentChange
-from reconciler.diff import Ownership
 from reconciler.exceptions import ConfigError, ProviderError, UnsupportedError
 from reconciler.model import Segment, State, StateBuilder
-from reconciler.plan import TargetPlan, build_target_plan
+from reconciler.plan import Source, TargetPlan, build_target_plan
+from reconciler.plan.changes import Action, LinkChange, Phase, SegmentChange
+from reconciler.plan.diff import Ownership
 from reconciler.providers import _feed_format as fmt
 from reconciler.providers import provider_class
-from reconciler.providers.base import ProviderContext, ReadScope, Source
+from reconciler.providers.base import ProviderContext, ReadScope
 from reconciler.providers.feed import EpsilonFeedProvider
 from reconciler.statestore import StateStore
 

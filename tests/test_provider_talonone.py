@@ -19,13 +19,13 @@ import pytest
 from reconciler import _http
 from reconciler._http import RetryPolicy
 from reconciler.apply import ApplyResult, apply_target
-from reconciler.changes import Action, LinkChange, Phase, SegmentChange
-from reconciler.diff import Ownership
 from reconciler.exceptions import ProviderError
 from reconciler.model import Segment, State, StateBuilder
-from reconciler.plan import TargetPlan, build_target_plan
+from reconciler.plan import Refresh, RemoteState, Source, TargetPlan, build_target_plan
+from reconciler.plan.changes import Action, LinkChange, Phase, SegmentChange
+from reconciler.plan.diff import Ownership
 from reconciler.providers import provider_class
-from reconciler.providers.base import ProviderContext, ReadScope, Refresh, RemoteState, Source
+from reconciler.providers.base import ProviderContext, ReadScope
 from reconciler.providers.talonone import MAX_ACTIONS, TalonOneProvider, pack_link_requests
 from reconciler.sandbox import Sandbox, seed_state
 from reconciler.statestore import StateStore

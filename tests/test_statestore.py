@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.changes import AccessChange, Action, CustomerChange, LinkChange, SegmentChange
 from reconciler.exceptions import LockedError
 from reconciler.model import Segment
+from reconciler.plan.changes import AccessChange, Action, CustomerChange, LinkChange, SegmentChange
 from reconciler.statestore import StateStore
 
 

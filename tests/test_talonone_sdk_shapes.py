@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.changes import Action, LinkChange, Phase, SegmentChange
 from reconciler.model import Segment
+from reconciler.plan.changes import Action, LinkChange, Phase, SegmentChange
 from reconciler.providers.base import ProviderContext
 from reconciler.providers.talonone import TalonOneProvider
 from reconciler.sandbox import Sandbox, seed_state

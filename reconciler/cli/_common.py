@@ -197,7 +197,7 @@ def open_reconciler(
 
 
 def refresh_mode(value: str) -> Any:
-    from ..providers.base import Refresh
+    from ..plan import Refresh
 
     v = value.strip().lower()
     if v in ("full", "true", "1", "yes"):

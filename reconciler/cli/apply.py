@@ -13,7 +13,6 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from ..exceptions import StalePlanError
 from ._common import (
     EXIT_ERROR,
     Format,
@@ -78,7 +77,7 @@ def apply(
     On Ctrl-C (SIGINT) or SIGTERM no new batch is sent, the batches in flight are awaited (a
     second signal abandons them), every acknowledged change is recorded, and apply says what
     is left and exits 130 (SIGINT) or 143 (SIGTERM); running apply again finishes the job."""
-    from ..plan import check_config, check_endpoints, planned_config, read_plan_file
+    from ..plan import planned_config, read_plan_file
 
     config_file = file
     saved = read_plan_file(file)
@@ -99,13 +98,11 @@ def apply(
         open_reconciler(config_file, target, state, sandbox, sandbox_url) as rec,
         rec.hold_locks(lock_wait),
     ):
-        if saved is not None:
-            check_endpoints(saved, file, {n: rec.endpoint(n) for n in rec.target_names})
-            if config is not None:
-                check_config(saved, file, config, rec.config.digest)
-        current = run_command(rec.plan())
-        if saved is not None:
-            _check_fresh(saved, current, inv.command("plan", "--out", relative(file)))
+        if saved is None:
+            current = run_command(rec.plan())
+        else:  # the library refuses a stale plan, or one meant for elsewhere
+            replan = inv.command("plan", "--out", relative(file))
+            current = run_command(rec.replan(saved, file, config=config, replan=replan))
         current = with_path(current, config_file)
         if not current.has_changes:
             if machine:
@@ -197,24 +194,6 @@ def _interrupted(results: list[Any], reason: str, again: str) -> NoReturn:
     except KeyError:  # pragma: no cover - a stop asked for by something else than a signal
         code = 130
     raise typer.Exit(code)
-
-
-def _check_fresh(saved: Any, current: Any, replan: str) -> None:
-    if saved.changes_digest() == current.changes_digest():
-        return
-    reasons = []
-    if saved.config_digest != current.config_digest:
-        reasons.append("the config changed")
-    now = {t.target: t.remote_fingerprint for t in current.targets}
-    moved = [t.target for t in saved.targets if now.get(t.target) != t.remote_fingerprint]
-    if moved:
-        reasons.append(f"the remote state of {', '.join(moved)} changed")
-    why = " and ".join(reasons) or "the changes differ"
-    raise StalePlanError(
-        f"the saved plan is stale: {why} since it was made, and the changes it would make are no "
-        f"longer the same. Run `{replan}` again and review the new plan."
-    )
-
 
 def _confirm() -> None:
     if not sys.stdin.isatty():

@@ -20,12 +20,12 @@ from types import MappingProxyType
 
 import duckdb
 
-from .._hashing import SEP, row_sums
 from ..config import Config
 from ..exceptions import PlanError, SnapshotError
 from ..model import EMPTY, State, StateBuilder
-from ..plan import Overview, fingerprint_sum, format_fingerprint
-from ..providers.base import Provider, RemoteState
+from ..plan import Overview, RemoteState, fingerprint_sum, format_fingerprint
+from ..plan.fingerprint import SEP, row_sums
+from ..providers.base import Provider
 from ..statestore import Snapshot
 from .diff import ABSENT, DiffRows, MembershipDiff, Row
 from .duckdb import DuckDBDiff

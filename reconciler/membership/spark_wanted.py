@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from .._hashing import SEP
 from ..config import Config, SegmentConfig, SourceRule
 from ..config._resolve import (
     BAD_ID,
@@ -28,6 +27,7 @@ from ..config._resolve import (
 from ..config._sources import source_ref
 from ..engines.readers import file_ids_sql, temp_table
 from ..exceptions import ConfigError
+from ..plan.fingerprint import SEP
 from ..rules import DUCKDB_SQL, SPARK, SegmentRule, compile_rule, members_query
 
 if TYPE_CHECKING:

@@ -9,51 +9,21 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..changes import Action, Change, Phase
 from ..exceptions import BatchRejected, StatusError
 from ..model import EMPTY, State, StateBuilder
+from ..plan import Capabilities, Refresh, RemoteState, Source
+from ..plan.changes import Change, Phase
 from .settings import Setting
 
 if TYPE_CHECKING:
     from .._http import Http, HttpStats, RetryPolicy
     from ..statestore import StateStore
 
-__all__ = [
-    "Capabilities",
-    "ItemResult",
-    "Provider",
-    "ProviderContext",
-    "ReadScope",
-    "Refresh",
-    "RemoteState",
-    "Source",
-]
-
-
-class Source(StrEnum):
-    """Where a fact in a remote state comes from."""
-
-    LIVE = "live read"
-    STATE_STORE = "state store"
-    FEED = "last feed written"
-    #: Refresh.AUTO on a large target: the customers that changed (and a sample) read live
-    TARGETED = "live read of the changed customers and a sample, the rest from the state store"
-
-
-class Refresh(StrEnum):
-    #: read live everything the platform can give back
-    FULL = "full"
-    #: read live what the plan needs: on a platform that reads customers by id, the
-    #: customers whose desired or last-applied membership differs, plus a bounded sample of
-    #: the rest for drift (see :mod:`reconciler.membership`); elsewhere the same as FULL
-    AUTO = "auto"
-    #: plan from the state store alone (fast feedback; says so in the plan)
-    NONE = "none"
+__all__ = ["ItemResult", "Provider", "ProviderContext", "ReadScope"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,40 +33,6 @@ class ReadScope:
     segments: frozenset[str] = EMPTY
     #: read the members of every segment the platform holds, managed or not (import)
     every_segment: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """What a platform can do, as data the plan reads."""
-
-    #: items per write request, per phase
-    batch_size: Mapping[Phase, int]
-    #: the phases the platform has at all (Talon.One: no access control, implicit customers)
-    phases: frozenset[Phase] = frozenset(Phase)
-    #: (phase, action) the platform cannot do → the warning shown instead of the change
-    unsupported: Mapping[tuple[Phase, Action], str] = field(default_factory=dict)
-    #: (phase, action) done only in part → the caveat shown beside the change
-    caveats: Mapping[tuple[Phase, Action], str] = field(default_factory=dict)
-    #: the segment fields the platform carries (the diff compares only these)
-    segment_fields: tuple[str, ...] = ("name", "description")
-    #: concurrent requests within a phase (a target's ``concurrency`` setting overrides it)
-    concurrency: int = 8
-    #: customers can be read by id (:meth:`Provider.targeted_batches`): Refresh.AUTO then
-    #: reads only the ones that can change
-    reads_by_id: bool = False
-    #: under Refresh.NONE the remote is the state store's record (so the plan can diff it in
-    #: DuckDB against the membership snapshot); not for a target that is its own record
-    offline_from_store: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteState:
-    state: State
-    #: phase → where its facts come from
-    sources: Mapping[Phase, Source]
-    #: segment ids the platform marks as created by this reconciler
-    marked: frozenset[str] = EMPTY
-    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,10 +35,19 @@ from annotated_types import Ge, MinLen
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from .._http import EXCERPT, HttpStats, Reply, clip
-from ..changes import AccessChange, Action, Change, CustomerChange, LinkChange, Phase, SegmentChange
 from ..exceptions import ProviderError, StatusError
 from ..model import Segment, State, StateBuilder
-from .base import Capabilities, ItemResult, Provider, ProviderContext, ReadScope
+from ..plan import Capabilities
+from ..plan.changes import (
+    AccessChange,
+    Action,
+    Change,
+    CustomerChange,
+    LinkChange,
+    Phase,
+    SegmentChange,
+)
+from .base import ItemResult, Provider, ProviderContext, ReadScope
 from .settings import Setting, credential, http_settings, text, url
 
 __all__ = ["EpsilonProvider"]

@@ -31,11 +31,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..changes import AccessChange, Action, Change, CustomerChange, LinkChange, Phase, SegmentChange
 from ..exceptions import ConfigError, Problem, ProviderError, UnsupportedError
 from ..model import EMPTY, Segment, State, StateBuilder
+from ..plan import Capabilities, Source
+from ..plan.changes import (
+    AccessChange,
+    Action,
+    Change,
+    CustomerChange,
+    LinkChange,
+    Phase,
+    SegmentChange,
+)
 from . import _feed_format as fmt
-from .base import Capabilities, ItemResult, Provider, ProviderContext, ReadScope, Source
+from .base import ItemResult, Provider, ProviderContext, ReadScope
 from .settings import Setting, boolean, choice, directory
 
 __all__ = ["EpsilonFeedProvider"]

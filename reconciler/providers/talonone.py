@@ -31,10 +31,11 @@ from annotated_types import Ge
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from .._http import EXCERPT, HttpStats, Reply, clip
-from ..changes import Action, Change, LinkChange, Phase, SegmentChange
 from ..exceptions import ProviderError, RemoteError, StatusError
 from ..model import Segment, State, StateBuilder
-from .base import Capabilities, ItemResult, Provider, ProviderContext, ReadScope
+from ..plan import Capabilities
+from ..plan.changes import Action, Change, LinkChange, Phase, SegmentChange
+from .base import ItemResult, Provider, ProviderContext, ReadScope
 from .settings import Setting, credential, http_settings, number, text, url
 
 __all__ = ["MAX_ACTIONS", "PAGE_SIZE", "TalonOneProvider", "pack_link_requests", "split_link"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._printable import printable
-from ..changes import AccessChange, Action, Change, CustomerChange, LinkChange, SegmentChange
+from ..plan.changes import AccessChange, Action, Change, CustomerChange, LinkChange, SegmentChange
 
 MARKS = {
     Action.CREATE: "+",

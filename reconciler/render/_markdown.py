@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ..plan import Plan, TargetPlan
+from ..plan import Plan, Refresh, TargetPlan
 from ._lines import describe, mark, printable
 from ._text import summary_line
 
@@ -56,7 +56,7 @@ def _header(tp: TargetPlan) -> str:
         f"| {cus.get('create', 0):,} | {c.links_add:,} / {c.links_remove:,} |",
         "",
     ]
-    sources = ", ".join(f"{p}: {s}" for p, s in tp.sources.items())
+    sources = ", ".join(f"{p.value}: {s.value}" for p, s in tp.sources.items())
     if sources:
         lines.append(f"<sub>Remote facts — {md_text(sources)}</sub>\n")
     lines += [f"> [!WARNING]\n> {md_text(w)}\n" for w in tp.warnings]
@@ -80,7 +80,7 @@ def render_markdown(
     head = [f"### {summary_line(plan.counts)}", ""]
     if not plan.has_changes:
         head.insert(0, "**No changes.** The remote matches the configuration.\n")
-    if plan.refresh == "none":
+    if plan.refresh is Refresh.NONE:
         head.append("> Planned from the state store alone: remote drift is not visible.\n")
     headers = [_header(tp) for tp in plan.targets]
     # headers and the footer are always shown; the detail lists share what is left

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from ..plan import Counts, Plan
+from ..plan import Counts, Plan, Refresh
 from ._lines import describe, mark, printable
 
 _COLOUR = {"+": "green", "~": "yellow", "-": "red", "=": "cyan"}
@@ -30,7 +30,7 @@ def render_text(plan: Plan, *, max_items: int | None = 50) -> str:
     """Rich markup (print through a ``rich.console.Console``; it strips colour when asked)."""
     out: list[str] = []
     for tp in plan.targets:
-        sources = ", ".join(f"{phase} from {src}" for phase, src in tp.sources.items())
+        sources = ", ".join(f"{p.value} from {s.value}" for p, s in tp.sources.items())
         out.append(f"[bold]Target {literal(tp.target)}[/bold] ({tp.type})  [dim]{sources}[/dim]")
         if not tp.changes:
             out.append("  [dim]no changes[/dim]")
@@ -54,7 +54,7 @@ def render_text(plan: Plan, *, max_items: int | None = 50) -> str:
             unmanaged = literal(", ".join(tp.unmanaged[:10]))
             out.append(f"  [dim]Unmanaged (left alone): {unmanaged}{more}[/dim]")
         out.append("")
-    if plan.refresh == "none":
+    if plan.refresh is Refresh.NONE:
         out.append(
             "[yellow]Planned from the state store alone (--refresh=false): remote drift is "
             "not visible in this plan.[/yellow]"

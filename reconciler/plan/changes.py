@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
-from .model import EMPTY, Segment
+from ..model import EMPTY, Segment
 
 __all__ = [
     "STEPS",

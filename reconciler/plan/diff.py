@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from ..model import EMPTY, Segment, State
 from .changes import (
     AccessChange,
     Action,
@@ -21,7 +22,6 @@ from .changes import (
     SegmentChange,
     step_of,
 )
-from .model import EMPTY, Segment, State
 
 __all__ = ["Diff", "Ownership", "diff", "segment_fields"]
 

@@ -1,0 +1,52 @@
+"""The plan: a pure value, and the rules it is judged by. A leaf above :mod:`reconciler.model`:
+nothing here imports the providers, the config, the engines or the command line.
+
+- :mod:`.changes` — one value per object touched, and the order they run in (``STEPS``)
+- :mod:`.inputs` — what a plan is made from: the remote as read (``RemoteState``, ``Source``),
+  how much was read (``Refresh``), and what the platform can do (``Capabilities``)
+- :mod:`.diff` — desired x remote → changes (set algebra over ids)
+- :mod:`.build` — a target's plan: the diff, then the capabilities' warnings
+- :mod:`.definition` — ``Plan``, ``TargetPlan``, ``Counts``
+- :mod:`.endpoint` — where a target was planned
+- :mod:`.fingerprint` — the remote fingerprint a plan records
+- :mod:`.safety` — thresholds, ``prevent_destroy``, the refusal of a stale saved plan
+- :mod:`.planfile` — the file format (JSON both ways, the format version, the reader)
+"""
+
+from __future__ import annotations
+
+from .build import Overview, build_target_plan
+from .definition import FORMAT_VERSION, Counts, Plan, TargetPlan
+from .diff import Ownership
+from .endpoint import LOCAL_SANDBOX, Endpoint, endpoint_of
+from .fingerprint import fingerprint, fingerprint_sum, format_fingerprint
+from .inputs import Capabilities, Refresh, RemoteState, Source
+from .planfile import planned_config, read_plan_file
+from .safety import Safety, check_config, check_endpoints, check_fresh, check_safety
+
+__all__ = [
+    "FORMAT_VERSION",
+    "LOCAL_SANDBOX",
+    "Capabilities",
+    "Counts",
+    "Endpoint",
+    "Overview",
+    "Ownership",
+    "Plan",
+    "Refresh",
+    "RemoteState",
+    "Safety",
+    "Source",
+    "TargetPlan",
+    "build_target_plan",
+    "check_config",
+    "check_endpoints",
+    "check_fresh",
+    "check_safety",
+    "endpoint_of",
+    "fingerprint",
+    "fingerprint_sum",
+    "format_fingerprint",
+    "planned_config",
+    "read_plan_file",
+]

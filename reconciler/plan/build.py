@@ -1,0 +1,116 @@
+"""Building a target's plan: desired x remote → the diff, then the platform's capabilities turn
+what it cannot do into warnings (the diff never knows the platform)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ..model import State
+from .changes import Action, Change, Phase
+from .definition import TargetPlan
+from .diff import Ownership, diff
+from .fingerprint import fingerprint
+from .inputs import Capabilities, RemoteState
+
+__all__ = ["Overview", "build_target_plan"]
+
+
+def _group(kind: str, keys: Sequence[str], message: str, limit: int = 8) -> str:
+    shown = ", ".join(keys[:limit]) + (
+        f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    )
+    noun = kind if len(keys) == 1 else f"{kind}s"
+    return f"{message} ({len(keys)} {noun}: {shown})"
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """What a plan says of the WHOLE remote when it diffed only part of the customers (the
+    rest known unchanged): its fingerprint, its sizes, the unchanged links left out."""
+
+    fingerprint: str
+    existing: Mapping[str, int]
+    unchanged_links: int
+
+
+def build_target_plan(
+    target: str,
+    type_name: str,
+    capabilities: Capabilities,
+    desired: State,
+    remote: RemoteState,
+    ownership: Ownership,
+    *,
+    protected: Iterable[str] = (),
+    overview: Overview | None = None,
+) -> TargetPlan:
+    """Diff, then let the target's capabilities turn what it cannot do into warnings.
+
+    ``overview``: ``desired`` and ``remote`` hold only some of the customers (the ones that can
+    change); the overview describes the rest of the remote."""
+    phases = capabilities.phases
+    result = diff(
+        desired,
+        remote.state,
+        ownership,
+        access=Phase.ACCESS in phases,
+        customers=Phase.CUSTOMERS in phases,
+        compare=capabilities.segment_fields,
+    )
+    warnings: list[str] = list(remote.warnings)
+    kept: list[Change] = []
+    dropped: dict[tuple[Phase, Action], list[str]] = {}
+    caveated: dict[tuple[Phase, Action], list[str]] = {}
+    for change in result.changes:
+        k = (change.phase, change.action)
+        if k in capabilities.unsupported:
+            dropped.setdefault(k, []).append(change.key)
+            continue
+        if k in capabilities.caveats:
+            caveated.setdefault(k, []).append(change.key)
+        kept.append(change)
+    for k, keys in dropped.items():
+        warnings.append(_group(k[0].value.rstrip("s"), keys, capabilities.unsupported[k]))
+    for k, keys in caveated.items():
+        warnings.append(_group(k[0].value.rstrip("s"), keys, capabilities.caveats[k]))
+    if "description" not in capabilities.segment_fields:
+        described = sorted(s.id for s in desired.segments.values() if s.description)
+        if described:
+            warnings.append(
+                _group(
+                    "segment",
+                    described,
+                    "this target has no segment descriptions: the descriptions are not sent",
+                )
+            )
+    if Phase.ACCESS not in phases:
+        asked = sorted(s for s, teams in desired.access.items() if teams)
+        if asked:
+            note = capabilities.unsupported.get(
+                (Phase.ACCESS, Action.UPDATE), "this target has no access control"
+            )
+            warnings.append(_group("segment", asked, f"{note}: access lists are not applied"))
+    remote_state = remote.state
+    if overview is None:
+        overview = Overview(
+            fingerprint(remote_state),
+            {
+                "segments": len(remote_state.segments),
+                "customers": len(remote_state.customers),
+                "links": remote_state.link_count(),
+            },
+            0,
+        )
+    return TargetPlan(
+        target=target,
+        type=type_name,
+        changes=tuple(kept),
+        warnings=tuple(warnings),
+        unmanaged=result.unmanaged,
+        sources=dict(remote.sources),
+        remote_fingerprint=overview.fingerprint,
+        existing=dict(overview.existing),
+        unchanged_links=result.unchanged_links + overview.unchanged_links,
+        protected=tuple(sorted(set(protected))),
+    )

@@ -1,0 +1,196 @@
+"""The plan as a value: ordered changes per target, warnings, counts (its file format is
+:mod:`reconciler.plan.planfile`; the methods that read and write it are kept here for callers).
+
+A plan records the digest of the config it came from and a fingerprint of each remote state it
+was computed against, so a saved plan can be refused when either has moved on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import PlanError
+from .changes import STEPS, Action, Change, LinkChange, Phase, Step, step_of
+from .endpoint import Endpoint
+from .inputs import Refresh, Source
+
+__all__ = ["FORMAT_VERSION", "Counts", "Plan", "TargetPlan", "count"]
+
+#: the plan file format a plan is written in (see :mod:`reconciler.plan.planfile`). 2: each
+#: target records where it was planned (``planned_at``), and a saved plan's ``config.path`` is
+#: relative to the plan file. 1 (still read, by ``show``): neither.
+FORMAT_VERSION = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    create: int = 0
+    update: int = 0
+    delete: int = 0
+    forget: int = 0
+    links_add: int = 0
+    links_remove: int = 0
+    #: per phase → action → count
+    by_phase: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return (
+            self.create
+            + self.update
+            + self.delete
+            + self.forget
+            + self.links_add
+            + (self.links_remove)
+        )
+
+    def __add__(self, other: Counts) -> Counts:
+        phases: dict[str, dict[str, int]] = {}
+        for src in (self.by_phase, other.by_phase):
+            for ph, acts in src.items():
+                for act, n in acts.items():
+                    phases.setdefault(ph, {})[act] = phases.get(ph, {}).get(act, 0) + n
+        return Counts(
+            self.create + other.create,
+            self.update + other.update,
+            self.delete + other.delete,
+            self.forget + other.forget,
+            self.links_add + other.links_add,
+            self.links_remove + other.links_remove,
+            phases,
+        )
+
+
+def count(changes: Iterable[Change]) -> Counts:
+    tally = {a: 0 for a in Action}
+    phases: dict[str, dict[str, int]] = {}
+    add = remove = 0
+    for c in changes:
+        if isinstance(c, LinkChange):
+            n_add, n_rem = len(c.added), len(c.removed)
+            add += n_add
+            remove += n_rem
+            ph = phases.setdefault(Phase.LINKS.value, {})
+            ph["add"] = ph.get("add", 0) + n_add
+            ph["remove"] = ph.get("remove", 0) + n_rem
+            ph["customers"] = ph.get("customers", 0) + 1
+        else:
+            tally[c.action] += 1
+            ph = phases.setdefault(c.phase.value, {})
+            ph[c.action.value] = ph.get(c.action.value, 0) + 1
+    return Counts(
+        tally[Action.CREATE],
+        tally[Action.UPDATE],
+        tally[Action.DELETE],
+        tally[Action.FORGET],
+        add,
+        remove,
+        phases,
+    )
+
+
+@dataclass(frozen=True, slots=True, weakref_slot=True)
+class TargetPlan:
+    """One target's changes, in execution order, and what they were planned against (a
+    reconciler knows the ones it made by a weak reference: one it did not make, such as a
+    saved plan's, is planned again before it is applied)."""
+
+    target: str
+    type: str
+    changes: tuple[Change, ...]
+    warnings: tuple[str, ...] = ()
+    unmanaged: tuple[str, ...] = ()
+    #: phase → where the remote facts came from
+    sources: Mapping[Phase, Source] = field(default_factory=dict)
+    remote_fingerprint: str = ""
+    #: size of the remote before the plan: segments, customers, links
+    existing: Mapping[str, int] = field(default_factory=dict)
+    unchanged_links: int = 0
+    #: segment ids that may never be deleted (prevent_destroy, now or when last applied)
+    protected: tuple[str, ...] = ()
+    #: where it was planned (None: a plan of format version 1, which did not record it)
+    planned_at: Endpoint | None = None
+
+    @property
+    def counts(self) -> Counts:
+        return count(self.changes)
+
+    def by_step(self) -> list[tuple[Step, list[Change]]]:
+        """The changes grouped by execution step, in execution order, empty steps left out
+        (one pass; a plan file edited out of order still groups right)."""
+        buckets: dict[int, list[Change]] = {}
+        for change in self.changes:
+            buckets.setdefault(step_of(change), []).append(change)
+        return [(STEPS[i], buckets[i]) for i in sorted(buckets)]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    config_path: str
+    config_digest: str
+    targets: tuple[TargetPlan, ...]
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    refresh: Refresh = Refresh.FULL
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def counts(self) -> Counts:
+        total = Counts()
+        for t in self.targets:
+            total = total + t.counts
+        return total
+
+    @property
+    def has_changes(self) -> bool:
+        return any(t.changes for t in self.targets)
+
+    def target(self, name: str) -> TargetPlan:
+        for t in self.targets:
+            if t.target == name:
+                return t
+        raise PlanError(f"the plan has no target {name!r}")
+
+    # -- the file format (:mod:`reconciler.plan.planfile`) --------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        from .planfile import plan_dict
+
+        return plan_dict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False, ensure_ascii=False)
+
+    def save(self, path: Path, config: Path) -> None:
+        """Write the plan to ``path`` (whole or not at all), its config's path recorded
+        relative to the plan file, so that it is found from wherever the plan is applied."""
+        from .planfile import save_plan
+
+        save_plan(self, path, config)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        from .planfile import plan_from_dict
+
+        return plan_from_dict(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        from .planfile import plan_from_json
+
+        return plan_from_json(text)
+
+    def changes_digest(self) -> str:
+        """A digest of the changes alone (what would be done), independent of timestamps."""
+        from .planfile import change_dict
+
+        h = hashlib.sha256()
+        for t in self.targets:
+            h.update(t.target.encode())
+            for c in t.changes:
+                h.update(json.dumps(change_dict(c), sort_keys=True).encode())
+        return h.hexdigest()
