@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.changes import (
+from reconciler.model import Segment
+from reconciler.plan.changes import (
     STEPS,
     AccessChange,
     Action,
@@ -15,7 +16,6 @@ from reconciler.changes import (
     Step,
     step_of,
 )
-from reconciler.model import Segment
 
 
 def test_the_phases_in_order() -> None:

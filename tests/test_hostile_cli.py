@@ -182,6 +182,9 @@ def test_a_signal_before_any_write_exits_with_its_code_and_releases_the_lock(
     assert proc.returncode == code, err.decode()
     assert f"Interrupted ({sig.name})" in err.decode()
     assert "Traceback" not in err.decode()
+    # the reads the signal cut short are still held by the sandbox (2 s each): they land
+    # before the next step (and before the next test's reset)
+    _settled(fresh_sandbox, quiet=2.5)
     assert not writes(fresh_sandbox)
     fresh_sandbox.set_faults("")
     done, _, err_ = run_cli("apply", str(cfg), *common, "--auto-approve")  # no lock left

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from _scenario import write_config
-from reconciler.engine import Reconciler
 
 from reconciler.config import load
 from reconciler.exceptions import StalePlanError
+from reconciler.manager import Reconciler
 from reconciler.plan import Plan, read_plan_file
 from reconciler.statestore import StateStore
 

@@ -38,7 +38,7 @@ def test_importing_the_plan_loads_no_layer_above_it() -> None:
     )
     loaded = json.loads(done.stdout)
     assert "reconciler.plan.build" in loaded  # the import did happen
-    above = [m for m in loaded if m.startswith(FORBIDDEN) or m == "reconciler.engine"]
+    above = [m for m in loaded if m.startswith(FORBIDDEN) or m == "reconciler.manager"]
     assert above == []
 
 

@@ -22,7 +22,7 @@ from hostile.loopback import Call, Loopback
 from reconciler.config import load
 from reconciler.exceptions import ConfigError
 from reconciler.manager import Reconciler
-from reconciler.providers.base import Refresh
+from reconciler.plan import Refresh
 from reconciler.statestore import StateStore
 
 MODULE = "toy_lists"
@@ -31,9 +31,10 @@ GUARD = 60.0
 PROVIDER = '''
 """Toy lists: named lists of customers behind a JSON API (a platform outside the package)."""
 
-from reconciler.changes import Action, LinkChange, Phase, SegmentChange
+from reconciler.plan.changes import Action, LinkChange, Phase, SegmentChange
 from reconciler.model import Segment
-from reconciler.providers.base import Capabilities, ItemResult, Provider
+from reconciler.plan import Capabilities
+from reconciler.providers.base import ItemResult, Provider
 from reconciler.providers.settings import credential, http_settings, text, url
 
 

@@ -9,15 +9,16 @@ import json
 
 from rich.console import Console
 
-from reconciler.changes import (
+from reconciler.model import Segment
+from reconciler.plan import Plan, Source, TargetPlan
+from reconciler.plan.changes import (
     AccessChange,
     Action,
     CustomerChange,
     LinkChange,
+    Phase,
     SegmentChange,
 )
-from reconciler.model import Segment
-from reconciler.plan import Plan, TargetPlan
 from reconciler.render import md_code, md_text, render_json, render_markdown, render_text
 
 CHANGES = (
@@ -37,7 +38,7 @@ def _plan(changes: tuple[object, ...] = CHANGES) -> Plan:
         changes,  # type: ignore[arg-type]
         warnings=(WARNING,),
         unmanaged=("u1",),
-        sources={"segments": "live"},
+        sources={Phase.SEGMENTS: Source.LIVE},
     )
     return Plan("audiences.yaml", "d1", (target,), created="2026-01-01T00:00:00+00:00")
 
@@ -51,7 +52,7 @@ def _plain(markup: str) -> list[str]:
 
 def test_text_lists_steps_in_execution_order_with_markers() -> None:
     assert _plain(render_text(_plan())) == [
-        "Target eps (epsilon)  segments from live",
+        "Target eps (epsilon)  segments from live read",
         "  segments (1)",
         '    + segment new  name="New [bold]x\\x1b[31m"',
         "  access (1)",
