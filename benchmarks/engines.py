@@ -350,6 +350,8 @@ def run_plan(
         f"{len(changed)} customers changed, {len(expected)} perturbed: "
         f"{len(changed - expected)} unexpected, {len(expected - changed)} missed"
     )
+    from reconciler.plan import changes_digest
+
     scale = 1024 if sys.platform != "darwin" else 1
     return {
         "engine": engine_name,
@@ -357,7 +359,7 @@ def run_plan(
         "changed": len(changed),
         "changes": len(tp.changes),
         "kinds": dict(kinds),
-        "digest": plan.changes_digest(),
+        "digest": changes_digest(plan),
         "existing": dict(tp.existing),
         "warnings": list(tp.warnings),
         "requests": requests[0],

@@ -111,6 +111,8 @@ def _timed_plan(directory: Path, url: str, refresh: str = "full") -> tuple[Any, 
 
 
 def _plan_summary(plan: Any) -> dict[str, Any]:
+    from reconciler.plan import changes_digest
+
     (tp,) = plan.targets
     by_phase = {k: dict(v) for k, v in tp.counts.by_phase.items()}
     return {
@@ -118,7 +120,7 @@ def _plan_summary(plan: Any) -> dict[str, Any]:
         "by_phase": by_phase,
         "fingerprint": tp.remote_fingerprint,
         "existing": dict(tp.existing),
-        "changes_digest": plan.changes_digest(),
+        "changes_digest": changes_digest(plan),
     }
 
 
@@ -130,8 +132,9 @@ def phase_plan(directory: Path, url: str, refresh: str = "full") -> dict[str, An
 def phase_apply(directory: Path, url: str) -> dict[str, Any]:
     (rec, plan), times = _timed_plan(directory, url)
     from reconciler.manager import run
+    from reconciler.plan import plan_json
 
-    (directory / "plan.json").write_text(plan.to_json(indent=None), encoding="utf-8")
+    (directory / "plan.json").write_text(plan_json(plan, indent=None), encoding="utf-8")
     start = time.perf_counter()
     gc.freeze()  # as `reconcile apply` does around an apply (process wide: the library does not)
     try:
@@ -196,11 +199,11 @@ def naive(url: str, plan_path: Path, sample: int) -> dict[str, Any]:
     """One request per change, in order, one at a time, no batching: creates, then links."""
     import httpx
 
-    from reconciler.plan import Plan
+    from reconciler.plan import plan_from_json
     from reconciler.plan.changes import CustomerChange, LinkChange
     from reconciler.sandbox import EPSILON_API_KEY
 
-    (tp,) = Plan.from_json(plan_path.read_text(encoding="utf-8")).targets
+    (tp,) = plan_from_json(plan_path.read_text(encoding="utf-8")).targets
     links = [c for c in tp.changes if isinstance(c, LinkChange)]
     new = {c.key for c in tp.changes if isinstance(c, CustomerChange)}
     ratio = len(links) / (len(links) + len(new))

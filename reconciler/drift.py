@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .model import EMPTY, Segment, State
-from .plan import Plan, RemoteState, Source, TargetPlan
+from .plan import Plan, RemoteState, Source, TargetPlan, plan_dict
 from .plan.changes import (
     AccessChange,
     Action,
@@ -148,7 +148,7 @@ class DriftCheck:
             if r.target in self.snapshots:
                 entry["snapshot"] = self.snapshots[r.target].as_dict()
             targets.append(entry)
-        return {"in_sync": not self.drifted, "targets": targets, "plan": self.plan.to_dict()}
+        return {"in_sync": not self.drifted, "targets": targets, "plan": plan_dict(self.plan)}
 
 
 # -- the state store's snapshot against a full live read ----------------------------------------

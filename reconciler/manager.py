@@ -31,6 +31,7 @@ from .plan import (
     Source,
     TargetPlan,
     build_target_plan,
+    changes_digest,
     check_config,
     check_endpoints,
     check_fresh,
@@ -348,7 +349,7 @@ class Reconciler:
         from .apply import apply_target
 
         self.check(plan, force=force)
-        digest = plan.changes_digest()
+        digest = changes_digest(plan)
 
         async def one(tp: TargetPlan) -> ApplyResult:
             provider = self.provider(tp.target)

@@ -13,6 +13,7 @@ import pytest
 from _scenario import cli
 
 from reconciler import __version__
+from reconciler.plan import plan_json
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "examples" / "audiences.yaml"
@@ -93,7 +94,7 @@ def test_show_renders_a_saved_plan_and_refuses_garbage(tmp_path: Path) -> None:
         Ownership(),
     )
     saved = tmp_path / "plan.json"
-    saved.write_text(Plan("audiences.yaml", "0" * 64, (tp,)).to_json())
+    saved.write_text(plan_json(Plan("audiences.yaml", "0" * 64, (tp,))))
     shown = cli("show", str(saved))
     assert shown.returncode == 0, shown.stderr
     assert "+ segment s1" in shown.stdout

@@ -15,7 +15,7 @@ from _scenario import write_config
 from reconciler.config import load
 from reconciler.exceptions import StalePlanError
 from reconciler.manager import Reconciler
-from reconciler.plan import Plan, read_plan_file
+from reconciler.plan import Plan, read_plan_file, save_plan
 from reconciler.statestore import StateStore
 
 
@@ -27,7 +27,7 @@ def saved_plan(tmp_path: Path, *, edited: bool = False) -> tuple[Path, Plan]:
     config = write_config(tmp_path, ["epsilon-feed"], edited=edited)
     made = asyncio.run(feed_reconciler(config, tmp_path / "state.db").plan())
     assert made.has_changes
-    made.save(tmp_path / "plan.json", config)
+    save_plan(made, tmp_path / "plan.json", config)
     saved = read_plan_file(tmp_path / "plan.json")
     assert saved is not None
     return config, saved

@@ -17,8 +17,11 @@ from reconciler.plan import (
     Safety,
     Source,
     build_target_plan,
+    changes_digest,
     check_safety,
     fingerprint,
+    plan_from_json,
+    plan_json,
 )
 from reconciler.plan.changes import Action, Phase
 from reconciler.plan.diff import Ownership
@@ -68,18 +71,18 @@ def test_capabilities_turn_unsupported_changes_into_warnings() -> None:
 
 def test_plan_round_trips_through_json_and_matches_the_schema() -> None:
     plan = make_plan()
-    data = json.loads(plan.to_json())
+    data = json.loads(plan_json(plan))
     jsonschema.Draft202012Validator(SCHEMA).validate(data)
-    again = Plan.from_json(plan.to_json())
+    again = plan_from_json(plan_json(plan))
     assert again == plan
-    assert again.changes_digest() == plan.changes_digest()
+    assert changes_digest(again) == changes_digest(plan)
 
 
 def test_malformed_plan_files_are_refused() -> None:
     with pytest.raises(PlanError, match="not a valid plan file"):
-        Plan.from_json("{nope")
+        plan_from_json("{nope")
     with pytest.raises(PlanError, match="format version 9"):
-        Plan.from_json(json.dumps({"format_version": 9}))
+        plan_from_json(json.dumps({"format_version": 9}))
 
 
 def test_summary_line_counts_objects_and_links() -> None:

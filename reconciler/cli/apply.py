@@ -77,7 +77,7 @@ def apply(
     On Ctrl-C (SIGINT) or SIGTERM no new batch is sent, the batches in flight are awaited (a
     second signal abandons them), every acknowledged change is recorded, and apply says what
     is left and exits 130 (SIGINT) or 143 (SIGTERM); running apply again finishes the job."""
-    from ..plan import planned_config, read_plan_file
+    from ..plan import plan_dict, planned_config, read_plan_file
 
     config_file = file
     saved = read_plan_file(file)
@@ -106,7 +106,7 @@ def apply(
         current = with_path(current, config_file)
         if not current.has_changes:
             if machine:
-                write_json({"plan": current.to_dict(), "results": [], "interrupted": None})
+                write_json({"plan": plan_dict(current), "results": [], "interrupted": None})
             else:
                 render_plan(current, format, full_plan=full_plan)
             err.print("[green]Nothing to apply.[/green]")
@@ -132,10 +132,12 @@ def apply(
 
 def _finish(current: Any, results: list[Any], stop: Any, again: str, *, machine: bool) -> None:
     """The results (a document, or a summary), what is left when interrupted, the exit code."""
+    from ..plan import plan_dict
+
     if machine:
         write_json(
             {
-                "plan": current.to_dict(),
+                "plan": plan_dict(current),
                 "results": [_result_dict(r) for r in results],
                 "interrupted": stop.reason or None,
             }

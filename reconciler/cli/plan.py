@@ -52,7 +52,9 @@ def plan(
         result = run_command(rec.plan(refresh_mode(refresh)))
     result = with_path(result, file)
     if out_file:
-        result.save(out_file, file)
+        from ..plan import save_plan
+
+        save_plan(result, out_file, file)
         err.print(f"[dim]Plan saved to {lit(out_file)}[/dim]")
     inv = Invocation(file, tuple(target or ()), state, sandbox, sandbox_url)
     render_plan(result, format, full, inv.command("plan", "--format", "json"))

@@ -21,7 +21,16 @@ from .diff import Ownership
 from .endpoint import LOCAL_SANDBOX, Endpoint, endpoint_of
 from .fingerprint import fingerprint, fingerprint_sum, format_fingerprint
 from .inputs import Capabilities, Refresh, RemoteState, Source
-from .planfile import planned_config, read_plan_file
+from .planfile import (
+    changes_digest,
+    plan_dict,
+    plan_from_dict,
+    plan_from_json,
+    plan_json,
+    planned_config,
+    read_plan_file,
+    save_plan,
+)
 from .safety import Safety, check_config, check_endpoints, check_fresh, check_safety
 
 __all__ = [
@@ -39,6 +48,7 @@ __all__ = [
     "Source",
     "TargetPlan",
     "build_target_plan",
+    "changes_digest",
     "check_config",
     "check_endpoints",
     "check_fresh",
@@ -47,6 +57,11 @@ __all__ = [
     "fingerprint",
     "fingerprint_sum",
     "format_fingerprint",
+    "plan_dict",
+    "plan_from_dict",
+    "plan_from_json",
+    "plan_json",
     "planned_config",
     "read_plan_file",
+    "save_plan",
 ]

@@ -7,13 +7,9 @@ was computed against, so a saved plan can be refused when either has moved on.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 from ..exceptions import PlanError
 from .changes import STEPS, Action, Change, LinkChange, Phase, Step, step_of
@@ -155,42 +151,3 @@ class Plan:
             if t.target == name:
                 return t
         raise PlanError(f"the plan has no target {name!r}")
-
-    # -- the file format (:mod:`reconciler.plan.planfile`) --------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        from .planfile import plan_dict
-
-        return plan_dict(self)
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, sort_keys=False, ensure_ascii=False)
-
-    def save(self, path: Path, config: Path) -> None:
-        """Write the plan to ``path`` (whole or not at all), its config's path recorded
-        relative to the plan file, so that it is found from wherever the plan is applied."""
-        from .planfile import save_plan
-
-        save_plan(self, path, config)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
-        from .planfile import plan_from_dict
-
-        return plan_from_dict(data)
-
-    @classmethod
-    def from_json(cls, text: str) -> Plan:
-        from .planfile import plan_from_json
-
-        return plan_from_json(text)
-
-    def changes_digest(self) -> str:
-        """A digest of the changes alone (what would be done), independent of timestamps."""
-        from .planfile import change_dict
-
-        h = hashlib.sha256()
-        for t in self.targets:
-            h.update(t.target.encode())
-            for c in t.changes:
-                h.update(json.dumps(change_dict(c), sort_keys=True).encode())
-        return h.hexdigest()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -34,9 +35,11 @@ from .inputs import Refresh, Source
 __all__ = [
     "FORMAT_VERSION",
     "change_dict",
+    "changes_digest",
     "plan_dict",
     "plan_from_dict",
     "plan_from_json",
+    "plan_json",
     "planned_config",
     "read_plan_file",
     "save_plan",
@@ -55,6 +58,21 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "summary": _counts_dict(plan.counts),
         "targets": [_target_dict(t) for t in plan.targets],
     }
+
+
+def plan_json(plan: Plan, indent: int | None = 2) -> str:
+    """The plan as the JSON of its file (stable key order)."""
+    return json.dumps(plan_dict(plan), indent=indent, sort_keys=False, ensure_ascii=False)
+
+
+def changes_digest(plan: Plan) -> str:
+    """A digest of the changes alone (what would be done), independent of timestamps."""
+    h = hashlib.sha256()
+    for t in plan.targets:
+        h.update(t.target.encode())
+        for c in t.changes:
+            h.update(json.dumps(change_dict(c), sort_keys=True).encode())
+    return h.hexdigest()
 
 
 def save_plan(plan: Plan, path: Path, config: Path) -> None:

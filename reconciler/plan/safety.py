@@ -15,6 +15,7 @@ from ..exceptions import StalePlanError, UnsafePlanError
 from .changes import Action, SegmentChange
 from .definition import Plan, TargetPlan
 from .endpoint import Endpoint
+from .planfile import changes_digest
 
 __all__ = ["Safety", "check_config", "check_endpoints", "check_fresh", "check_safety"]
 
@@ -100,7 +101,7 @@ def check_fresh(saved: Plan, current: Plan, replan: str = REPLAN) -> None:
     """Refuse ``saved`` unless ``current`` (the plan of now, for the same targets) makes exactly
     the same changes; the message says what moved on (the config, a target's remote state) and
     how to plan again (``replan``, a command)."""
-    if saved.changes_digest() == current.changes_digest():
+    if changes_digest(saved) == changes_digest(current):
         return
     reasons = []
     if saved.config_digest != current.config_digest:

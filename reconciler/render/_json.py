@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from ..plan import Plan
+from ..plan import Plan, plan_json
 
 
 def render_json(plan: Plan) -> str:
     """The plan as JSON (stable key order; validates against ``schemas/plan.schema.json``)."""
-    return plan.to_json(indent=2) + "\n"
+    return plan_json(plan, indent=2) + "\n"
