@@ -6,16 +6,13 @@ Every write the providers send is idempotent, so a retried request is always saf
 through an injectable ``sleep`` so retry tests run instantly.
 
 Every attempt has one overall deadline (connect, headers and the whole body: httpx's own
-timeouts are per phase, so a server trickling a byte a second would never trip them), and a
-body is streamed and refused past :data:`MAX_BODY` bytes, counted after decompression (the
-client decodes gzip and deflate itself, in bounded steps, so a gzip bomb never expands in
-memory). An answer is a :class:`Reply`: its JSON is read, and checked against a declared shape,
-in one place (:meth:`Reply.parse`), so a platform answering HTML, JSON nested too deeply or
-JSON of another shape is one line naming the target and the request.
+timeouts are per phase, so a server trickling a byte a second would never trip them); the body
+is read streamed, capped and decompressed (:func:`~._reply.read_body`) into a :class:`Reply`.
 
 Secrets never leave this module in a message: errors name the target, the method, the path and
 the status; every text or parsed body of an answer that can reach a message passes through
-:meth:`Http.redact` here, before any message is built, and is quoted only as a short excerpt.
+:meth:`Http.redact` (:class:`~._redact.Redactor`) here, before any message is built, and is
+quoted only as a short excerpt.
 """
 
 from __future__ import annotations
@@ -26,14 +23,11 @@ import functools
 import json as jsonlib
 import logging
 import random
-import re
 import ssl
 import time
-import urllib.parse
-import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import httpx
 from tenacity import (
@@ -46,39 +40,13 @@ from tenacity import (
 
 from . import __version__
 from ._logging import logger
-from .exceptions import CredentialsRefused, ProviderError, RemoteError, StatusError
+from ._redact import Redactor, clip
+from ._reply import ERROR_BODY, MAX_BODY, Reply, read_body
+from .exceptions import CredentialsRefused, RemoteError, StatusError
 
-if TYPE_CHECKING:
-    from pydantic import TypeAdapter
-
-__all__ = [
-    "EXCERPT",
-    "MAX_BODY",
-    "MIN_SECRET",
-    "RETRY_STATUSES",
-    "Http",
-    "HttpStats",
-    "Reply",
-    "RetryPolicy",
-    "clip",
-]
+__all__ = ["MAX_BODY", "RETRY_STATUSES", "Http", "HttpStats", "Reply", "RetryPolicy"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-#: the most bytes one answer may hold, decompressed: a page of 1000 customers is ~100 kB, so
-#: this is far above any real page; a larger answer is refused, not read on
-MAX_BODY = 32 * 2**20
-#: the most bytes of an error answer read (only an excerpt of it reaches a message)
-_ERROR_BODY = 64 * 2**10
-#: the most characters of an answer a message quotes
-EXCERPT = 200
-#: secrets at least this long are redacted wherever they occur; shorter ones (which could be
-#: part of any word) only where they stand as a whole token
-MIN_SECRET = 8
-#: raw bytes read, and decompressed bytes produced, per step
-_STEP = 64 * 2**10
-
-_T = TypeVar("_T")
 
 log = logger("http")
 
@@ -103,12 +71,6 @@ class HttpStats:
     requests: int = 0
     retries: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
-
-
-def clip(text: str, limit: int = EXCERPT) -> str:
-    """``text`` on one line, at most ``limit`` characters (an excerpt for a message)."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class _Retryable(Exception):
@@ -150,153 +112,6 @@ class _RateLimiter:
             self._next = max(now, self._next) + self._interval
 
 
-class _Redactor:
-    """Replaces every credential in a text with ``***``.
-
-    The rule: a secret of at least :data:`MIN_SECRET` characters is replaced wherever it
-    occurs (a long random string never occurs by accident, and it may be glued to other text,
-    as in ``Basic<key>``); a shorter one only where it stands as a whole token, between
-    characters that are not letters or digits (replacing it inside words would mangle every
-    message: a one-letter key would star out that letter everywhere, and a short string inside
-    a word tells nothing about the secret). Each secret is matched as sent and in its URL-encoded
-    and JSON-escaped forms. Messages quote at most :data:`EXCERPT` characters of an answer.
-    """
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        forms: set[str] = set()
-        for secret in secrets:
-            if secret:
-                forms |= {secret, urllib.parse.quote(secret, safe=""), jsonlib.dumps(secret)[1:-1]}
-        parts = [
-            re.escape(f) if len(f) >= MIN_SECRET else rf"(?<![^\W_]){re.escape(f)}(?![^\W_])"
-            for f in sorted(forms, key=len, reverse=True)
-        ]
-        self._pattern = re.compile("|".join(parts)) if parts else None
-
-    def text(self, text: str) -> str:
-        return self._pattern.sub("***", text) if self._pattern else text
-
-    def value(self, value: Any) -> Any:
-        """A parsed JSON value with every string in it (keys too) redacted."""
-        if self._pattern is None:
-            return value
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, list):
-            return [self.value(v) for v in value]
-        if isinstance(value, dict):
-            return {self.text(str(k)): self.value(v) for k, v in value.items()}
-        return value
-
-
-class _Inflate:
-    """A gzip or deflate body decoded in steps of at most :data:`_STEP` bytes (zlib's
-    ``max_length``), so a small input that expands enormously is stopped while it expands."""
-
-    def __init__(self, encoding: str) -> None:
-        self._deflate = encoding == "deflate"
-        self._z = zlib.decompressobj(zlib.MAX_WBITS | 16 if encoding == "gzip" else zlib.MAX_WBITS)
-        self._started = False
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if self._deflate and not self._started and data:
-            self._started = True
-            try:  # "deflate" is meant as zlib-wrapped, but often sent raw
-                zlib.decompressobj().decompress(data[:2])
-            except zlib.error:
-                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-        while True:
-            piece = self._z.decompress(data, _STEP)
-            if piece:
-                yield piece
-            data = self._z.unconsumed_tail
-            if not data and len(piece) < _STEP:
-                return
-
-    def flush(self) -> bytes:
-        return self._z.flush()
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """One complete answer: status, headers and the whole body (decompressed, size-capped)."""
-
-    status_code: int
-    headers: httpx.Headers
-    content: bytes
-    #: ``target 'eps': GET /v1/customers``: where the answer came from, for messages
-    where: str
-    _redact: Callable[[str], str] = field(repr=False)
-
-    @property
-    def text(self) -> str:
-        match = re.search(r"charset=([\w.:-]+)", self.headers.get("content-type", ""))
-        try:
-            return self.content.decode(match[1] if match else "utf-8", errors="replace")
-        except LookupError:
-            return self.content.decode("utf-8", errors="replace")
-
-    def error(self, problem: str) -> ProviderError:
-        """A :class:`ProviderError` naming the target and the request (redacted)."""
-        return ProviderError(self._redact(f"{self.where}: {problem}"))
-
-    def excerpt(self) -> str:
-        return repr(clip(self._redact(self.text)))
-
-    def json(self) -> Any:
-        """The body as JSON; a body that is not (HTML, nesting too deep) is a clear error."""
-        try:
-            return jsonlib.loads(self.content)
-        except RecursionError:
-            raise self.error("the answer is JSON nested too deeply to read") from None
-        except ValueError:
-            kind = self.headers.get("content-type") or "no content type"
-            raise self.error(f"the answer is not JSON ({kind}): {self.excerpt()}") from None
-
-    def parse(self, shape: type[_T]) -> _T:
-        """The body as JSON, checked against ``shape`` (a ``TypedDict``, strictly: no type is
-        coerced)."""
-        from pydantic import ValidationError
-
-        data = self.json()
-        try:
-            return _adapter(shape).validate_python(data, strict=True)
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_input=False)
-            first = errors[0]
-            where = _location(first["loc"]) or "the answer"
-            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise self.error(
-                f"the answer does not have the documented shape: {where}: {first['msg']}{more}"
-            ) from None
-
-
-_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
-
-
-def _adapter(shape: type[_T]) -> TypeAdapter[_T]:
-    """The validator of ``shape``, built on first use: pydantic (~60 ms to import) is loaded
-    only by a command that reads a platform."""
-    adapter = _ADAPTERS.get(shape)
-    if adapter is None:
-        from pydantic import TypeAdapter
-
-        adapter = _ADAPTERS[shape] = TypeAdapter(shape)
-    return adapter
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-async def _aiter(items: Iterable[bytes]) -> AsyncIterator[bytes]:
-    for item in items:
-        yield item
-
-
 @functools.cache
 def _tls() -> ssl.SSLContext:
     """One verifying TLS context for every client of the process (httpx builds one per
@@ -328,14 +143,14 @@ class Http:
         #: seconds one attempt may take in all: connect, headers and the whole body
         self.deadline = float(timeout) if timeout else self.retry.timeout
         self.stats = HttpStats()
-        self._redactor = _Redactor(secrets)
+        self._redactor = Redactor(secrets)
         self._limiter = _RateLimiter(rate_limit, self.retry.sleep) if rate_limit else None
         self._slots = asyncio.Semaphore(max_connections)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={
                 "User-Agent": f"audience-reconciler/{__version__}",
-                # the encodings _Inflate decodes in bounded steps
+                # the encodings read_body decodes in bounded steps
                 "Accept-Encoding": "gzip, deflate",
                 **(headers or {}),
             },
@@ -467,9 +282,9 @@ class Http:
                         "(check the environment variables this target names)"
                     )
                 if status in expected:
-                    content = await self._body(response, max_body, where, truncate=False)
+                    content = await read_body(response, max_body, where, truncate=False)
                     return Reply(status, response.headers, content, where, self.redact)
-                content = await self._body(response, _ERROR_BODY, where, truncate=True)
+                content = await read_body(response, ERROR_BODY, where, truncate=True)
             finally:
                 await response.aclose()
         except httpx.TimeoutException as exc:
@@ -485,49 +300,6 @@ class Http:
         except (ValueError, RecursionError):
             body = None
         raise StatusError(f"{where}: HTTP {status} {text}".strip(), status, text, body)
-
-    async def _body(
-        self, response: httpx.Response, limit: int, where: str, *, truncate: bool
-    ) -> bytes:
-        """The body, decompressed, read in steps; past ``limit`` bytes it is cut short
-        (``truncate``) or refused with a :class:`ProviderError`."""
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
-        if encoding not in ("identity", "", "gzip", "deflate"):
-            raise ProviderError(f"{where}: the answer has an unsupported encoding {encoding!r}")
-        inflate = _Inflate(encoding) if encoding in ("gzip", "deflate") else None
-        too_big = ProviderError(
-            f"{where}: the answer is larger than {limit / 2**20:g} MB"
-            f"{' decompressed' if inflate else ''}; refused (a real answer is far smaller)"
-        )
-        length = response.headers.get("content-length", "")
-        if not truncate and length.isdigit() and int(length) > limit:
-            raise too_big
-        out = bytearray()
-        if response.is_stream_consumed:  # built whole in memory (a mock transport's answer)
-            inflate = None
-            chunks: Any = _aiter((response.content,))
-        else:
-            chunks = response.aiter_raw(_STEP)
-
-        def take(piece: bytes) -> bool:
-            out.extend(piece)
-            if len(out) <= limit:
-                return True
-            if truncate:
-                del out[limit:]
-                return False
-            raise too_big
-
-        try:
-            async for raw in chunks:
-                pieces = inflate.feed(raw) if inflate else (raw,)
-                if not all(take(p) for p in pieces):
-                    return bytes(out)
-            if inflate:
-                take(inflate.flush())
-        except zlib.error:
-            raise ProviderError(f"{where}: the answer's {encoding} data is corrupt") from None
-        return bytes(out)
 
     def _count(self, key: str) -> None:
         self.stats.by_status[key] = self.stats.by_status.get(key, 0) + 1

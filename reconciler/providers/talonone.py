@@ -30,7 +30,8 @@ from typing import Annotated, Any, ClassVar, NotRequired
 from annotated_types import Ge
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
-from .._http import EXCERPT, HttpStats, Reply, clip
+from .._http import HttpStats, Reply
+from .._redact import EXCERPT, clip
 from ..exceptions import ProviderError, RemoteError, StatusError
 from ..model import Segment, State, StateBuilder
 from ..plan import Capabilities
