@@ -21,122 +21,26 @@ Follows Talon.One's published CDP and Management API specifications:
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, Any, ClassVar, NotRequired
+from typing import Any, ClassVar
 
-from annotated_types import Ge
-from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
-
-from .._http import HttpStats, Reply
-from .._redact import EXCERPT, clip
+from .._http import HttpStats
 from ..exceptions import ProviderError, RemoteError, StatusError
 from ..model import Segment, State, StateBuilder
 from ..plan import Capabilities
 from ..plan.changes import Action, Change, LinkChange, Phase, SegmentChange
+from ._talonone_answers import PAGE_SIZE, Audience, audience_page, error_text, export_members
+from ._talonone_links import MAX_ACTIONS, link_body, link_entries, pack_link_requests, split_link
 from .base import ItemResult, Provider, ProviderContext, ReadScope
 from .settings import Setting, credential, http_settings, number, text, url
 
 __all__ = ["MAX_ACTIONS", "PAGE_SIZE", "TalonOneProvider", "pack_link_requests", "split_link"]
 
-#: adds + deletes in one ``PUT /cdp/customer_profiles/audiences``
-MAX_ACTIONS = 1000
-#: Management API page size (its maximum)
-PAGE_SIZE = 1000
-#: the CSV column of a membership export
-EXPORT_COLUMN = "profileintegrationid"
 #: the largest export read: one request carries a whole audience (about 13 bytes a member, so
 #: some 20 million members), far above a real one, and refused past it
 MAX_EXPORT = 256 * 2**20
 DEFAULT_PLATFORM_NAME = "audience-reconciler"
-
-#: one customer's share of a link request: (customerProfileId, adds, deletes)
-Entry = tuple[str, list[int], list[int]]
-
-
-# -- the answers read, as documented (checked in one place: _audience_page) ------------------
-class _Audience(TypedDict):
-    id: int
-    name: str
-    integrationId: NotRequired[str | None]
-    integration: NotRequired[str | None]
-
-
-class _AudienceList(TypedDict):
-    hasMore: bool
-    totalResultSize: NotRequired[Annotated[int, Ge(0)]]
-    data: list[_Audience]
-
-
-
-def _audience_page(reply: Reply, skip: int) -> tuple[list[_Audience], bool, int]:
-    """A ``GET /v1/audiences`` answer, checked: its documented shape (with the
-    ``totalResultSize`` asked for) and no more audiences than a page holds."""
-    page = reply.parse(_AudienceList)
-    total = page.get("totalResultSize")
-    if total is None:
-        raise reply.error(
-            f"the answer (skip={skip}) has no totalResultSize although withTotalResultSize=true "
-            "asked for it, so its pages cannot be bounded"
-        )
-    if len(page["data"]) > PAGE_SIZE:
-        raise reply.error(
-            f"the answer (skip={skip}) holds {len(page['data']):,} audiences, more than the "
-            f"pageSize of {PAGE_SIZE:,} asked for"
-        )
-    return page["data"], page["hasMore"], total
-
-
-def _error_text(exc: StatusError) -> str:
-    """The CDP error body ``{"StatusCode", "Error", "RequestUUID"}`` (or the Management API's
-    ``{"message", ...}``, already redacted by the HTTP client), as a short line."""
-    body = exc.body
-    if isinstance(body, dict):
-        text = body.get("Error") or body.get("message")
-        if text:
-            return clip(f"HTTP {exc.status}: {text}", 2 * EXCERPT)
-    return str(exc)
-
-
-def pack_link_requests(entries: Iterable[Entry], limit: int = MAX_ACTIONS) -> list[list[Entry]]:
-    """Pack per-customer deltas into requests of at most ``limit`` adds + deletes each.
-
-    Requests are filled up to the limit: a customer whose actions do not fit in what is left of a
-    request is split, the rest going into the next one (deltas commute, so this is safe). The
-    number of requests is therefore ``ceil(total actions / limit)``.
-    """
-    requests: list[list[Entry]] = []
-    current: list[Entry] = []
-    room = limit
-    for key, adds, deletes in entries:
-        while adds or deletes:
-            if room == 0:
-                requests.append(current)
-                current, room = [], limit
-            take_adds = adds[:room]
-            take_deletes = deletes[: room - len(take_adds)]
-            adds, deletes = adds[len(take_adds) :], deletes[len(take_deletes) :]
-            current.append((key, take_adds, take_deletes))
-            room -= len(take_adds) + len(take_deletes)
-    if current:
-        requests.append(current)
-    return requests
-
-
-def split_link(change: LinkChange, room: int) -> tuple[LinkChange, LinkChange] | None:
-    """``change`` as two deltas of the same customer: the first ``room`` of its actions (adds
-    first, in id order), then the rest. Each audience is in one part only, so the parts
-    commute; the contract limits a request's actions, not how a customer's are spread."""
-    adds, removes = sorted(change.added), sorted(change.removed)
-    if room < 1 or len(adds) + len(removes) <= room:
-        return None
-    head_adds = adds[:room]
-    head_removes = removes[: room - len(head_adds)]
-    middle = (change.before | frozenset(head_adds)) - frozenset(head_removes)
-    head = LinkChange(change.key, change.before, middle)
-    return head, LinkChange(change.key, middle, change.after)
 
 
 class TalonOneProvider(Provider):
@@ -295,14 +199,14 @@ class TalonOneProvider(Provider):
             builder.set_links(customer, segs)
         return marked - gone
 
-    async def _list_audiences(self) -> dict[str, _Audience]:
+    async def _list_audiences(self) -> dict[str, Audience]:
         """Every audience with an integration id (``GET /v1/audiences``, paged); refreshes the
         integration id → numeric id map used by link writes.
 
         The pages are bounded by the ``totalResultSize`` the first one reports: reading stops
         there, and more audiences than it, or a page that repeats the one before (a platform
         ignoring ``skip``), is an error, never an endless read."""
-        found: dict[str, _Audience] = {}
+        found: dict[str, Audience] = {}
         skip = 0
         total: int | None = None
         previous: list[int] = []
@@ -313,7 +217,7 @@ class TalonOneProvider(Provider):
                 params={"pageSize": PAGE_SIZE, "skip": skip, "withTotalResultSize": "true"},
                 expect=(200,),
             )
-            data, has_more, reported = _audience_page(reply, skip)
+            data, has_more, reported = audience_page(reply, skip)
             total = reported if total is None else total
             ids = [a["id"] for a in data]
             if ids and ids == previous:
@@ -350,18 +254,7 @@ class TalonOneProvider(Provider):
         )
         if reply.status_code == 404:
             return None
-        try:
-            rows = csv.reader(io.StringIO(reply.text))
-            header = next(rows, None)
-            if header is None:
-                return []
-            if [h.strip().lower() for h in header] != [EXPORT_COLUMN]:
-                raise reply.error(
-                    f"the export's header is {clip(','.join(header))!r}, not {EXPORT_COLUMN!r}"
-                )
-            return [row[0] for row in rows if row and row[0]]
-        except csv.Error as exc:
-            raise reply.error(f"the export is not a readable CSV ({exc})") from None
+        return export_members(reply)
 
     async def _refresh_ids(self, needed: Iterable[str]) -> None:
         """List the audiences again if one of ``needed`` has no known numeric id (one list call,
@@ -392,7 +285,7 @@ class TalonOneProvider(Provider):
         return [await self._write_segment(changes[0])]
 
     def error_text(self, exc: StatusError) -> str:
-        return _error_text(exc)
+        return error_text(exc)
 
     @staticmethod
     def _audience_path(audience_id: str) -> str:
@@ -447,28 +340,14 @@ class TalonOneProvider(Provider):
         if len(links) != len(changes):
             raise ProviderError("Talon.One: a links batch holds only link changes")
         await self._refresh_ids(s for c in links for s in (*c.added, *c.removed))
-        errors: dict[str, str] = {}
-        entries: list[Entry] = []
-        for c in links:
-            unknown = sorted(s for s in c.added if s not in self._ids)
-            if unknown:
-                errors[c.key] = f"audience {unknown[0]} does not exist on Talon.One"
-                continue
-            adds = sorted(self._ids[s] for s in c.added)
-            # an audience that no longer exists has no members left to remove
-            deletes = sorted(self._ids[s] for s in c.removed if s in self._ids)
-            if adds or deletes:
-                entries.append((c.key, adds, deletes))
+        entries, errors = link_entries(links, self._ids)
         for request in pack_link_requests(entries):
-            body = {
-                "data": [
-                    {"customerProfileId": key, "adds": adds, "deletes": deletes}
-                    for key, adds, deletes in request
-                ]
-            }
             try:
                 await self._cdp.request(
-                    "PUT", "/cdp/customer_profiles/audiences", json=body, expect=(200, 204)
+                    "PUT",
+                    "/cdp/customer_profiles/audiences",
+                    json=link_body(request),
+                    expect=(200, 204),
                 )
             except StatusError as exc:
                 # a 400 refuses the batch, so the executor splits it to isolate the bad
