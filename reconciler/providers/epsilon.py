@@ -18,8 +18,9 @@ the Integration API reference):
   Epsilon answers a link to an unknown segment is not documented: the provider reads the
   sandbox's answer (``SEGMENT_NOT_FOUND``, or a message naming an unknown segment).
 - customers are read as ``{"customers": [{"id", "segmentIds": [...]}, ...], "totalCount"}``
-  (checked in one place, :func:`_customers`): an answer of another shape is refused, never
-  read in part, since a customer missing from the read would have its segment list overwritten.
+  (checked in one place, :func:`~._epsilon_answers.customer_page`): an answer of another shape
+  is refused, never read in part, since a customer missing from the read would have its segment
+  list overwritten.
 """
 
 from __future__ import annotations
@@ -29,13 +30,9 @@ import itertools
 import urllib.parse
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, ClassVar, NotRequired
-
-from annotated_types import Ge, MinLen
-from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
+from typing import Any, ClassVar
 
 from .._http import HttpStats, Reply
-from .._redact import EXCERPT, clip
 from ..exceptions import ProviderError, StatusError
 from ..model import Segment, State, StateBuilder
 from ..plan import Capabilities
@@ -48,6 +45,7 @@ from ..plan.changes import (
     Phase,
     SegmentChange,
 )
+from ._epsilon_answers import Customer, customer_page, error_text, unknown_segment
 from .base import ItemResult, Provider, ProviderContext, ReadScope
 from .settings import Setting, credential, http_settings, text, url
 
@@ -62,60 +60,6 @@ _FEED_HINT = "use an epsilon-feed target (the segment file) for that"
 
 def _segment_ids(segs: tuple[str, ...]) -> tuple[str, ...]:
     return segs
-
-
-# -- the answers read, as documented (checked in one place: _customers) -----------------------
-class _Customer(TypedDict):
-    id: Annotated[str, MinLen(1)]
-    segmentIds: list[str]
-
-
-class _CustomerList(TypedDict):
-    customers: list[_Customer]
-    totalCount: NotRequired[Annotated[int, Ge(0)]]
-
-
-
-def _customers(reply: Reply, limit: int, asked: str) -> _CustomerList:
-    """A ``GET /v1/customers`` answer, checked: its documented shape, and no more customers
-    than the ``limit`` asked for. An answer that breaks it is refused (a customer dropped from
-    a read would have its whole segment list overwritten by the next apply)."""
-    page = reply.parse(_CustomerList)
-    if len(page["customers"]) > limit:
-        raise reply.error(
-            f"the answer ({asked}) holds {len(page['customers']):,} customers, more than the "
-            f"limit of {limit:,} asked for"
-        )
-    return page
-
-
-def _error_text(exc: StatusError) -> str:
-    """The platform's 400 body: ``{"message", "additionalInfo": [{"code", "message"}]}``
-    (already redacted by the HTTP client), as a short line."""
-    body = exc.body
-    if not isinstance(body, dict):
-        return str(exc)
-    parts = [str(body.get("message", ""))]
-    for info in body.get("additionalInfo") or []:
-        if isinstance(info, dict):
-            parts.append(f"{info.get('code', '')}: {info.get('message', '')}")
-    return clip(f"HTTP {exc.status}: " + "; ".join(p for p in parts if p), 2 * EXCERPT)
-
-
-def _unknown_segment(exc: StatusError) -> bool:
-    """Whether a 400 says a segment it names does not exist (``SEGMENT_NOT_FOUND``, or a
-    message about an unknown segment: the answer is not documented)."""
-    body = exc.body
-    if not isinstance(body, dict):
-        return False
-    infos = [i for i in body.get("additionalInfo") or [] if isinstance(i, dict)]
-    if any(str(i.get("code", "")).upper() == "SEGMENT_NOT_FOUND" for i in infos):
-        return True
-    texts = [str(body.get("message", "")), *(str(i.get("message", "")) for i in infos)]
-    return any(
-        "segment" in t.lower() and ("unknown" in t.lower() or "not found" in t.lower())
-        for t in texts
-    )
 
 
 def _id_batches(ids: list[str]) -> list[list[str]]:
@@ -246,7 +190,7 @@ class EpsilonProvider(Provider):
                     params=[("limit", str(len(batch))), *(("customerIds", c) for c in batch)],
                     expect=(200,),
                 )
-            page = _customers(reply, len(batch), f"{len(batch)} customerIds")
+            page = customer_page(reply, len(batch), f"{len(batch)} customerIds")
             asked = frozenset(batch)
             for item in page["customers"]:
                 if item["id"] not in asked:
@@ -259,11 +203,11 @@ class EpsilonProvider(Provider):
         await asyncio.gather(*(one(b) for b in batches))
         return found
 
-    async def _page(self, skip: int) -> tuple[list[_Customer], int, Reply]:
+    async def _page(self, skip: int) -> tuple[list[Customer], int, Reply]:
         reply = await self._integration.request(
             "GET", "/v1/customers", params={"limit": PAGE_SIZE, "skip": skip}, expect=(200,)
         )
-        page = _customers(reply, PAGE_SIZE, f"skip={skip}")
+        page = customer_page(reply, PAGE_SIZE, f"skip={skip}")
         total = page.get("totalCount")
         if total is None:
             raise reply.error(
@@ -287,7 +231,7 @@ class EpsilonProvider(Provider):
             return
         previous = [c["id"] for c in page]
         offsets = iter(range(read, total, PAGE_SIZE))
-        window: deque[asyncio.Task[tuple[list[_Customer], int, Reply]]] = deque(
+        window: deque[asyncio.Task[tuple[list[Customer], int, Reply]]] = deque(
             asyncio.ensure_future(self._page(o))
             for o in itertools.islice(offsets, max(1, self.concurrency))
         )
@@ -320,7 +264,7 @@ class EpsilonProvider(Provider):
             await asyncio.gather(*window, return_exceptions=True)
 
     @staticmethod
-    def _add_page(builder: StateBuilder, page: list[_Customer]) -> None:
+    def _add_page(builder: StateBuilder, page: list[Customer]) -> None:
         builder.add_customers([item["id"] for item in page])
         # customers with the same list (as sent) share one frozenset, built once
         builder.set_links_many(
@@ -337,7 +281,7 @@ class EpsilonProvider(Provider):
         return [await self._write_one(changes[0])]
 
     def error_text(self, exc: StatusError) -> str:
-        return _error_text(exc)
+        return error_text(exc)
 
     async def _write_one(self, change: Change) -> ItemResult:
         match change:
@@ -359,13 +303,13 @@ class EpsilonProvider(Provider):
                 try:
                     await self._link(cid, segs)
                 except StatusError as exc:
-                    if exc.status != 400 or not _unknown_segment(exc):
+                    if exc.status != 400 or not unknown_segment(exc):
                         raise
                     if not await self._restore(sorted(segs)):
                         return ItemResult(
                             cid,
                             False,
-                            f"{_error_text(exc)} (the segments of this customer that the "
+                            f"{error_text(exc)} (the segments of this customer that the "
                             "config manages are on Epsilon; an unknown one is not managed "
                             "here, so it cannot be re-created)",
                         )
