@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import httpx
@@ -27,7 +27,7 @@ class Clock:
         self.slept.append(seconds)
 
 
-def client(handler, clock: Clock, **kw) -> Http:  # type: ignore[no-untyped-def]
+def client(handler: Callable[[httpx.Request], httpx.Response], clock: Clock, **kw: Any) -> Http:
     policy = RetryPolicy(attempts=kw.pop("attempts", 5), sleep=clock.sleep)
     return Http(
         "http://127.0.0.1:9",

@@ -143,7 +143,9 @@ def test_auto_plans_exactly_what_a_full_read_plans(fresh_sandbox: Any, tmp_path:
     fresh_sandbox.seed({"epsilon": {"customers": [{"id": "lonely", "segmentIds": []}]}})
     _record_behind(rec, fresh_sandbox, cid(7), ["theirs"])  # left 'big' on a crashed run
     _record_behind(rec, fresh_sandbox, cid(N + 3), ["big"])  # joined on a crashed run
-    assert set(rec.store.snapshot("eps").overlay) == {cid(7), cid(N + 3)}  # type: ignore[union-attr]
+    snapshot = rec.store.snapshot("eps")
+    assert snapshot is not None
+    assert set(snapshot.overlay) == {cid(7), cid(N + 3)}
 
     rec.sample, rec.sample_seed = 500, 7
     auto = asyncio.run(rec.plan(Refresh.AUTO))
