@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from reconciler.apply import apply_target
+from reconciler.apply import ApplyEvent, apply_target
 from reconciler.exceptions import BatchRejected
 from reconciler.model import Segment, State, StateBuilder
 from reconciler.plan import Capabilities, RemoteState, TargetPlan, build_target_plan
@@ -28,7 +28,7 @@ class Recorder(Provider):
         batch_size={Phase.SEGMENTS: 1, Phase.ACCESS: 1, Phase.CUSTOMERS: 4, Phase.LINKS: 1},
         concurrency=3,
     )
-    bad: ClassVar[frozenset[str]] = frozenset()
+    bad: frozenset[str] = frozenset()
 
     def __init__(self, store: StateStore, tmp: Path) -> None:
         super().__init__("mem", {}, {}, ProviderContext(store, tmp))
@@ -90,7 +90,7 @@ def test_interrupted_runs_are_reported_by_the_next_apply(tmp_path: Path) -> None
     store = StateStore(tmp_path / "s.db")
     run = store.start_run("mem", "x")
     store.record_batch(run, "links", 1, 1, 0)
-    events = []
+    events: list[ApplyEvent] = []
     result = asyncio.run(
         apply_target(Recorder(store, tmp_path), plan_for(desired(2)), store, reporter=events.append)
     )

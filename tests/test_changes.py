@@ -9,6 +9,7 @@ from reconciler.plan.changes import (
     STEPS,
     AccessChange,
     Action,
+    Change,
     CustomerChange,
     LinkChange,
     Phase,
@@ -67,8 +68,8 @@ def test_step_names_mark_removals() -> None:
         (SegmentChange(Action.FORGET, "s"), 6),
     ],
 )
-def test_step_of_each_kind_of_change(change: object, index: int) -> None:
-    assert step_of(change) == index  # type: ignore[arg-type]
+def test_step_of_each_kind_of_change(change: Change, index: int) -> None:
+    assert step_of(change) == index
 
 
 def test_a_segment_is_emptied_before_it_is_deleted() -> None:

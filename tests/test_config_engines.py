@@ -9,6 +9,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pytest
@@ -16,6 +17,9 @@ import pytest
 from reconciler.config import Config, explain, load, resolve
 from reconciler.config._sources import bounded, reach
 from reconciler.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 CONFIGS = Path(__file__).parent / "configs" / "engines"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples"
@@ -32,7 +36,7 @@ SPARK_SECTION = (
 
 
 @pytest.fixture(scope="session")
-def spark_session() -> Iterator[object]:
+def spark_session() -> Iterator[SparkSession]:
     """One local Spark session for this worker; configs naming ``local[2]`` reuse it."""
     pytest.importorskip("pyspark")
     from reconciler.engines import SparkEngine
@@ -138,7 +142,7 @@ def test_a_uri_needs_spark(tmp_path: Path) -> None:
 
 
 @needs_spark
-def test_missing_table_is_located(spark_session: object) -> None:
+def test_missing_table_is_located(spark_session: SparkSession) -> None:
     import logging
 
     class Seen(logging.Handler):
@@ -164,7 +168,7 @@ def test_missing_table_is_located(spark_session: object) -> None:
 
 @pytest.fixture(scope="module")
 def example_configs(
-    tmp_path_factory: pytest.TempPathFactory, spark_session: object
+    tmp_path_factory: pytest.TempPathFactory, spark_session: SparkSession
 ) -> dict[str, Path]:
     """The example config over its customers as Parquet: read by DuckDB, by Spark from the
     path, and by Spark from a table (a view of the shared session)."""
@@ -179,9 +183,7 @@ def example_configs(
         [str(EXAMPLE / "data" / "customers.csv")],
     )
     con.close()
-    spark_session.read.parquet(str(parquet)).createOrReplaceTempView(  # type: ignore[attr-defined]
-        "example_shoppers"
-    )
+    spark_session.read.parquet(str(parquet)).createOrReplaceTempView("example_shoppers")
 
     text = (EXAMPLE / "audiences.yaml").read_text(encoding="utf-8")
     original = "    path: data/customers.csv\n"
@@ -229,7 +231,7 @@ def test_same_states_on_duckdb_and_spark(example_configs: dict[str, Path]) -> No
 
 @needs_spark
 def test_engine_failure_while_resolving_is_located(
-    example_configs: dict[str, Path], spark_session: object
+    example_configs: dict[str, Path], spark_session: SparkSession
 ) -> None:
     """The table disappears between validation and resolution: a located problem, not
     DuckDB's wrapper around the stream it was scanning."""
@@ -237,9 +239,9 @@ def test_engine_failure_while_resolving_is_located(
     path = example_configs["spark-table"].with_name("doomed.yaml")
     path.write_text(text.replace("example_shoppers", "doomed_shoppers"), encoding="utf-8")
     session = spark_session
-    session.table("example_shoppers").createOrReplaceTempView("doomed_shoppers")  # type: ignore[attr-defined]
+    session.table("example_shoppers").createOrReplaceTempView("doomed_shoppers")
     config = load(path)
-    session.catalog.dropTempView("doomed_shoppers")  # type: ignore[attr-defined]
+    session.catalog.dropTempView("doomed_shoppers")
     with pytest.raises(ConfigError) as info:
         resolve(config)
     [problem] = info.value.problems

@@ -187,7 +187,7 @@ def test_ids_files_and_exclusions(tmp_path: Path) -> None:
 
 
 def test_more_than_64_segments(tmp_path: Path) -> None:
-    segments = [
+    segments: list[dict[str, Any]] = [
         {"id": f"s{i:03d}", "name": f"S{i}", "members": {"ids": [f"c{i % 7}", "all"]}}
         for i in range(150)
     ]

@@ -13,16 +13,18 @@ from pathlib import Path
 import jsonschema
 from _scenario import TEAM_1, apply, plan, write_config, writes
 
-from reconciler.plan.changes import Action, Phase
+from reconciler.plan import TargetPlan
+from reconciler.plan.changes import Action, LinkChange
+from reconciler.sandbox import Sandbox
 
 ROOT = Path(__file__).parent.parent
 
 
-def kinds(p):  # type: ignore[no-untyped-def]
+def kinds(p: TargetPlan) -> list[tuple[str, str, str]]:
     return [(c.phase.value, c.action.value, c.key) for c in p.changes]
 
 
-def test_empty_remote_apply_then_no_changes(fresh_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_empty_remote_apply_then_no_changes(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
     cfg = write_config(tmp_path, ["epsilon"])
     state = tmp_path / "state.db"
     first, results = apply(cfg, fresh_sandbox, state)
@@ -40,7 +42,9 @@ def test_empty_remote_apply_then_no_changes(fresh_sandbox, tmp_path: Path) -> No
     assert not plan(cfg, fresh_sandbox, state).has_changes
 
 
-def test_edit_plans_exactly_those_changes_in_phase_order(fresh_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_edit_plans_exactly_those_changes_in_phase_order(
+    fresh_sandbox: Sandbox, tmp_path: Path
+) -> None:
     state = tmp_path / "state.db"
     apply(write_config(tmp_path, ["epsilon"]), fresh_sandbox, state)
     cfg = write_config(tmp_path, ["epsilon"], edited=True)
@@ -52,7 +56,7 @@ def test_edit_plans_exactly_those_changes_in_phase_order(fresh_sandbox, tmp_path
     assert got[1] == ("access", "update", "seg-a")
     assert got[-1] == ("segments", "delete", "seg-c")
     assert phases[2:-1] == ["customers"] * 25 + ["links"] * 45
-    link_changes = {c.key: c for c in tp.changes if c.phase is Phase.LINKS}
+    link_changes = {c.key: c for c in tp.changes if isinstance(c, LinkChange)}
     assert link_changes["c0245"].removed == {"seg-a"}
     assert link_changes["c0402"].added == {"seg-a"}
     assert link_changes["c0305"].removed == {"seg-c"}
@@ -80,7 +84,9 @@ def test_edit_plans_exactly_those_changes_in_phase_order(fresh_sandbox, tmp_path
     assert any("seg-b" in w for w in after.targets[0].warnings)  # still named Beta remotely
 
 
-def test_apply_twice_sends_no_writes_the_second_time(fresh_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_apply_twice_sends_no_writes_the_second_time(
+    fresh_sandbox: Sandbox, tmp_path: Path
+) -> None:
     cfg = write_config(tmp_path, ["epsilon"])
     state = tmp_path / "state.db"
     apply(cfg, fresh_sandbox, state)
@@ -91,7 +97,9 @@ def test_apply_twice_sends_no_writes_the_second_time(fresh_sandbox, tmp_path: Pa
     assert writes(fresh_sandbox, since) == []
 
 
-def test_links_keep_segments_this_config_does_not_manage(fresh_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_links_keep_segments_this_config_does_not_manage(
+    fresh_sandbox: Sandbox, tmp_path: Path
+) -> None:
     fresh_sandbox.seed(
         {
             "epsilon": {
@@ -118,7 +126,9 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[byte
     )
 
 
-def test_killed_apply_converges_on_rerun_without_duplicates(fresh_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_killed_apply_converges_on_rerun_without_duplicates(
+    fresh_sandbox: Sandbox, tmp_path: Path
+) -> None:
     cfg = write_config(tmp_path, ["epsilon"])
     state = str(tmp_path / "state.db")
     common = ["--sandbox-url", fresh_sandbox.url, "--state", state]
@@ -145,7 +155,9 @@ def test_killed_apply_converges_on_rerun_without_duplicates(fresh_sandbox, tmp_p
     assert not plan(cfg, fresh_sandbox, Path(state)).has_changes
 
 
-def test_plan_json_matches_the_plan_schema_and_exit_codes(fresh_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_plan_json_matches_the_plan_schema_and_exit_codes(
+    fresh_sandbox: Sandbox, tmp_path: Path
+) -> None:
     cfg = write_config(tmp_path, ["epsilon"])
     common = ["--sandbox-url", fresh_sandbox.url, "--state", str(tmp_path / "s.db")]
     proc = _cli("plan", str(cfg), "--format", "json", "--detailed-exitcode", *common)

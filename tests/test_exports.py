@@ -40,7 +40,7 @@ def test_every_public_name_resolves(name: str) -> None:
 
 def test_unknown_names_raise_attribute_error() -> None:
     with pytest.raises(AttributeError):
-        _ = reconciler.nothing_here  # type: ignore[attr-defined]
+        _ = reconciler.nothing_here
 
 
 @pytest.mark.parametrize(

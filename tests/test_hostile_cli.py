@@ -11,6 +11,7 @@ import json
 import re
 import shlex
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -101,9 +102,9 @@ def test_a_signal_mid_apply_records_what_was_acknowledged_and_says_what_is_left(
     assert "verify: the remote matches the config" in out_
 
 
-def _started(proc: object, sandbox: Sandbox, n: int) -> None:
+def _started(proc: subprocess.Popen[bytes], sandbox: Sandbox, n: int) -> None:
     deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:  # type: ignore[attr-defined]
+    while proc.poll() is None and time.monotonic() < deadline:
         if len(writes(sandbox)) >= n:
             return
         time.sleep(0.01)

@@ -400,12 +400,11 @@ def test_a_full_disk_while_recording_stops_the_apply_and_refresh_recovers(
     state = tmp_path / "state.db"
     real_connect = sqlite3.connect
     monkeypatch.setattr(
-        statestore.sqlite3,
-        "connect",
+        f"{statestore.__name__}.sqlite3.connect",
         lambda *a, **k: FullDisk(real_connect(*a, **k), "links", after=40),
     )
     code, _, err = run_in_process(capsys, monkeypatch, "apply", str(cfg), "--auto-approve", *args)
-    monkeypatch.setattr(statestore.sqlite3, "connect", real_connect)
+    monkeypatch.setattr(f"{statestore.__name__}.sqlite3.connect", real_connect)
     assert code == 1
     (line,) = [x for x in err.splitlines() if x.startswith("Error:")]
     assert "Internal error" not in err
@@ -480,12 +479,11 @@ def test_a_full_disk_while_journaling_keeps_what_was_recorded(
     state = tmp_path / "state.db"
     real_connect = sqlite3.connect
     monkeypatch.setattr(
-        statestore.sqlite3,
-        "connect",
+        f"{statestore.__name__}.sqlite3.connect",
         lambda *a, **k: FullDisk(real_connect(*a, **k), "batches", after=10),
     )
     code, _, err = run_in_process(capsys, monkeypatch, "apply", str(cfg), "--auto-approve", *args)
-    monkeypatch.setattr(statestore.sqlite3, "connect", real_connect)
+    monkeypatch.setattr(f"{statestore.__name__}.sqlite3.connect", real_connect)
     assert code == 1
     assert "Internal error" not in err
     (line,) = [x for x in err.splitlines() if x.startswith("Error:")]

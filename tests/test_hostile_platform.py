@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import resource
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -189,7 +189,7 @@ def test_the_target_timeout_is_the_deadline_of_each_request(
 def test_without_a_target_timeout_the_retry_policy_deadline_applies() -> None:
     async def trickle() -> None:
         async def handler(request: httpx.Request) -> httpx.Response:
-            async def body() -> object:
+            async def body() -> AsyncIterator[bytes]:
                 for _ in range(600):
                     await asyncio.sleep(1)
                     yield b" "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -10,8 +12,10 @@ import pytest
 from reconciler._http import Http, RetryPolicy
 from reconciler.exceptions import RemoteError, StatusError
 
+T = TypeVar("T")
 
-def run(coro):  # type: ignore[no-untyped-def]
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
@@ -23,7 +27,7 @@ class Clock:
         self.slept.append(seconds)
 
 
-def client(handler, clock: Clock, **kw) -> Http:  # type: ignore[no-untyped-def]
+def client(handler: Callable[[httpx.Request], httpx.Response], clock: Clock, **kw: Any) -> Http:
     policy = RetryPolicy(attempts=kw.pop("attempts", 5), sleep=clock.sleep)
     return Http(
         "http://127.0.0.1:9",

@@ -10,6 +10,7 @@ from reconciler.config import load
 from reconciler.manager import Overrides, Reconciler
 from reconciler.model import Segment, StateBuilder
 from reconciler.plan import Refresh, Source, changes_digest
+from reconciler.plan.changes import LinkChange, Phase
 from reconciler.statestore import StateStore
 
 RETAILER = "13c84def-41cb-4f99-a3fc-6788264f79fe"
@@ -85,8 +86,8 @@ def test_auto_reads_only_the_changed_customers_and_plans_the_same(
     (tp,) = auto.targets
     assert tp.counts.links_add == 10
     assert tp.counts.links_remove == 10
-    assert tp.sources["links"] == Source.TARGETED.value
-    assert full.targets[0].sources["links"] == Source.LIVE.value
+    assert tp.sources[Phase.LINKS] == Source.TARGETED.value
+    assert full.targets[0].sources[Phase.LINKS] == Source.LIVE.value
     assert full_reads == N // 1000  # pages of 1,000, up to the total the first one reports
     assert auto_reads < full_reads / 2
     assert tp.warnings == ()
@@ -142,13 +143,15 @@ def test_auto_plans_exactly_what_a_full_read_plans(fresh_sandbox: Any, tmp_path:
     fresh_sandbox.seed({"epsilon": {"customers": [{"id": "lonely", "segmentIds": []}]}})
     _record_behind(rec, fresh_sandbox, cid(7), ["theirs"])  # left 'big' on a crashed run
     _record_behind(rec, fresh_sandbox, cid(N + 3), ["big"])  # joined on a crashed run
-    assert set(rec.store.snapshot("eps").overlay) == {cid(7), cid(N + 3)}  # type: ignore[union-attr]
+    snapshot = rec.store.snapshot("eps")
+    assert snapshot is not None
+    assert set(snapshot.overlay) == {cid(7), cid(N + 3)}
 
     rec.sample, rec.sample_seed = 500, 7
     auto = asyncio.run(rec.plan(Refresh.AUTO))
     full = asyncio.run(rec.plan(Refresh.FULL))
     (a,), (f,) = auto.targets, full.targets
-    assert a.sources["links"] == Source.TARGETED.value
+    assert a.sources[Phase.LINKS] == Source.TARGETED.value
     assert changes_digest(auto) == changes_digest(full)
     assert a.remote_fingerprint == f.remote_fingerprint
     assert dict(a.existing) == dict(f.existing)
@@ -156,8 +159,9 @@ def test_auto_plans_exactly_what_a_full_read_plans(fresh_sandbox: Any, tmp_path:
     assert a.counts.links_remove == 50 - 1  # cid(7) already left
     assert a.counts.links_add == 20 - 1  # cid(N + 3) already joined
     # the unmanaged segment stays on every customer that had it
-    kept = [c for c in a.changes if c.key == cid(3)]
-    assert [sorted(c.after) for c in kept] == [["theirs"]]  # type: ignore[attr-defined]
+    (kept,) = [c for c in a.changes if c.key == cid(3)]
+    assert isinstance(kept, LinkChange)
+    assert sorted(kept.after) == ["theirs"]
 
 
 def test_auto_after_apply_uses_the_new_snapshot(fresh_sandbox: Any, tmp_path: Path) -> None:
@@ -171,7 +175,7 @@ def test_auto_after_apply_uses_the_new_snapshot(fresh_sandbox: Any, tmp_path: Pa
     assert snap.overlay == {}
     again = asyncio.run(rec.plan(Refresh.AUTO))
     assert not again.has_changes
-    assert again.targets[0].sources["links"] == Source.TARGETED.value
+    assert again.targets[0].sources[Phase.LINKS] == Source.TARGETED.value
     assert (
         again.targets[0].remote_fingerprint == asyncio.run(rec.plan()).targets[0].remote_fingerprint
     )

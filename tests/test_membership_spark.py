@@ -20,6 +20,7 @@ from reconciler.exceptions import ConfigError, PlanError
 from reconciler.manager import Overrides, Reconciler
 from reconciler.membership import spark as pushdown
 from reconciler.plan import Refresh, Source
+from reconciler.plan.changes import Phase
 from reconciler.statestore import StateStore
 
 pytestmark = pytest.mark.skipif(
@@ -124,7 +125,7 @@ def test_plans_diffed_in_spark_equal_full_reads_and_duckdb(
     assert spied == ["epsilon"]  # Talon.One reads everything live in auto
     full = asyncio.run(spark_rec.plan(Refresh.FULL))
     eps_auto, eps_full = auto.target("epsilon"), full.target("epsilon")
-    assert eps_auto.sources["links"] == Source.TARGETED.value
+    assert eps_auto.sources[Phase.LINKS] == Source.TARGETED.value
     assert eps_auto.changes == eps_full.changes
     assert eps_auto.changes
     assert eps_auto.remote_fingerprint == eps_full.remote_fingerprint
@@ -195,6 +196,7 @@ def test_spark_snapshot_folder_keeps_the_current_copy_and_the_previous_one(
         now = rec.store.snapshot("epsilon")
         assert now is not None
         assert pushdown.spark_snapshot(rec.config, now.path) == str(shared / now.path.name)
+    assert now is not None
     key = now.path.name.split(".")[0]
     mine = sorted(p.name for p in shared.iterdir() if p.name.startswith(key))
     assert len(mine) == 2

@@ -342,8 +342,8 @@ def _consistent(state: State) -> State:
     b = StateBuilder()
     for seg in state.segments.values():
         b.add_segment(seg)
-    for seg, teams in state.access.items():
-        b.set_access(seg, teams)
+    for sid, teams in state.access.items():
+        b.set_access(sid, teams)
     for customer, segs in state.links.items():
         mine = segs & state.segments.keys()
         if mine:

@@ -153,8 +153,8 @@ def test_seed_000_tables_field_for_field(tmp_path: Path) -> None:
     assert customers[0] == SEED_CUSTOMERS[0]
     assert [r[0] for r in customers[1:]] == ["cust_12345", "cust_67890"]
     # list cells: compact JSON (the seed's customer table prints a space; same array)
-    for got, want in zip(customers[1:], SEED_CUSTOMERS[1:], strict=True):
-        assert json.loads(got[1]) == json.loads(want[1])
+    for got, seed in zip(customers[1:], SEED_CUSTOMERS[1:], strict=True):
+        assert json.loads(got[1]) == json.loads(seed[1])
     assert customers[1][1] == '["general-segment-3","general-segment-4"]'
     assert (h.directory / "segments.tsv").read_bytes().count(b"\r") == 0
 
@@ -268,7 +268,7 @@ def test_a_crash_before_the_rename_keeps_the_old_files(
     def crash(src: Any, dst: Any) -> None:
         raise OSError("simulated crash")
 
-    monkeypatch.setattr(fmt.os, "replace", crash)
+    monkeypatch.setattr(f"{fmt.__name__}.os.replace", crash)
     plan = h.plan(state(["x"], {"c": ["x"]}))
     with pytest.raises(ProviderError, match="simulated crash"):
         h.apply(plan)
@@ -294,7 +294,7 @@ def test_published_pairs_stay_consistent_while_deleting(
         links, _ = fmt.parse_customers(fmt.read_bytes(h.directory / "customers.tsv"), "c")
         seen.append((set(segs), {s for ss in links.values() for s in ss}))
 
-    monkeypatch.setattr(fmt.os, "replace", spy)
+    monkeypatch.setattr(f"{fmt.__name__}.os.replace", spy)
     plan = h.plan(state(["keep", "new"], {"c1": ["keep", "new"], "c3": ["new"]}))
     assert {(c.phase, c.action) for c in plan.changes} >= {(Phase.SEGMENTS, Action.DELETE)}
     assert h.apply(plan).failures == []

@@ -14,6 +14,7 @@ from reconciler.plan import Plan, Source, TargetPlan, plan_from_json
 from reconciler.plan.changes import (
     AccessChange,
     Action,
+    Change,
     CustomerChange,
     LinkChange,
     Phase,
@@ -31,11 +32,11 @@ CHANGES = (
 WARNING = "Beware <b>*x*</b> [red]"
 
 
-def _plan(changes: tuple[object, ...] = CHANGES) -> Plan:
+def _plan(changes: tuple[Change, ...] = CHANGES) -> Plan:
     target = TargetPlan(
         "eps",
         "epsilon",
-        changes,  # type: ignore[arg-type]
+        changes,
         warnings=(WARNING,),
         unmanaged=("u1",),
         sources={Phase.SEGMENTS: Source.LIVE},

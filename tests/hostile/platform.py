@@ -120,7 +120,7 @@ class Platform:
         if self.case == "echo":
             auth = req.headers.get("authorization", "")
             if req.path.startswith("/epsilon"):
-                body = {
+                body: dict[str, object] = {
                     "message": f"invalid credentials: {auth}",
                     "additionalInfo": [{"code": "BAD_KEY", "message": f"check your key ({auth})"}],
                 }
