@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ._explain import explain
 from ._model import (
     Config,
     CustomerSource,
@@ -27,7 +28,7 @@ from ._model import (
     SourceRule,
     TargetConfig,
 )
-from ._resolve import explain, resolve
+from ._resolve import resolve
 from ._schema import schema_text, validate_schema
 from ._semantic import analyse
 from ._targets import TARGET_TYPES, TargetType, target_type
