@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._explain import explain
+from ._limits import MAX_FILE_BYTES
 from ._model import (
     Config,
     CustomerSource,
@@ -32,7 +33,7 @@ from ._resolve import resolve
 from ._schema import schema_text, validate_schema
 from ._semantic import analyse
 from ._targets import TARGET_TYPES, TargetType, target_type
-from ._yaml import MAX_FILE_BYTES, load_yaml
+from ._yaml import load_yaml
 
 __all__ = [
     "TARGET_TYPES",

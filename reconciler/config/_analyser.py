@@ -14,8 +14,9 @@ import duckdb
 from ..engines.readers import csv_error
 from ..exceptions import PatternError, Problem
 from ..rules import check_pattern
+from ._limits import file_kind
+from ._locations import Document, NodePath, format_path
 from ._model import SparkSettings
-from ._yaml import Document, NodePath, file_kind, format_path
 
 if TYPE_CHECKING:
     from ..engines import SparkEngine

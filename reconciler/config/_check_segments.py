@@ -12,6 +12,7 @@ import duckdb
 from ..engines.readers import describe_csv_columns
 from ..rules import check_rule, parse_rule
 from ._analyser import Analyser, read_error
+from ._locations import NodePath
 from ._model import (
     CustomerSource,
     MemberFile,
@@ -21,7 +22,6 @@ from ._model import (
     Selection,
     SourceRule,
 )
-from ._yaml import NodePath
 
 __all__ = ["SegmentChecks"]
 

@@ -17,9 +17,10 @@ import duckdb
 from ..engines.readers import describe, source_format
 from ..exceptions import PlanError
 from ._analyser import Analyser, first_line, read_error
+from ._limits import file_kind
+from ._locations import NodePath, format_path
 from ._model import CustomerSource, SparkSettings
 from ._sources import bounded, reach, spark_engine
-from ._yaml import NodePath, file_kind, format_path
 
 if TYPE_CHECKING:
     from ..engines import SparkEngine

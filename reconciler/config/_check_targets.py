@@ -9,12 +9,12 @@ from urllib.parse import urlsplit
 
 from ..exceptions import ConfigError, Problem
 from ._analyser import Analyser
+from ._locations import NodePath
 from ._model import Safety, TargetConfig
 from ._schema import validate_branch
 from ._secrets import env_var
 from ._targets import TARGET_TYPES as TARGET_KINDS
 from ._targets import TargetType, branch, target_type
-from ._yaml import NodePath
 
 __all__ = ["TargetChecks", "url_problem"]
 

@@ -11,8 +11,8 @@ from ..exceptions import ConfigError
 from ..rules import compile_rule, render_rule
 from ._contributions import _engine_members, duckdb_relation, selections
 from ._located import problem
+from ._locations import format_path
 from ._model import Config, Reason, SourceRule
-from ._yaml import format_path
 
 __all__ = ["explain"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..exceptions import ConfigError, Problem
+from ._locations import format_path
 from ._model import Config, SegmentConfig
-from ._yaml import format_path
 
 __all__ = ["first_line", "problem", "select_targets", "target_segments"]
 

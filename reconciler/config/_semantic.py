@@ -17,9 +17,9 @@ from ..exceptions import ConfigError, Problem
 from ._check_segments import SegmentChecks
 from ._check_sources import SourceChecks
 from ._check_targets import TargetChecks
+from ._locations import Document, NodePath
 from ._model import Config
 from ._sources import in_background
-from ._yaml import Document, NodePath
 
 __all__ = ["analyse"]
 
