@@ -147,8 +147,9 @@ def _position(raw: bytes, offset: int) -> tuple[int, int]:
     return line, column
 
 
-def load_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Document:
-    """Read ``path`` into a :class:`Document`; :class:`ConfigError` lists located problems."""
+def _read_text(path: Path, max_bytes: int) -> tuple[bytes, str]:
+    """The bytes of ``path`` and their text, once they are a regular file within ``max_bytes``,
+    valid UTF-8 and printable (a located :class:`ConfigError` otherwise)."""
     file = str(path)
     try:
         info = path.stat()
@@ -183,6 +184,13 @@ def load_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Document:
         raise ConfigError(
             [Problem(file, line, col, "", f"the file holds a non-printable character ({char})")]
         ) from exc
+    return raw, text
+
+
+def load_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Document:
+    """Read ``path`` into a :class:`Document`; :class:`ConfigError` lists located problems."""
+    file = str(path)
+    raw, text = _read_text(path, max_bytes)
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
