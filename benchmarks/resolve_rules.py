@@ -66,7 +66,7 @@ def phase(name: str, config_path: Path) -> dict[str, Any]:
     import duckdb
 
     from reconciler.config import load, resolve
-    from reconciler.config._resolve import _contributions
+    from reconciler.config._contributions import _contributions
 
     csv_path = config_path.parent / "customers.csv"
     start = time.perf_counter()

@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 
 import reconciler.config as config_pkg
 from reconciler.config import TARGET_TYPES, Config, load, schema_text
-from reconciler.config._yaml import MAX_ALIASES
+from reconciler.config._limits import MAX_ALIASES
 from reconciler.exceptions import ConfigError, SecretError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -58,8 +58,8 @@ def test_subpackages_declare_all(module: str) -> None:
 _PRIVATE_CONTROL_FLOW = {
     "reconciler._http._Retryable",
     "reconciler.cli._signals.Signalled",  # a signal, raised up to main() like KeyboardInterrupt
-    "reconciler.config._yaml._TooBig",
-    "reconciler.config._yaml._Bomb",
+    "reconciler.config._limits._TooBig",
+    "reconciler.config._limits._Bomb",
     "reconciler.sandbox._app._Dropped",
     # the simulated platform's own error, sealed inside the sandbox
     "reconciler.sandbox._proto.ApiError",

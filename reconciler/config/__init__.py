@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ._explain import explain
+from ._limits import MAX_FILE_BYTES
 from ._model import (
     Config,
     CustomerSource,
@@ -27,11 +29,11 @@ from ._model import (
     SourceRule,
     TargetConfig,
 )
-from ._resolve import explain, resolve
+from ._resolve import resolve
 from ._schema import schema_text, validate_schema
 from ._semantic import analyse
 from ._targets import TARGET_TYPES, TargetType, target_type
-from ._yaml import MAX_FILE_BYTES, load_yaml
+from ._yaml import load_yaml
 
 __all__ = [
     "TARGET_TYPES",

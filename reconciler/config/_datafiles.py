@@ -15,8 +15,8 @@ import duckdb
 
 from ..engines.readers import LINE_ID, csv_error, csv_sql, file_ids_sql, lines_sql, sql_string
 from ..exceptions import Problem
+from ._locations import NodePath, format_path
 from ._model import Config, MemberFile, SegmentConfig
-from ._yaml import NodePath, format_path
 
 __all__ = ["MAX_ID", "MemberReport", "check_members"]
 

@@ -13,8 +13,8 @@ from typing import Any, Literal
 from ..exceptions import SecretError
 from ..plan import Safety
 from ..rules import Rule
+from ._locations import Locations, NodePath
 from ._secrets import read_secret
-from ._yaml import Locations, NodePath
 
 __all__ = [
     "Config",

@@ -22,8 +22,8 @@ from jsonschema import (
 )
 
 from ..exceptions import Problem
+from ._locations import Locations, NodePath, format_path
 from ._secrets import SECRET_PATTERN
-from ._yaml import Locations, NodePath, format_path
 
 __all__ = ["schema", "schema_text", "validate_schema"]
 

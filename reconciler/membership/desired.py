@@ -13,7 +13,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..config import Config
-from ..config._resolve import WORD, bits, check_files, members_table, skeleton, target_segments
+from ..config._contributions import WORD
+from ..config._located import target_segments
+from ..config._members import bits, check_files, members_table
+from ..config._resolve import skeleton
 from ..model import State
 
 __all__ = ["Wanted", "desired_table"]

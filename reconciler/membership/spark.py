@@ -22,14 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config
-from ..config._resolve import (
-    BAD_ID,
-    check_files,
-    first_line,
-    selections,
-    skeleton,
-    target_segments,
-)
+from ..config._contributions import selections
+from ..config._located import first_line, target_segments
+from ..config._members import BAD_ID, check_files
+from ..config._resolve import skeleton
 from ..config._sources import spark_engine
 from ..engines.readers import temp_table
 from ..exceptions import PlanError

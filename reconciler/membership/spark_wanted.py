@@ -15,15 +15,9 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from ..config import Config, SegmentConfig, SourceRule
-from ..config._resolve import (
-    BAD_ID,
-    MAX_ID,
-    duckdb_relation,
-    first_line,
-    invalid_member,
-    problem,
-    selections,
-)
+from ..config._contributions import duckdb_relation, selections
+from ..config._located import first_line, problem
+from ..config._members import BAD_ID, MAX_ID, invalid_member
 from ..config._sources import source_ref
 from ..engines.readers import file_ids_sql, temp_table
 from ..exceptions import ConfigError

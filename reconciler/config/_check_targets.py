@@ -1,0 +1,116 @@
+"""The semantic checks of the ``targets`` section: each target's type, branch and API URL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..exceptions import ConfigError, Problem
+from ._analyser import Analyser
+from ._locations import NodePath
+from ._model import Safety, TargetConfig
+from ._schema import validate_branch
+from ._secrets import env_var
+from ._targets import TARGET_TYPES as TARGET_KINDS
+from ._targets import TargetType, branch, target_type
+
+__all__ = ["TargetChecks", "url_problem"]
+
+
+def url_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a target's API URL (None when it can): it must be ``http(s)://``
+    with a host and a valid port, and carry no credentials (``user:password@``), which must
+    come from environment variables instead. The message never echoes the URL."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        message = str(exc)
+        if "Port" in message or "port" in message:
+            return "the port is not a number from 1 to 65535"
+        return f"not a valid URL ({message})"
+    if parts.username is not None or parts.password is not None:
+        return (
+            "credentials must be an ${ENV_VAR} reference in the credential fields, "
+            "not part of the URL (user:password@)"
+        )
+    if parts.scheme not in ("http", "https"):
+        return "not an http(s) URL"
+    if not parts.hostname:
+        return "no host in the URL"
+    if port == 0:
+        return "the port is not a number from 1 to 65535"
+    return None
+
+
+class TargetChecks(Analyser):
+    """The ``targets`` section."""
+
+    def targets(self, data: Mapping[str, Any]) -> dict[str, TargetConfig]:
+        out: dict[str, TargetConfig] = {}
+        for name, raw in data.items():
+            node: NodePath = ("targets", name)
+            if self.bad(node) or not isinstance(raw, Mapping):
+                continue
+            ttype = self.target_type(node, raw)
+            if ttype is None:
+                continue
+            settings: dict[str, Any] = {}
+            for key, default in ttype.settings.items():
+                value = raw.get(key, default)
+                if key in ttype.paths and value is not None:
+                    text, outside = (
+                        (value, False)
+                        if isinstance(value, str)
+                        else (value["path"], bool(value.get("outside_config_dir", False)))
+                    )
+                    pnode = (*node, key) if isinstance(value, str) else (*node, key, "path")
+                    value = self.confined(
+                        text,
+                        pnode,
+                        outside,
+                        f"write {key}: {{path: {text}, outside_config_dir: true}}",
+                    )
+                if isinstance(value, str) and key in ttype.urls:
+                    why = url_problem(value)
+                    if why is not None:
+                        self.report((*node, key), why)
+                    value = value.rstrip("/")
+                settings[key] = value
+            credentials = {
+                field: env_var(raw[field]) for field in ttype.credentials if field in raw
+            }
+            safety_raw = raw.get("safety") or {}
+            out[name] = TargetConfig(
+                name=name,
+                type=ttype.name,
+                settings=MappingProxyType(settings),
+                credentials=MappingProxyType(credentials),
+                prune=bool(raw.get("prune", False)),
+                prune_prefix=raw.get("prune_prefix"),
+                safety=Safety(
+                    max_delete_share=float(safety_raw.get("max_delete_share", 0.30)),
+                    min_existing=int(safety_raw.get("min_existing", 10)),
+                ),
+            )
+        return out
+
+    def target_type(self, node: NodePath, raw: Mapping[str, Any]) -> TargetType | None:
+        """The type of the target at ``node``, from its provider's declaration; a type named
+        by dotted path is imported here and the target checked against its declared settings
+        (None, reported at the field, when it cannot be)."""
+        name = str(raw["type"])
+        try:
+            ttype = target_type(name)
+            problems = [] if name in TARGET_KINDS else self._check_branch(node, raw, name)
+        except ConfigError as exc:
+            self.report((*node, "type"), exc.problems[0].message)
+            return None
+        self.problems.extend(problems)
+        return None if problems else ttype
+
+    def _check_branch(self, node: NodePath, raw: Mapping[str, Any], name: str) -> list[Problem]:
+        found = validate_branch(branch(name), raw, node, self.doc.locations, self.file)
+        return [problem for _, problem in found]
