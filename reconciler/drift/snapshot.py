@@ -147,60 +147,80 @@ def snapshot_drift(
     found: dict[str, dict[str, Mismatch]] = {}
 
     if Phase.SEGMENTS in read:
-        gone = [s for s in last.segments if s not in now.segments]
-        changed = [
-            s
-            for s, seg in last.segments.items()
-            if s in now.segments
-            and _segment_values(seg, segment_fields)
-            != _segment_values(now.segments[s], segment_fields)
-        ]
-        found["segments"] = {
-            "missing": _mismatch(gone, examples),
-            "differ": _mismatch(
-                changed,
-                examples,
-                lambda s: (
-                    _segment_values(last.segments[s], segment_fields),
-                    _segment_values(now.segments[s], segment_fields),
-                ),
-            ),
-        }
-
+        found["segments"] = _segments_found(last, now, segment_fields, examples)
     if Phase.ACCESS in read:
-        over = [s for s in last.segments if Phase.SEGMENTS not in read or s in now.segments]
-        teams = [s for s in over if last.access.get(s, EMPTY) != now.access.get(s, EMPTY)]
-        found["access"] = {
-            "differ": _mismatch(
-                teams,
-                examples,
-                lambda s: (sorted(last.access.get(s, EMPTY)), sorted(now.access.get(s, EMPTY))),
-            )
-        }
-
+        found["access"] = _access_found(last, now, Phase.SEGMENTS in read, examples)
     if Phase.CUSTOMERS in read or Phase.LINKS in read:
-        scope = frozenset(last.segments) if managed_only else None
-        if Phase.LINKS in read:
-            was, has = _links_within(last, scope), _links_within(now, scope)
-        else:
-            was = has = MappingProxyType({})
-        known_was: set[str] = set(was)
-        known_now: set[str] = set(has)
-        if Phase.CUSTOMERS in read:
-            known_was |= last.customers
-            known_now |= now.customers
-        differ = [c for c, segs in was.items() if c in known_now and has.get(c, EMPTY) != segs]
-        differ += [c for c in has if c not in was and c in known_was]
-        found["customers"] = {
-            "missing": _mismatch(known_was - known_now, examples),
-            "unknown": _mismatch(known_now - known_was, examples),
-        }
-        if Phase.LINKS in read:
-            found["customers"]["differ"] = _mismatch(
-                differ,
-                examples,
-                lambda c: (sorted(was.get(c, EMPTY)), sorted(has.get(c, EMPTY))),
-            )
+        found["customers"] = _customers_found(last, now, read, managed_only, examples)
 
     checked = tuple(p.value for p in Phase if p in read)
     return SnapshotReport(target, checked, not_checked, found)
+
+
+def _segments_found(
+    last: State, now: State, segment_fields: Sequence[str], examples: int
+) -> dict[str, Mismatch]:
+    """Managed segments gone from the platform, and those whose carried fields differ."""
+    gone = [s for s in last.segments if s not in now.segments]
+    changed = [
+        s
+        for s, seg in last.segments.items()
+        if s in now.segments
+        and _segment_values(seg, segment_fields)
+        != _segment_values(now.segments[s], segment_fields)
+    ]
+    return {
+        "missing": _mismatch(gone, examples),
+        "differ": _mismatch(
+            changed,
+            examples,
+            lambda s: (
+                _segment_values(last.segments[s], segment_fields),
+                _segment_values(now.segments[s], segment_fields),
+            ),
+        ),
+    }
+
+
+def _access_found(
+    last: State, now: State, segments_read: bool, examples: int
+) -> dict[str, Mismatch]:
+    """Access lists that differ, over the managed segments still there (when those were read)."""
+    over = [s for s in last.segments if not segments_read or s in now.segments]
+    teams = [s for s in over if last.access.get(s, EMPTY) != now.access.get(s, EMPTY)]
+    return {
+        "differ": _mismatch(
+            teams,
+            examples,
+            lambda s: (sorted(last.access.get(s, EMPTY)), sorted(now.access.get(s, EMPTY))),
+        )
+    }
+
+
+def _customers_found(
+    last: State, now: State, read: set[Phase], managed_only: bool, examples: int
+) -> dict[str, Mismatch]:
+    """Customers missing, unknown, and (links read) in different managed segments."""
+    scope = frozenset(last.segments) if managed_only else None
+    if Phase.LINKS in read:
+        was, has = _links_within(last, scope), _links_within(now, scope)
+    else:
+        was = has = MappingProxyType({})
+    known_was: set[str] = set(was)
+    known_now: set[str] = set(has)
+    if Phase.CUSTOMERS in read:
+        known_was |= last.customers
+        known_now |= now.customers
+    differ = [c for c, segs in was.items() if c in known_now and has.get(c, EMPTY) != segs]
+    differ += [c for c in has if c not in was and c in known_was]
+    found = {
+        "missing": _mismatch(known_was - known_now, examples),
+        "unknown": _mismatch(known_now - known_was, examples),
+    }
+    if Phase.LINKS in read:
+        found["differ"] = _mismatch(
+            differ,
+            examples,
+            lambda c: (sorted(was.get(c, EMPTY)), sorted(has.get(c, EMPTY))),
+        )
+    return found
