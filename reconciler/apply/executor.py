@@ -66,21 +66,7 @@ async def apply_target(
         log.info("%s: apply run %d starts: %d change(s)", target, run_id, len(plan.changes))
 
         def finish() -> None:
-            for stats in provider.http_stats():
-                result.requests += stats.requests
-                result.retries += stats.retries
-            result.seconds = time.monotonic() - started
-            store.finish_run(
-                run_id,
-                status,
-                {
-                    "applied": result.applied,
-                    "failed": len(result.failures),
-                    "requests": result.requests,
-                    "retries": result.retries,
-                    "unsent": result.unsent,
-                },
-            )
+            _finish(provider, store, run_id, status, result, started)
 
         try:
             failed: dict[Phase, set[str]] = {}
@@ -119,6 +105,32 @@ async def apply_target(
     return result
 
 
+def _finish(
+    provider: Provider,
+    store: StateStore,
+    run_id: int,
+    status: str,
+    result: ApplyResult,
+    started: float,
+) -> None:
+    """Count the run's requests and time into ``result``, and journal its end."""
+    for stats in provider.http_stats():
+        result.requests += stats.requests
+        result.retries += stats.retries
+    result.seconds = time.monotonic() - started
+    store.finish_run(
+        run_id,
+        status,
+        {
+            "applied": result.applied,
+            "failed": len(result.failures),
+            "requests": result.requests,
+            "retries": result.retries,
+            "unsent": result.unsent,
+        },
+    )
+
+
 def _resume(store: StateStore, result: ApplyResult, report: Reporter) -> None:
     """Close the runs on the target an earlier process left unfinished, and say so."""
     target = result.target
@@ -150,14 +162,7 @@ async def _run_step(
 ) -> None:
     target = provider.name
     phase = step.phase
-    sendable: list[Change] = []
-    for change in changes:
-        why = blocked_by(change, failed)
-        if why:
-            result.failures.append(ItemFailure(phase.value, change.key, f"skipped: {why}"))
-            failed.setdefault(phase, set()).add(change.key)
-        else:
-            sendable.append(change)
+    sendable = _sendable(phase, changes, failed, result)
     total = len(sendable)
     began = time.monotonic()
     log.info(
@@ -235,6 +240,22 @@ async def _run_step(
         time.monotonic() - began,
     )
     report(ApplyEvent(target, step.name, "end", done, total))
+
+
+def _sendable(
+    phase: Phase, changes: list[Change], failed: dict[Phase, set[str]], result: ApplyResult
+) -> list[Change]:
+    """The changes of a step that earlier failures do not block; the others are reported as
+    skipped (and count as failed for the steps after)."""
+    sendable: list[Change] = []
+    for change in changes:
+        why = blocked_by(change, failed)
+        if why:
+            result.failures.append(ItemFailure(phase.value, change.key, f"skipped: {why}"))
+            failed.setdefault(phase, set()).add(change.key)
+        else:
+            sendable.append(change)
+    return sendable
 
 
 def _settle(
