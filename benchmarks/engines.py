@@ -292,11 +292,12 @@ def run_plan(
         import httpx
 
         from reconciler.config import load
-        from reconciler.manager import Reconciler, run
+        from reconciler.manager import Reconciler
         from reconciler.membership import duckdb as on_duckdb
         from reconciler.membership import spark as on_spark
         from reconciler.plan import Refresh
         from reconciler.plan.changes import LinkChange
+        from reconciler.runtime import run
         from reconciler.statestore import StateStore
 
         config = load(config_path)

@@ -60,7 +60,8 @@ def phase_parse(directory: Path) -> dict[str, Any]:
 
 def _reconciler(directory: Path, url: str) -> Any:
     from reconciler.config import load
-    from reconciler.manager import Overrides, Reconciler
+    from reconciler.manager import Reconciler
+    from reconciler.runtime import Overrides
     from reconciler.sandbox import SandboxEndpoints
     from reconciler.statestore import StateStore
 
@@ -75,9 +76,9 @@ def _timed_plan(directory: Path, url: str, refresh: str = "full") -> tuple[Any, 
     not. Split: imports and config load, then the plan itself (and within it, the targeted
     live read)."""
     t0, c0 = time.perf_counter(), time.process_time()
-    from reconciler.manager import run
     from reconciler.plan import Refresh
     from reconciler.providers.epsilon import EpsilonProvider
+    from reconciler.runtime import run
 
     harness = time.perf_counter()
     from reconciler.sandbox import SandboxEndpoints  # noqa: F401 - imported here, not timed
@@ -131,8 +132,8 @@ def phase_plan(directory: Path, url: str, refresh: str = "full") -> dict[str, An
 
 def phase_apply(directory: Path, url: str) -> dict[str, Any]:
     (rec, plan), times = _timed_plan(directory, url)
-    from reconciler.manager import run
     from reconciler.plan import plan_json
+    from reconciler.runtime import run
 
     (directory / "plan.json").write_text(plan_json(plan, indent=None), encoding="utf-8")
     start = time.perf_counter()

@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "explain": "reconciler.config",
     "Config": "reconciler.config",
     "Reconciler": "reconciler.manager",
-    "Overrides": "reconciler.manager",
+    "Overrides": "reconciler.runtime",
     "StateStore": "reconciler.statestore",
     "Plan": "reconciler.plan",
     "TargetPlan": "reconciler.plan",

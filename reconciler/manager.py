@@ -11,10 +11,9 @@ import contextlib
 import dataclasses
 import time
 import weakref
-from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ._logging import logger
 from .config import Config, TargetConfig, resolve
@@ -22,7 +21,6 @@ from .exceptions import PlanError, SnapshotError
 from .membership import membership_inputs
 from .model import State
 from .plan import (
-    LOCAL_SANDBOX,
     Endpoint,
     Overview,
     Plan,
@@ -40,70 +38,18 @@ from .plan import (
 )
 from .plan.diff import Ownership
 from .plan.safety import REPLAN
-from .providers import provider_class, provider_types
+from .providers import provider_class
 from .providers.base import Provider, ProviderContext, ReadScope
+from .runtime import Overrides
 from .statestore import StateStore
 
 if TYPE_CHECKING:  # apply's and drift's modules are imported by their commands alone
     from .apply import ApplyResult, Reporter, Stop
     from .drift import DriftCheck, RefreshResult, SnapshotReport
 
-__all__ = ["Overrides", "Reconciler", "default_state_path", "run", "sandbox_paths"]
+__all__ = ["Reconciler"]
 
 log = logger("manager")
-
-_T = TypeVar("_T")
-
-
-def run(awaitable: Awaitable[_T]) -> _T:
-    """``asyncio.run(awaitable)``, with the result kept out of the main task.
-
-    On its way out, Python 3.11's ``asyncio.run`` restores the SIGINT handler, and ``signal``
-    formats the repr of the handler it replaces: the main task, result included. For a plan
-    of 12,000 changes that repr alone took 80 ms (twice 40 ms).
-    """
-    box: list[_T] = []
-
-    async def main() -> None:
-        box.append(await awaitable)
-
-    asyncio.run(main())
-    return box[0]
-
-
-def default_state_path(config_path: Path) -> Path:
-    return config_path.resolve().parent / ".reconcile" / "state.db"
-
-
-def sandbox_paths(config_path: Path) -> tuple[Path, Path]:
-    """The one rule for where the local sandbox lives: ``.reconcile/sandbox/`` in the config's
-    folder, whatever the current folder. Returns (the platforms' database, ``remote.db``; the
-    state store of runs against the sandbox, ``state.db``). ``--sandbox`` and ``reconcile
-    sandbox serve|seed|reset`` (by their ``--config``) all use it."""
-    folder = config_path.resolve().parent / ".reconcile" / "sandbox"
-    return folder / "remote.db", folder / "state.db"
-
-
-@dataclass(frozen=True, slots=True)
-class Overrides:
-    """Settings and credentials that replace a target type's own (the sandbox uses this)."""
-
-    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    #: which sandbox, as a plan records it (see :class:`~reconciler.plan.Endpoint`)
-    sandbox: str = ""
-
-    @classmethod
-    def for_sandbox(cls, sandbox: Any, *, local: bool = False) -> Overrides:
-        """Point every registered target type at a running sandbox; ``local``: one this
-        command started (``--sandbox``), on a port of its own each run."""
-        settings: dict[str, Mapping[str, Any]] = {}
-        credentials: dict[str, Mapping[str, str]] = {}
-        for type_name in provider_types():
-            found = provider_class(type_name).sandbox_overrides(sandbox)
-            if found is not None:
-                settings[type_name], credentials[type_name] = found
-        return cls(settings, credentials, LOCAL_SANDBOX if local else str(sandbox.url))
 
 
 class Reconciler:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.config import load
-from reconciler.manager import Overrides, Reconciler
+from reconciler.manager import Reconciler
 from reconciler.plan import Plan
+from reconciler.runtime import Overrides
 from reconciler.statestore import StateStore
 
 TEAM_1 = "a5166fc4-f874-4741-a721-c05ffd9941a5"

@@ -20,10 +20,10 @@ import pytest
 import yaml
 from _scenario import cli, write_config
 
-from reconciler import statestore
 from reconciler.cli import main
 from reconciler.plan import Endpoint, endpoint_of, read_plan_file
 from reconciler.statestore import StateStore
+from reconciler.statestore import _db as statestore
 
 
 def common(sb: Any, tmp: Path) -> list[str]:

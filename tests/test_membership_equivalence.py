@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from reconciler.config import load
-from reconciler.manager import Overrides, Reconciler
+from reconciler.manager import Reconciler
 from reconciler.membership import Wanted
 from reconciler.plan import Plan, Refresh, Source, TargetPlan
 from reconciler.plan.changes import LinkChange, Phase
+from reconciler.runtime import Overrides
 from reconciler.statestore import StateStore
 
 RETAILER = "13c84def-41cb-4f99-a3fc-6788264f79fe"

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.config import load
-from reconciler.manager import Overrides, Reconciler
+from reconciler.manager import Reconciler
 from reconciler.model import Segment, StateBuilder
 from reconciler.plan import Refresh, Source, changes_digest
 from reconciler.plan.changes import LinkChange, Phase
+from reconciler.runtime import Overrides
 from reconciler.statestore import StateStore
 
 RETAILER = "13c84def-41cb-4f99-a3fc-6788264f79fe"

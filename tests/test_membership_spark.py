@@ -17,10 +17,11 @@ import pytest
 from reconciler.config import load
 from reconciler.config._model import SparkSettings
 from reconciler.exceptions import ConfigError, PlanError
-from reconciler.manager import Overrides, Reconciler
+from reconciler.manager import Reconciler
 from reconciler.membership import spark as pushdown
 from reconciler.plan import Refresh, Source
 from reconciler.plan.changes import Phase
+from reconciler.runtime import Overrides
 from reconciler.statestore import StateStore
 
 pytestmark = pytest.mark.skipif(

@@ -154,7 +154,7 @@ class Invocation:
 
 def state_path(config_path: Path, state: Path | None, sandboxed: bool) -> Path:
     """``--state``, or the store next to the config (a separate one for the sandbox)."""
-    from ..manager import default_state_path, sandbox_paths
+    from ..runtime import default_state_path, sandbox_paths
 
     if state:
         return state
@@ -172,7 +172,8 @@ def open_reconciler(
     sandbox_url: str | None = None,
 ) -> Iterator[Any]:
     from ..config import load
-    from ..manager import Overrides, Reconciler
+    from ..manager import Reconciler
+    from ..runtime import Overrides
     from ..statestore import StateStore
 
     config = load(file)
@@ -183,7 +184,7 @@ def open_reconciler(
 
             overrides = Overrides.for_sandbox(SandboxEndpoints(sandbox_url))
         elif sandbox:
-            from ..manager import sandbox_paths
+            from ..runtime import sandbox_paths
             from ..sandbox import Sandbox
 
             remote_db = sandbox_paths(config.path)[0]

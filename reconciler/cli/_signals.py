@@ -26,7 +26,7 @@ def run_command(awaitable: Awaitable[_T], stop: Any = None) -> _T:
     arrives as the run ends (the loop stopped before it read its wake-up) is still acted on,
     once the loop is gone, instead of being lost.
     """
-    from ..manager import run
+    from ..runtime import run
 
     arrived: list[signal.Signals] = []  # noted by the handler, in the main thread
     handled = 0  # how many of them the loop acted on

@@ -81,7 +81,7 @@ ConfigOption = Annotated[
 
 def _db(db: Path | None, config: Path) -> Path:
     """``--db``, or the sandbox of ``config`` by the rule every command shares."""
-    from reconciler.manager import sandbox_paths
+    from reconciler.runtime import sandbox_paths
 
     path = db if db is not None else sandbox_paths(config)[0]
     try:

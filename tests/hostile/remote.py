@@ -12,8 +12,8 @@ from typing import Any
 
 from reconciler._http import RetryPolicy
 from reconciler.config import load, resolve
-from reconciler.manager import Overrides
 from reconciler.model import State
+from reconciler.runtime import Overrides
 
 #: Retries made fast: tiny backoff, Retry-After capped low, a short client timeout. A
 #: ``timeout`` fault must use a delay above ``FAST_RETRY.timeout``.
