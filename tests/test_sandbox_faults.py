@@ -217,3 +217,23 @@ def test_subprocess_sandbox(tmp_path: Path, http: httpx.Client) -> None:
         resp = create_segment(http, sb, "s1")
         assert resp.status_code == 200
         assert sb.requests()[0]["path"] == "/epsilon/v1/segments"
+
+
+def test_a_request_answered_after_a_reset_is_not_logged_after_it(
+    fresh_sandbox: Sandbox, http: httpx.Client
+) -> None:
+    """A request still held by a delay when the sandbox is reset (a client that went away,
+    a test that ended) lands in no later log: the next test sees only its own requests."""
+    import threading
+    import time
+
+    fresh_sandbox.set_faults("rate=1,kinds=latency,delay=1,route=POST /epsilon/*")
+    late = threading.Thread(target=create_segment, args=(http, fresh_sandbox, "late"))
+    late.start()
+    time.sleep(0.3)  # the request is in the sandbox, waiting out its delay
+    fresh_sandbox.reset()
+    late.join(timeout=30)
+    assert not late.is_alive()
+    assert fresh_sandbox.requests() == []
+    assert create_segment(http, fresh_sandbox, "now").status_code == 200
+    assert [r["path"] for r in fresh_sandbox.requests()] == ["/epsilon/v1/segments"]

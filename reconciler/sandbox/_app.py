@@ -116,6 +116,9 @@ class SandboxApp:
         self._log: deque[tuple[Any, ...]] = deque(maxlen=REQUEST_LOG_SIZE)
         self._next_id = 0
         self._id_lock = threading.Lock()
+        #: requests up to this id started before the log was last cleared: one still being
+        #: answered then (a client gone, a delay running out) is not logged after it
+        self._cleared_at = 0
         self.groups = (
             compile_group(
                 "talonone-mgmt", "/talonone-mgmt", "management", _talonone.MANAGEMENT_ROUTES
@@ -262,6 +265,8 @@ class SandboxApp:
         route: str,
         fault: str | None,
     ) -> None:
+        if rid <= self._cleared_at:
+            return
         latency = round((time.perf_counter() - started) * 1000.0, 3)
         self._log.append(
             (rid, time.time(), method, path, query, status, latency, group, route, fault)
@@ -282,9 +287,14 @@ class SandboxApp:
             out.append(dict(zip(_LOG_FIELDS, entry, strict=True)))
         return out
 
+    def _clear_log(self) -> None:
+        with self._id_lock:
+            self._cleared_at = self._next_id
+        self._log.clear()
+
     def reset(self) -> None:
         self.store.reset()
-        self._log.clear()
+        self._clear_log()
         self.faults.set_rules(())
         self.rate_limiter.set_rate(self.default_rate_limit)
 
@@ -306,7 +316,7 @@ class SandboxApp:
                     }
                 )
             if key == ("DELETE", "/_sandbox/requests"):
-                self._log.clear()
+                self._clear_log()
                 return Response(204)
             if key == ("GET", "/_sandbox/faults"):
                 return self._faults_response()
