@@ -46,6 +46,9 @@ def split(segments: str) -> list[str]:
     return segments.split(SEP)
 
 
+#: how long a statement waits for another process's write lock before failing as busy
+BUSY_SECONDS = 30.0
+
 class Database:
     """The SQLite file under every part of the state store."""
 
@@ -53,10 +56,13 @@ class Database:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # the busy handler from the first statement on: setting WAL and the schema wait
+            # for another process's write (an apply recording) instead of failing at once
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_SECONDS
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise StateStoreError(f"cannot open the state store {self.path}: {exc}") from exc
