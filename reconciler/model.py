@@ -156,4 +156,3 @@ class StateBuilder:
             customers=frozenset(self._customers),
             links=MappingProxyType(dict(self._links)),
         )
-

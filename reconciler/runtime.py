@@ -67,4 +67,3 @@ class Overrides:
             if found is not None:
                 settings[type_name], credentials[type_name] = found
         return cls(settings, credentials, LOCAL_SANDBOX if local else str(sandbox.url))
-

@@ -98,8 +98,7 @@ EXPECTED: dict[str, list[str]] = {
         "12:5: segments[0].name: duplicate key name (first defined on line 11)",
     ],
     "syntax-error.yaml": [
-        "6:1: YAML syntax error: while parsing a flow sequence "
-        "did not find expected ',' or ']'",
+        "6:1: YAML syntax error: while parsing a flow sequence did not find expected ',' or ']'",
     ],
     "not-utf8.yaml": [
         "2:6: file is not valid UTF-8 (byte 0xe9)",

@@ -141,7 +141,5 @@ def test_refresh_refuses_while_another_apply_holds_the_lock(
     with store.lock("eps", purpose="refresh"):
         refused = cli("apply", str(cfg), "--auto-approve", *common(fresh_sandbox, tmp_path))
     assert refused.returncode == 1
-    assert (
-        f"another refresh is running on target 'eps' (process {os.getpid()})" in refused.stderr
-    )
+    assert f"another refresh is running on target 'eps' (process {os.getpid()})" in refused.stderr
     store.close()

@@ -47,9 +47,7 @@ def apply_until_converged(
     for _ in range(max_runs):
         store = StateStore(state)
         try:
-            rec = Reconciler(
-                load(cfg), store, overrides=fast_overrides(sandbox), retry=FAST_RETRY
-            )
+            rec = Reconciler(load(cfg), store, overrides=fast_overrides(sandbox), retry=FAST_RETRY)
             plan = asyncio.run(rec.plan())
             if not plan.has_changes:
                 break

@@ -94,4 +94,3 @@ def test_restricted_to_keeps_only_those_segments() -> None:
     assert dict(state.access) == {}
     assert state.customers == {"c1", "c2", "c3"}
     assert dict(state.links) == {"c1": {"b"}, "c2": {"b"}}
-

@@ -86,8 +86,16 @@ def resolve_problems(config: Config) -> list[Any]:
 # -- 1. arbitrary YAML -----------------------------------------------------------------------------
 YAML_CHARS = st.sampled_from([*"ab01:-{}[],&*!|>'\"#%@`?\n\t  .~=", "é", "\ufeff", "\u2028"])
 #: what PyYAML's reader refuses outright (see the xfail below)
-NON_PRINTABLE = {*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0x85),
-                 *range(0x86, 0xA0), 0xFFFE, 0xFFFF}
+NON_PRINTABLE = {
+    *range(0x00, 0x09),
+    0x0B,
+    0x0C,
+    *range(0x0E, 0x20),
+    *range(0x7F, 0x85),
+    *range(0x86, 0xA0),
+    0xFFFE,
+    0xFFFF,
+}
 
 
 @SETTINGS
@@ -129,8 +137,9 @@ VALUES = st.recursive(
     SCALARS,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(st.one_of(st.text(max_size=8), st.integers(), st.booleans()), inner,
-                        max_size=4),
+        st.dictionaries(
+            st.one_of(st.text(max_size=8), st.integers(), st.booleans()), inner, max_size=4
+        ),
     ),
     max_leaves=20,
 )
@@ -153,8 +162,11 @@ VALID = {
             "id": "seg-1",
             "name": "One",
             "access": "team",
-            "members": {"ids": ["c1"], "files": ["ids.txt"],
-                        "rule": {"attribute": "spend", "gt": 50}},
+            "members": {
+                "ids": ["c1"],
+                "files": ["ids.txt"],
+                "rule": {"attribute": "spend", "gt": 50},
+            },
         }
     ],
 }
@@ -451,6 +463,7 @@ def test_applying_the_diff_makes_the_managed_part_equal_desired(
         customers=frozenset(after["customers"]),
         links=after["links"],
     )
-    again = diff(desired, settled, replace(ownership, managed=frozenset()), access=full,
-                 customers=full)
+    again = diff(
+        desired, settled, replace(ownership, managed=frozenset()), access=full, customers=full
+    )
     assert [c for c in again.changes if not isinstance(c, SegmentChange)] == []

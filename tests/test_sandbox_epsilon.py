@@ -62,17 +62,28 @@ SEED_MANAGE_SEGMENTS = """{
 }"""
 
 
-def post(http: httpx.Client, sb: Sandbox, path: str, body: Any, headers: dict[str, str]
-         ) -> httpx.Response:
+def post(
+    http: httpx.Client, sb: Sandbox, path: str, body: Any, headers: dict[str, str]
+) -> httpx.Response:
     content = body if isinstance(body, str) else json.dumps(body)
-    return http.post(sb.epsilon_url + path, content=content,
-                     headers={**headers, "content-type": "application/json"})
+    return http.post(
+        sb.epsilon_url + path,
+        content=content,
+        headers={**headers, "content-type": "application/json"},
+    )
 
 
 def segment(segment_id: str, **extra: Any) -> dict[str, Any]:
-    return {"segment": {"segmentId": segment_id, "sourceId": "DEFAULT_SOURCE_ID",
-                        "name": segment_id.title(), "description": "d", "retailerTeamId": TEAM,
-                        **extra}}
+    return {
+        "segment": {
+            "segmentId": segment_id,
+            "sourceId": "DEFAULT_SOURCE_ID",
+            "name": segment_id.title(),
+            "description": "d",
+            "retailerTeamId": TEAM,
+            **extra,
+        }
+    }
 
 
 def make(http: httpx.Client, sb: Sandbox, segments: list[str], customers: list[str]) -> None:
@@ -93,8 +104,9 @@ def assert_400(resp: httpx.Response, needle: str) -> None:
 
 
 # --------------------------------------------- the bodies of the "Sync Customers & Audience" guide
-def test_seed_000_create_segment_example_is_accepted(fresh_sandbox: Sandbox, http: httpx.Client
-                                                     ) -> None:
+def test_seed_000_create_segment_example_is_accepted(
+    fresh_sandbox: Sandbox, http: httpx.Client
+) -> None:
     resp = post(http, fresh_sandbox, "/v1/segments", SEED_SEGMENT, BEARER)
     assert resp.status_code == 200
     assert resp.json() == json.loads(SEED_SEGMENT)
@@ -103,11 +115,13 @@ def test_seed_000_create_segment_example_is_accepted(fresh_sandbox: Sandbox, htt
     ]
 
 
-def test_seed_000_manage_access_example_is_accepted(fresh_sandbox: Sandbox, http: httpx.Client
-                                                    ) -> None:
+def test_seed_000_manage_access_example_is_accepted(
+    fresh_sandbox: Sandbox, http: httpx.Client
+) -> None:
     post(http, fresh_sandbox, "/v1/segments", SEED_SEGMENT, BEARER)
-    resp = post(http, fresh_sandbox, "/v1/segments/general-segment-4:manage-access", SEED_ACCESS,
-                BEARER)
+    resp = post(
+        http, fresh_sandbox, "/v1/segments/general-segment-4:manage-access", SEED_ACCESS, BEARER
+    )
     assert resp.status_code == 200
     assert resp.json() == {"segmentId": "general-segment-4", "accessTeamIds": [ADV_1, ADV_2]}
     assert fresh_sandbox.state()["epsilon"]["segments"][0]["accessTeamIds"] == [ADV_1, ADV_2]
@@ -122,21 +136,28 @@ def test_seed_000_create_customers_example_is_malformed_and_corrected_one_accept
     assert_400(printed, "malformed JSON")
     resp = post(http, fresh_sandbox, "/v1/customers", SEED_CUSTOMERS_CORRECTED, BASIC)
     assert resp.status_code == 200
-    assert resp.json() == {"customers": [{"id": "cust_12345", "teamId": TEAM},
-                                         {"id": "cust_67890", "teamId": TEAM}]}
+    assert resp.json() == {
+        "customers": [{"id": "cust_12345", "teamId": TEAM}, {"id": "cust_67890", "teamId": TEAM}]
+    }
 
 
-def test_seed_000_manage_segments_example_is_accepted(fresh_sandbox: Sandbox, http: httpx.Client
-                                                      ) -> None:
+def test_seed_000_manage_segments_example_is_accepted(
+    fresh_sandbox: Sandbox, http: httpx.Client
+) -> None:
     make(http, fresh_sandbox, ["general-segment-3", "general-segment-4"], ["cust_12345"])
     resp = post(http, fresh_sandbox, "/v1/customers/manage-segments", SEED_MANAGE_SEGMENTS, BASIC)
     assert resp.status_code == 200
-    assert resp.json() == {"customerId": "cust_12345",
-                           "segmentIds": ["general-segment-4", "general-segment-3"]}
+    assert resp.json() == {
+        "customerId": "cust_12345",
+        "segmentIds": ["general-segment-4", "general-segment-3"],
+    }
     got = http.get(fresh_sandbox.epsilon_url + "/v1/customers/cust_12345", headers=BASIC)
     assert got.status_code == 200
-    assert got.json() == {"id": "cust_12345", "teamId": TEAM,
-                          "segmentIds": ["general-segment-4", "general-segment-3"]}
+    assert got.json() == {
+        "id": "cust_12345",
+        "teamId": TEAM,
+        "segmentIds": ["general-segment-4", "general-segment-3"],
+    }
 
 
 # ---------------------------------------------------------------------- segments
@@ -184,7 +205,9 @@ def test_manage_access_replaces_the_list(fresh_sandbox: Sandbox, http: httpx.Cli
     make(http, fresh_sandbox, ["s1"], [])
     url = "/v1/segments/s1:manage-access"
     assert post(http, fresh_sandbox, url, {"accessTeamIds": [ADV_1, ADV_2]}, BEARER).json() == {
-        "segmentId": "s1", "accessTeamIds": [ADV_1, ADV_2]}
+        "segmentId": "s1",
+        "accessTeamIds": [ADV_1, ADV_2],
+    }
     resp = post(http, fresh_sandbox, url, {"accessTeamIds": [ADV_2]}, BEARER)
     assert resp.status_code == 200
     assert resp.json() == {"segmentId": "s1", "accessTeamIds": [ADV_2]}
@@ -194,21 +217,36 @@ def test_manage_access_replaces_the_list(fresh_sandbox: Sandbox, http: httpx.Cli
 
 def test_manage_access_errors(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
     make(http, fresh_sandbox, ["s1"], [])
-    missing = post(http, fresh_sandbox, "/v1/segments/nope:manage-access",
-                   {"accessTeamIds": [ADV_1]}, BEARER)
+    missing = post(
+        http, fresh_sandbox, "/v1/segments/nope:manage-access", {"accessTeamIds": [ADV_1]}, BEARER
+    )
     assert missing.status_code == 404
     assert missing.text == "segment 'nope' not found"
-    assert_400(post(http, fresh_sandbox, "/v1/segments/s1:manage-access",
-                    {"accessTeamIds": ["advertiser-1"]}, BEARER), "not a UUID")
-    assert_400(post(http, fresh_sandbox, "/v1/segments/s1:manage-access",
-                    {"accessTeamIds": ADV_1}, BEARER), "expected an array")
-    unauth = post(http, fresh_sandbox, "/v1/segments/s1:manage-access",
-                  {"accessTeamIds": []}, BASIC)
+    assert_400(
+        post(
+            http,
+            fresh_sandbox,
+            "/v1/segments/s1:manage-access",
+            {"accessTeamIds": ["advertiser-1"]},
+            BEARER,
+        ),
+        "not a UUID",
+    )
+    assert_400(
+        post(
+            http, fresh_sandbox, "/v1/segments/s1:manage-access", {"accessTeamIds": ADV_1}, BEARER
+        ),
+        "expected an array",
+    )
+    unauth = post(
+        http, fresh_sandbox, "/v1/segments/s1:manage-access", {"accessTeamIds": []}, BASIC
+    )
     assert (unauth.status_code, unauth.text) == (401, "unauthorized")
 
 
-def test_no_segment_reads_and_no_customer_delete(fresh_sandbox: Sandbox, http: httpx.Client
-                                                 ) -> None:
+def test_no_segment_reads_and_no_customer_delete(
+    fresh_sandbox: Sandbox, http: httpx.Client
+) -> None:
     make(http, fresh_sandbox, ["s1"], ["c1"])
     listing = http.get(fresh_sandbox.epsilon_url + "/v1/segments", headers=BEARER)
     assert (listing.status_code, listing.text) == (405, "method not allowed")
@@ -231,8 +269,9 @@ def test_create_customers_batch_limit(fresh_sandbox: Sandbox, http: httpx.Client
     assert len(fresh_sandbox.state()["epsilon"]["customers"]) == 100
 
 
-def test_create_customers_is_an_upsert_in_request_order(fresh_sandbox: Sandbox,
-                                                        http: httpx.Client) -> None:
+def test_create_customers_is_an_upsert_in_request_order(
+    fresh_sandbox: Sandbox, http: httpx.Client
+) -> None:
     body = {"customers": [{"id": "z", "teamId": ADV_1}, {"id": "a"}]}
     first = post(http, fresh_sandbox, "/v1/customers", body, BASIC)
     assert first.json() == {
@@ -276,33 +315,61 @@ def test_manage_segments_sets_the_whole_list(fresh_sandbox: Sandbox, http: httpx
     url = "/v1/customers/manage-segments"
     body = {"customerId": "c1", "teamId": TEAM, "segments": {"segmentIds": ["s1", "s2"]}}
     assert post(http, fresh_sandbox, url, body, BASIC).status_code == 200
-    listed = {"customerId": "c1", "teamId": TEAM,
-              "segments": [{"segmentIds": ["s3"]}, {"segmentIds": ["s2", "s3"]}]}
+    listed = {
+        "customerId": "c1",
+        "teamId": TEAM,
+        "segments": [{"segmentIds": ["s3"]}, {"segmentIds": ["s2", "s3"]}],
+    }
     resp = post(http, fresh_sandbox, url, listed, BASIC)
     assert resp.status_code == 200
     assert resp.json() == {"customerId": "c1", "segmentIds": ["s3", "s2"]}
     got = http.get(fresh_sandbox.epsilon_url + "/v1/customers/c1", headers=BASIC)
     assert got.json() == {"id": "c1", "teamId": TEAM, "segmentIds": ["s3", "s2"]}
     empty = {"customerId": "c1", "teamId": TEAM, "segments": {"segmentIds": []}}
-    assert post(http, fresh_sandbox, url, empty, BASIC).json() == {"customerId": "c1",
-                                                                   "segmentIds": []}
+    assert post(http, fresh_sandbox, url, empty, BASIC).json() == {
+        "customerId": "c1",
+        "segmentIds": [],
+    }
 
 
 def test_manage_segments_errors(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
     make(http, fresh_sandbox, ["s1"], ["c1"])
     url = "/v1/customers/manage-segments"
-    unknown_customer = post(http, fresh_sandbox, url, {
-        "customerId": "ghost", "teamId": TEAM, "segments": {"segmentIds": ["s1"]}}, BASIC)
+    unknown_customer = post(
+        http,
+        fresh_sandbox,
+        url,
+        {"customerId": "ghost", "teamId": TEAM, "segments": {"segmentIds": ["s1"]}},
+        BASIC,
+    )
     assert (unknown_customer.status_code, unknown_customer.text) == (
-        404, "customer 'ghost' not found")
-    assert_400(post(http, fresh_sandbox, url, {
-        "customerId": "c1", "teamId": TEAM, "segments": {"segmentIds": ["s1", "nope"]}}, BASIC),
-        "unknown segment id(s): nope")
-    assert_400(post(http, fresh_sandbox, url, {
-        "customerId": "c1", "segments": {"segmentIds": []}}, BASIC), "teamId: required")
-    assert_400(post(http, fresh_sandbox, url, {
-        "customerId": "c1", "teamId": TEAM, "segments": {"ids": []}}, BASIC),
-        "segments.segmentIds: required")
+        404,
+        "customer 'ghost' not found",
+    )
+    assert_400(
+        post(
+            http,
+            fresh_sandbox,
+            url,
+            {"customerId": "c1", "teamId": TEAM, "segments": {"segmentIds": ["s1", "nope"]}},
+            BASIC,
+        ),
+        "unknown segment id(s): nope",
+    )
+    assert_400(
+        post(http, fresh_sandbox, url, {"customerId": "c1", "segments": {"segmentIds": []}}, BASIC),
+        "teamId: required",
+    )
+    assert_400(
+        post(
+            http,
+            fresh_sandbox,
+            url,
+            {"customerId": "c1", "teamId": TEAM, "segments": {"ids": []}},
+            BASIC,
+        ),
+        "segments.segmentIds: required",
+    )
     assert fresh_sandbox.state()["epsilon"]["customers"][0]["segmentIds"] == []
 
 
@@ -314,21 +381,35 @@ def test_get_customer_404(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
 
 def test_list_customers_paging_and_filter(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
     make(http, fresh_sandbox, ["s1"], [f"c{i}" for i in range(5)])
-    post(http, fresh_sandbox, "/v1/customers/manage-segments",
-         {"customerId": "c3", "teamId": TEAM, "segments": {"segmentIds": ["s1"]}}, BASIC)
+    post(
+        http,
+        fresh_sandbox,
+        "/v1/customers/manage-segments",
+        {"customerId": "c3", "teamId": TEAM, "segments": {"segmentIds": ["s1"]}},
+        BASIC,
+    )
     url = fresh_sandbox.epsilon_url + "/v1/customers"
     page = http.get(url, params={"limit": 2, "skip": 2}, headers=BASIC)
     assert page.status_code == 200
-    assert page.json() == {"customers": [
-        {"id": "c2", "teamId": TEAM, "segmentIds": []},
-        {"id": "c3", "teamId": TEAM, "segmentIds": ["s1"]},
-    ], "totalCount": 5}
-    filtered = http.get(url, params=[("customerIds", "c4"), ("customerIds", "c0"),
-                                     ("customerIds", "ghost")], headers=BASIC)
-    assert filtered.json() == {"customers": [
-        {"id": "c0", "teamId": TEAM, "segmentIds": []},
-        {"id": "c4", "teamId": TEAM, "segmentIds": []},
-    ], "totalCount": 2}
+    assert page.json() == {
+        "customers": [
+            {"id": "c2", "teamId": TEAM, "segmentIds": []},
+            {"id": "c3", "teamId": TEAM, "segmentIds": ["s1"]},
+        ],
+        "totalCount": 5,
+    }
+    filtered = http.get(
+        url,
+        params=[("customerIds", "c4"), ("customerIds", "c0"), ("customerIds", "ghost")],
+        headers=BASIC,
+    )
+    assert filtered.json() == {
+        "customers": [
+            {"id": "c0", "teamId": TEAM, "segmentIds": []},
+            {"id": "c4", "teamId": TEAM, "segmentIds": []},
+        ],
+        "totalCount": 2,
+    }
     assert http.get(url, params={"limit": 1000}, headers=BASIC).json()["totalCount"] == 5
     assert_400(http.get(url, params={"limit": 1001}, headers=BASIC), "'limit' must be 1..1000")
     assert_400(http.get(url, params={"limit": 0}, headers=BASIC), "'limit' must be 1..1000")
@@ -357,12 +438,17 @@ def test_request_log_counts_what_was_sent(fresh_sandbox: Sandbox, http: httpx.Cl
 
 
 def test_seed_state_into_running_sandbox(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
-    seed_state(fresh_sandbox, {"epsilon": {
-        "segments": [
-            {"segmentId": "s1", "name": "S1", "description": "", "accessTeamIds": [ADV_1]}
-        ],
-        "customers": [{"id": "c1", "segmentIds": ["s1"]}],
-    }})
+    seed_state(
+        fresh_sandbox,
+        {
+            "epsilon": {
+                "segments": [
+                    {"segmentId": "s1", "name": "S1", "description": "", "accessTeamIds": [ADV_1]}
+                ],
+                "customers": [{"id": "c1", "segmentIds": ["s1"]}],
+            }
+        },
+    )
     got = http.get(fresh_sandbox.epsilon_url + "/v1/customers/c1", headers=BASIC)
     assert got.json() == {"id": "c1", "teamId": TEAM, "segmentIds": ["s1"]}
     dup = post(http, fresh_sandbox, "/v1/segments", segment("s1"), BEARER)
@@ -371,12 +457,18 @@ def test_seed_state_into_running_sandbox(fresh_sandbox: Sandbox, http: httpx.Cli
 
 def test_state_survives_a_restart(tmp_path: Path, http: httpx.Client) -> None:
     db = tmp_path / "persist.db"
-    seed_state(db, {"epsilon": {"segments": [{"segmentId": "s0", "name": "S0",
-                                              "description": ""}]}})
+    seed_state(
+        db, {"epsilon": {"segments": [{"segmentId": "s0", "name": "S0", "description": ""}]}}
+    )
     with Sandbox(db, talonone_rate_limit=1000) as sb:
         make(http, sb, ["s1"], ["c1"])
-        post(http, sb, "/v1/customers/manage-segments",
-             {"customerId": "c1", "teamId": TEAM, "segments": {"segmentIds": ["s1", "s0"]}}, BASIC)
+        post(
+            http,
+            sb,
+            "/v1/customers/manage-segments",
+            {"customerId": "c1", "teamId": TEAM, "segments": {"segmentIds": ["s1", "s0"]}},
+            BASIC,
+        )
         before = sb.state()
     with Sandbox(db, talonone_rate_limit=1000) as sb:
         assert sb.state() == before

@@ -31,18 +31,35 @@ CDP = {
 
 
 def create_segment(http: httpx.Client, sb: Sandbox, sid: str) -> httpx.Response:
-    return http.post(sb.epsilon_url + "/v1/segments", headers=BEARER, json={"segment": {
-        "segmentId": sid, "sourceId": "S", "name": sid, "description": "", "retailerTeamId": TEAM}})
+    return http.post(
+        sb.epsilon_url + "/v1/segments",
+        headers=BEARER,
+        json={
+            "segment": {
+                "segmentId": sid,
+                "sourceId": "S",
+                "name": sid,
+                "description": "",
+                "retailerTeamId": TEAM,
+            }
+        },
+    )
 
 
 # ---------------------------------------------------------------------- spec syntax
 def test_spec_round_trip_and_dataclass() -> None:
-    spec = ("seed=7,rate=0.2,kinds=429+500+applied500,route=POST /epsilon/v1/customers*;"
-            "rate=1,kinds=timeout,delay=2.5,limit=3,route=GET /talonone-mgmt/*")
+    spec = (
+        "seed=7,rate=0.2,kinds=429+500+applied500,route=POST /epsilon/v1/customers*;"
+        "rate=1,kinds=timeout,delay=2.5,limit=3,route=GET /talonone-mgmt/*"
+    )
     rules = parse_fault_spec(spec)
     assert rules == (
-        FaultRule(route="POST /epsilon/v1/customers*", rate=0.2,
-                  kinds=("429", "500", "applied500"), seed=7),
+        FaultRule(
+            route="POST /epsilon/v1/customers*",
+            rate=0.2,
+            kinds=("429", "500", "applied500"),
+            seed=7,
+        ),
         FaultRule(route="GET /talonone-mgmt/*", rate=1.0, kinds=("timeout",), delay=2.5, limit=3),
     )
     assert parse_fault_spec(format_fault_spec(rules)) == rules
@@ -70,8 +87,11 @@ def _run_sequence(sb: Sandbox, http: httpx.Client, spec: str) -> list[tuple[int,
     sb.set_faults(spec)
     for i in range(40):
         http.get(sb.epsilon_url + f"/v1/customers/c{i % 4}", headers=BASIC)
-        http.post(sb.epsilon_url + "/v1/customers", headers=BASIC,
-                  json={"customers": [{"id": f"c{i % 4}"}]})
+        http.post(
+            sb.epsilon_url + "/v1/customers",
+            headers=BASIC,
+            json={"customers": [{"id": f"c{i % 4}"}]},
+        )
     return [(r["status"], r["fault"]) for r in sb.requests()]
 
 
@@ -89,13 +109,17 @@ def test_same_seed_same_faults(fresh_sandbox: Sandbox, http: httpx.Client) -> No
 
 
 def test_gateway_fault_shapes(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
-    fresh_sandbox.set_faults("rate=1,kinds=429,route=POST /epsilon/*;"
-                             "rate=1,kinds=503,route=POST /talonone/*")
+    fresh_sandbox.set_faults(
+        "rate=1,kinds=429,route=POST /epsilon/*;rate=1,kinds=503,route=POST /talonone/*"
+    )
     eps = create_segment(http, fresh_sandbox, "s1")
     assert (eps.status_code, eps.text, eps.headers["retry-after"]) == (429, "", "1")
     assert eps.headers["content-type"].startswith("text/plain")
-    t1 = http.post(fresh_sandbox.talonone_url + "/cdp/audiences", headers=CDP,
-                   json={"audienceId": "a", "audienceName": "A"})
+    t1 = http.post(
+        fresh_sandbox.talonone_url + "/cdp/audiences",
+        headers=CDP,
+        json={"audienceId": "a", "audienceName": "A"},
+    )
     assert t1.status_code == 503
     assert t1.json()["StatusCode"] == 503
     assert t1.json()["Error"] == "injected fault"
@@ -104,8 +128,9 @@ def test_gateway_fault_shapes(fresh_sandbox: Sandbox, http: httpx.Client) -> Non
 
 
 def test_applied500_performs_the_write(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
-    fresh_sandbox.set_faults([FaultRule(route="POST /epsilon/v1/segments", rate=1.0,
-                                        kinds=("applied500",), limit=1)])
+    fresh_sandbox.set_faults(
+        [FaultRule(route="POST /epsilon/v1/segments", rate=1.0, kinds=("applied500",), limit=1)]
+    )
     first = create_segment(http, fresh_sandbox, "s1")
     assert (first.status_code, first.text) == (500, "")
     assert [s["segmentId"] for s in fresh_sandbox.state()["epsilon"]["segments"]] == ["s1"]
@@ -114,8 +139,9 @@ def test_applied500_performs_the_write(fresh_sandbox: Sandbox, http: httpx.Clien
     assert [r["fault"] for r in fresh_sandbox.requests()] == ["applied500", None]
 
 
-def test_drop_closes_without_answer_and_applies_nothing(fresh_sandbox: Sandbox,
-                                                        http: httpx.Client) -> None:
+def test_drop_closes_without_answer_and_applies_nothing(
+    fresh_sandbox: Sandbox, http: httpx.Client
+) -> None:
     fresh_sandbox.set_faults("rate=1,kinds=drop,limit=1,route=POST /epsilon/v1/segments")
     with pytest.raises(httpx.RemoteProtocolError):
         create_segment(http, fresh_sandbox, "s1")
@@ -123,14 +149,14 @@ def test_drop_closes_without_answer_and_applies_nothing(fresh_sandbox: Sandbox,
     resp = create_segment(http, fresh_sandbox, "s1")
     assert resp.status_code == 200
     assert [(r["status"], r["fault"]) for r in fresh_sandbox.requests()] == [
-        (0, "drop"), (200, None)]
+        (0, "drop"),
+        (200, None),
+    ]
 
 
 def test_timeout_applies_then_answers_late(fresh_sandbox: Sandbox) -> None:
     fresh_sandbox.set_faults("rate=1,kinds=timeout,delay=0.5,route=POST /epsilon/*")
-    with httpx.Client(trust_env=False, timeout=0.1) as impatient, pytest.raises(
-        httpx.ReadTimeout
-    ):
+    with httpx.Client(trust_env=False, timeout=0.1) as impatient, pytest.raises(httpx.ReadTimeout):
         create_segment(impatient, fresh_sandbox, "s1")
     assert [s["segmentId"] for s in fresh_sandbox.state()["epsilon"]["segments"]] == ["s1"]
     with httpx.Client(trust_env=False, timeout=5) as patient:
@@ -149,11 +175,21 @@ def test_latency_answers_every_request_late_and_correctly(fresh_sandbox: Sandbox
 
     async def burst() -> list[int]:
         async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
+
             async def one(i: int) -> int:
                 resp = await client.post(
-                    fresh_sandbox.epsilon_url + "/v1/segments", headers=BEARER, json={
-                        "segment": {"segmentId": f"s{i}", "sourceId": "S", "name": f"s{i}",
-                                    "description": "", "retailerTeamId": TEAM}})
+                    fresh_sandbox.epsilon_url + "/v1/segments",
+                    headers=BEARER,
+                    json={
+                        "segment": {
+                            "segmentId": f"s{i}",
+                            "sourceId": "S",
+                            "name": f"s{i}",
+                            "description": "",
+                            "retailerTeamId": TEAM,
+                        }
+                    },
+                )
                 return resp.status_code
 
             return list(await asyncio.gather(*(one(i) for i in range(8))))
@@ -169,8 +205,9 @@ def test_latency_answers_every_request_late_and_correctly(fresh_sandbox: Sandbox
 
 def test_faults_over_http_json(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
     url = fresh_sandbox.url + "/_sandbox/faults"
-    put = http.put(url, json={"rules": [{"route": "GET /epsilon/*", "rate": 0.5,
-                                         "kinds": ["500"], "seed": 3}]})
+    put = http.put(
+        url, json={"rules": [{"route": "GET /epsilon/*", "rate": 0.5, "kinds": ["500"], "seed": 3}]}
+    )
     assert put.status_code == 200
     assert put.json()["spec"] == "seed=3,rate=0.5,kinds=500,route=GET /epsilon/*"
     assert http.get(url).json()["rules"][0]["seed"] == 3

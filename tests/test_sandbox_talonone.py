@@ -26,10 +26,17 @@ INTEGRATION = {"Authorization": f"ApiKey-v1 {TALONONE_API_KEY}"}
 MGMT = {"Authorization": f"ManagementKey-v1 {TALONONE_MANAGEMENT_KEY}"}
 
 
-def cdp(http: httpx.Client, sb: Sandbox, method: str, path: str, body: Any = None,
-        headers: dict[str, str] | None = None) -> httpx.Response:
-    return http.request(method, sb.talonone_url + path, json=body,
-                        headers=CDP if headers is None else headers)
+def cdp(
+    http: httpx.Client,
+    sb: Sandbox,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    return http.request(
+        method, sb.talonone_url + path, json=body, headers=CDP if headers is None else headers
+    )
 
 
 def mgmt(http: httpx.Client, sb: Sandbox, path: str, **params: Any) -> httpx.Response:
@@ -74,15 +81,26 @@ def rfc3339(text: str) -> datetime:
 
 # ---------------------------------------------------------------------- audiences (CDP)
 def test_create_audience(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
-    resp = cdp(http, fresh_sandbox, "POST", "/cdp/audiences",
-               {"audienceId": "vip", "audienceName": "VIP"})
+    resp = cdp(
+        http, fresh_sandbox, "POST", "/cdp/audiences", {"audienceId": "vip", "audienceName": "VIP"}
+    )
     assert resp.status_code == 201
     body = resp.json()
     rfc3339(body.pop("created"))
-    assert body == {"id": 1, "accountId": TALONONE_ACCOUNT_ID, "name": "VIP",
-                    "integration": "audience-reconciler", "integrationId": "vip"}
-    dup = cdp(http, fresh_sandbox, "POST", "/cdp/audiences",
-              {"audienceId": "vip", "audienceName": "Other"})
+    assert body == {
+        "id": 1,
+        "accountId": TALONONE_ACCOUNT_ID,
+        "name": "VIP",
+        "integration": "audience-reconciler",
+        "integrationId": "vip",
+    }
+    dup = cdp(
+        http,
+        fresh_sandbox,
+        "POST",
+        "/cdp/audiences",
+        {"audienceId": "vip", "audienceName": "Other"},
+    )
     assert_cdp_error(dup, 409, "already exists")
 
 
@@ -105,38 +123,84 @@ def test_create_audience_refuses_bad_bodies(
 @pytest.mark.parametrize("missing", ["customer-data-platform-name", "destination-hostname"])
 def test_cdp_required_headers(fresh_sandbox: Sandbox, http: httpx.Client, missing: str) -> None:
     headers = {k: v for k, v in CDP.items() if k != missing}
-    resp = cdp(http, fresh_sandbox, "POST", "/cdp/audiences",
-               {"audienceId": "a", "audienceName": "n"}, headers)
+    resp = cdp(
+        http,
+        fresh_sandbox,
+        "POST",
+        "/cdp/audiences",
+        {"audienceId": "a", "audienceName": "n"},
+        headers,
+    )
     assert_cdp_error(resp, 400, missing)
 
 
-@pytest.mark.parametrize("auth", [None, "ApiKey-v1 wrong", f"ManagementKey-v1 {TALONONE_API_KEY}",
-                                  TALONONE_API_KEY])
+@pytest.mark.parametrize(
+    "auth", [None, "ApiKey-v1 wrong", f"ManagementKey-v1 {TALONONE_API_KEY}", TALONONE_API_KEY]
+)
 def test_cdp_auth(fresh_sandbox: Sandbox, http: httpx.Client, auth: str | None) -> None:
     headers = {k: v for k, v in CDP.items() if k != "Authorization"}
     if auth is not None:
         headers["Authorization"] = auth
-    resp = cdp(http, fresh_sandbox, "POST", "/cdp/audiences",
-               {"audienceId": "a", "audienceName": "n"}, headers)
+    resp = cdp(
+        http,
+        fresh_sandbox,
+        "POST",
+        "/cdp/audiences",
+        {"audienceId": "a", "audienceName": "n"},
+        headers,
+    )
     assert_cdp_error(resp, 401, "unauthorized")
     assert fresh_sandbox.state()["talonone"]["audiences"] == []
 
 
 def test_update_and_delete_audience(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
     (aid,) = create(http, fresh_sandbox, "vip")
-    resp = cdp(http, fresh_sandbox, "PUT", "/cdp/audiences/vip",
-               {"audienceId": "vip", "audienceName": "Very important"})
+    resp = cdp(
+        http,
+        fresh_sandbox,
+        "PUT",
+        "/cdp/audiences/vip",
+        {"audienceId": "vip", "audienceName": "Very important"},
+    )
     assert resp.status_code == 200
     body = resp.json()
     rfc3339(body.pop("created"))
-    assert body == {"id": aid, "accountId": 1, "name": "Very important",
-                    "integration": "audience-reconciler", "integrationId": "vip"}
-    assert_cdp_error(cdp(http, fresh_sandbox, "PUT", "/cdp/audiences/ghost",
-                         {"audienceId": "ghost", "audienceName": "x"}), 404, "not found")
-    assert_cdp_error(cdp(http, fresh_sandbox, "PUT", "/cdp/audiences/vip",
-                         {"audienceId": "other", "audienceName": "x"}), 400, "must match")
-    cdp(http, fresh_sandbox, "PUT", "/cdp/customer_profiles/audiences",
-        {"data": [{"customerProfileId": "p1", "adds": [aid]}]})
+    assert body == {
+        "id": aid,
+        "accountId": 1,
+        "name": "Very important",
+        "integration": "audience-reconciler",
+        "integrationId": "vip",
+    }
+    assert_cdp_error(
+        cdp(
+            http,
+            fresh_sandbox,
+            "PUT",
+            "/cdp/audiences/ghost",
+            {"audienceId": "ghost", "audienceName": "x"},
+        ),
+        404,
+        "not found",
+    )
+    assert_cdp_error(
+        cdp(
+            http,
+            fresh_sandbox,
+            "PUT",
+            "/cdp/audiences/vip",
+            {"audienceId": "other", "audienceName": "x"},
+        ),
+        400,
+        "must match",
+    )
+    cdp(
+        http,
+        fresh_sandbox,
+        "PUT",
+        "/cdp/customer_profiles/audiences",
+        {"data": [{"customerProfileId": "p1", "adds": [aid]}]},
+    )
     assert members(fresh_sandbox) == {"vip": ["p1"]}
     gone = cdp(http, fresh_sandbox, "DELETE", "/cdp/audiences/vip")
     assert (gone.status_code, gone.content) == (204, b"")
@@ -161,10 +225,20 @@ def test_many_profiles_numeric_batch_limit_and_idempotence(
     resp = cdp(http, fresh_sandbox, "PUT", "/cdp/customer_profiles/audiences", {"data": over})
     assert_cdp_error(resp, 400, "got 1001")
     one_entry_over = [{"customerProfileId": "x", "adds": [a] * 1001}]
-    assert_cdp_error(cdp(http, fresh_sandbox, "PUT", "/cdp/customer_profiles/audiences",
-                         {"data": one_entry_over}), 400, "got 1001")
-    again = cdp(http, fresh_sandbox, "PUT", "/cdp/customer_profiles/audiences",
-                {"data": [{"customerProfileId": "p0001", "adds": [a], "deletes": [b]}]})
+    assert_cdp_error(
+        cdp(
+            http, fresh_sandbox, "PUT", "/cdp/customer_profiles/audiences", {"data": one_entry_over}
+        ),
+        400,
+        "got 1001",
+    )
+    again = cdp(
+        http,
+        fresh_sandbox,
+        "PUT",
+        "/cdp/customer_profiles/audiences",
+        {"data": [{"customerProfileId": "p0001", "adds": [a], "deletes": [b]}]},
+    )
     assert again.status_code == 204
     assert len(members(fresh_sandbox)["a"]) == 999
     assert members(fresh_sandbox)["b"] == []
@@ -174,10 +248,18 @@ def test_many_profiles_unknown_audience_is_404_and_nothing_applied(
     fresh_sandbox: Sandbox, http: httpx.Client
 ) -> None:
     (a,) = create(http, fresh_sandbox, "a")
-    resp = cdp(http, fresh_sandbox, "PUT", "/cdp/customer_profiles/audiences", {"data": [
-        {"customerProfileId": "p1", "adds": [a]},
-        {"customerProfileId": "p2", "adds": [a + 100]},
-    ]})
+    resp = cdp(
+        http,
+        fresh_sandbox,
+        "PUT",
+        "/cdp/customer_profiles/audiences",
+        {
+            "data": [
+                {"customerProfileId": "p1", "adds": [a]},
+                {"customerProfileId": "p2", "adds": [a + 100]},
+            ]
+        },
+    )
     assert_cdp_error(resp, 404, f"audience(s) not found: {a + 100}")
     assert members(fresh_sandbox) == {"a": []}
     assert fresh_sandbox.state()["talonone"]["profiles"] == []
@@ -205,26 +287,49 @@ def test_many_profiles_refuses_bad_bodies(
 
 def test_singular_guide_path_is_an_alias(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
     (a,) = create(http, fresh_sandbox, "a")
-    resp = cdp(http, fresh_sandbox, "PUT", "/cdp/customer_profile/audiences",
-               {"data": [{"customerProfileId": "p1", "adds": [a]}]})
+    resp = cdp(
+        http,
+        fresh_sandbox,
+        "PUT",
+        "/cdp/customer_profile/audiences",
+        {"data": [{"customerProfileId": "p1", "adds": [a]}]},
+    )
     assert (resp.status_code, resp.content) == (204, b"")
     assert members(fresh_sandbox) == {"a": ["p1"]}
 
 
 def test_v2_external_ids(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
     create(http, fresh_sandbox, "a", "b")
-    resp = cdp(http, fresh_sandbox, "PUT", "/cdp/v2/customer_profiles/audiences", {"data": [
-        {"customerProfileId": "p1", "adds": ["a", "b"]},
-        {"customerProfileId": "p2", "adds": ["b"]},
-        {"customerProfileId": "p1", "deletes": ["a"]},
-    ]})
+    resp = cdp(
+        http,
+        fresh_sandbox,
+        "PUT",
+        "/cdp/v2/customer_profiles/audiences",
+        {
+            "data": [
+                {"customerProfileId": "p1", "adds": ["a", "b"]},
+                {"customerProfileId": "p2", "adds": ["b"]},
+                {"customerProfileId": "p1", "deletes": ["a"]},
+            ]
+        },
+    )
     assert (resp.status_code, resp.content) == (204, b"")
     assert members(fresh_sandbox) == {"a": [], "b": ["p1", "p2"]}
-    missing = cdp(http, fresh_sandbox, "PUT", "/cdp/v2/customer_profiles/audiences",
-                  {"data": [{"customerProfileId": "p3", "adds": ["zzz"]}]})
+    missing = cdp(
+        http,
+        fresh_sandbox,
+        "PUT",
+        "/cdp/v2/customer_profiles/audiences",
+        {"data": [{"customerProfileId": "p3", "adds": ["zzz"]}]},
+    )
     assert_cdp_error(missing, 404, "zzz")
-    numeric = cdp(http, fresh_sandbox, "PUT", "/cdp/v2/customer_profiles/audiences",
-                  {"data": [{"customerProfileId": "p3", "adds": [1]}]})
+    numeric = cdp(
+        http,
+        fresh_sandbox,
+        "PUT",
+        "/cdp/v2/customer_profiles/audiences",
+        {"data": [{"customerProfileId": "p3", "adds": [1]}]},
+    )
     assert_cdp_error(numeric, 400, "expected a string")
 
 
@@ -240,42 +345,86 @@ def test_one_profile_audiences_by_external_id(fresh_sandbox: Sandbox, http: http
     assert limit.status_code == 200
     over = cdp(http, fresh_sandbox, "PUT", url, {"data": {"adds": ["a"] * 1000, "deletes": ["b"]}})
     assert_cdp_error(over, 400, "got 1001")
-    assert_cdp_error(cdp(http, fresh_sandbox, "PUT", url, {"data": {"adds": ["nope"]}}), 404,
-                     "nope")
+    assert_cdp_error(
+        cdp(http, fresh_sandbox, "PUT", url, {"data": {"adds": ["nope"]}}), 404, "nope"
+    )
     assert_cdp_error(cdp(http, fresh_sandbox, "PUT", url, {"adds": ["a"]}), 400, "data: required")
 
 
 def test_update_customer_profile(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
     a, b = create(http, fresh_sandbox, "a", "b")
-    resp = cdp(http, fresh_sandbox, "PUT", "/cdp/customer_profile/p1", {
-        "attributes": {"tier": "gold"}, "runRuleEngine": True,
-        "audiencesChanges": {"adds": [a, b], "deletes": []},
-    })
+    resp = cdp(
+        http,
+        fresh_sandbox,
+        "PUT",
+        "/cdp/customer_profile/p1",
+        {
+            "attributes": {"tier": "gold"},
+            "runRuleEngine": True,
+            "audiencesChanges": {"adds": [a, b], "deletes": []},
+        },
+    )
     assert resp.status_code == 200
     body = resp.json()
     for key in ("created", "lastActivity"):
         rfc3339(body.pop(key))
-    assert body == {"id": 1, "integrationId": "p1", "attributes": {"tier": "gold"},
-                    "accountId": 1, "closedSessions": 0, "totalSales": 0.0,
-                    "audienceMemberships": [{"id": a, "name": "a"}, {"id": b, "name": "b"}]}
-    resp = cdp(http, fresh_sandbox, "PUT",
-               "/cdp/customer_profile/p1?skipNonExistingAttributes=true",
-               {"attributes": {"city": "Berlin"}, "audiencesChanges": {"deletes": [a]}})
+    assert body == {
+        "id": 1,
+        "integrationId": "p1",
+        "attributes": {"tier": "gold"},
+        "accountId": 1,
+        "closedSessions": 0,
+        "totalSales": 0.0,
+        "audienceMemberships": [{"id": a, "name": "a"}, {"id": b, "name": "b"}],
+    }
+    resp = cdp(
+        http,
+        fresh_sandbox,
+        "PUT",
+        "/cdp/customer_profile/p1?skipNonExistingAttributes=true",
+        {"attributes": {"city": "Berlin"}, "audiencesChanges": {"deletes": [a]}},
+    )
     assert resp.json()["attributes"] == {"city": "Berlin", "tier": "gold"}
     assert resp.json()["audienceMemberships"] == [{"id": b, "name": "b"}]
-    assert_cdp_error(cdp(http, fresh_sandbox, "PUT", "/cdp/customer_profile/p1",
-                         {"audiencesChanges": {"adds": [999]}}), 404, "999")
-    assert_cdp_error(cdp(http, fresh_sandbox, "PUT", "/cdp/customer_profile/p1",
-                         {"runRuleEngine": "yes"}), 400, "runRuleEngine")
-    assert_cdp_error(cdp(http, fresh_sandbox, "PUT", "/cdp/customer_profile/p1",
-                         {"audiencesChanges": {"adds": [a], "moves": []}}), 400, "unknown field")
+    assert_cdp_error(
+        cdp(
+            http,
+            fresh_sandbox,
+            "PUT",
+            "/cdp/customer_profile/p1",
+            {"audiencesChanges": {"adds": [999]}},
+        ),
+        404,
+        "999",
+    )
+    assert_cdp_error(
+        cdp(http, fresh_sandbox, "PUT", "/cdp/customer_profile/p1", {"runRuleEngine": "yes"}),
+        400,
+        "runRuleEngine",
+    )
+    assert_cdp_error(
+        cdp(
+            http,
+            fresh_sandbox,
+            "PUT",
+            "/cdp/customer_profile/p1",
+            {"audiencesChanges": {"adds": [a], "moves": []}},
+        ),
+        400,
+        "unknown field",
+    )
 
 
 # ---------------------------------------------------------------------- Integration API read
 def test_inventory_profile(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
     (a,) = create(http, fresh_sandbox, "a")
-    cdp(http, fresh_sandbox, "PUT", "/cdp/customer_profiles/audiences",
-        {"data": [{"customerProfileId": "p1", "adds": [a]}]})
+    cdp(
+        http,
+        fresh_sandbox,
+        "PUT",
+        "/cdp/customer_profiles/audiences",
+        {"data": [{"customerProfileId": "p1", "adds": [a]}]},
+    )
     url = fresh_sandbox.talonone_url + "/v1/customer_profiles/p1/inventory"
     resp = http.get(url, params={"profile": "true"}, headers=INTEGRATION)
     assert resp.status_code == 200
@@ -298,10 +447,17 @@ def test_list_audiences_paging(fresh_sandbox: Sandbox, http: httpx.Client) -> No
     first = body["data"][0]
     rfc3339(first.pop("created"))
     rfc3339(first.pop("lastUpdate"))
-    assert first == {"id": ids[0], "accountId": 1, "name": "a", "sandbox": False,
-                     "description": "", "subscribedApplicationsIds": [],
-                     "integration": "audience-reconciler", "integrationId": "a",
-                     "createdIn3rdParty": True}
+    assert first == {
+        "id": ids[0],
+        "accountId": 1,
+        "name": "a",
+        "sandbox": False,
+        "description": "",
+        "subscribedApplicationsIds": [],
+        "integration": "audience-reconciler",
+        "integrationId": "a",
+        "createdIn3rdParty": True,
+    }
     rest = mgmt(http, fresh_sandbox, "/v1/audiences", pageSize=2, skip=2).json()
     assert rest["hasMore"] is False
     assert "totalResultSize" not in rest
@@ -316,21 +472,42 @@ def test_list_audiences_paging(fresh_sandbox: Sandbox, http: httpx.Client) -> No
 
 def test_memberships_and_export(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
     a, b = create(http, fresh_sandbox, "a", "b")
-    cdp(http, fresh_sandbox, "PUT", "/cdp/customer_profiles/audiences", {"data": [
-        {"customerProfileId": "zed", "adds": [a, b]},
-        {"customerProfileId": "amy", "adds": [a]},
-        {"customerProfileId": "kim", "adds": [a]},
-    ]})
-    page = mgmt(http, fresh_sandbox, f"/v1/audiences/{a}/memberships", pageSize=2,
-                withTotalResultSize="true")
+    cdp(
+        http,
+        fresh_sandbox,
+        "PUT",
+        "/cdp/customer_profiles/audiences",
+        {
+            "data": [
+                {"customerProfileId": "zed", "adds": [a, b]},
+                {"customerProfileId": "amy", "adds": [a]},
+                {"customerProfileId": "kim", "adds": [a]},
+            ]
+        },
+    )
+    page = mgmt(
+        http,
+        fresh_sandbox,
+        f"/v1/audiences/{a}/memberships",
+        pageSize=2,
+        withTotalResultSize="true",
+    )
     assert page.status_code == 200
     body = page.json()
     assert (body["hasMore"], body["totalResultSize"]) == (True, 3)
     zed = body["data"][0]
     assert zed["integrationId"] == "zed"
     assert zed["audienceMemberships"] == [{"id": a, "name": "a"}, {"id": b, "name": "b"}]
-    for key in ("accountId", "attributes", "closedSessions", "created", "id", "integrationId",
-                "lastActivity", "totalSales"):
+    for key in (
+        "accountId",
+        "attributes",
+        "closedSessions",
+        "created",
+        "id",
+        "integrationId",
+        "lastActivity",
+        "totalSales",
+    ):
         assert key in zed
     assert isinstance(zed["id"], int)
     rfc3339(zed["lastActivity"])
@@ -341,8 +518,7 @@ def test_memberships_and_export(fresh_sandbox: Sandbox, http: httpx.Client) -> N
     empty = mgmt(http, fresh_sandbox, f"/v1/audiences/{b}/memberships/export")
     assert empty.text == "profileintegrationid\nzed\n"
     assert_mgmt_error(mgmt(http, fresh_sandbox, "/v1/audiences/999/memberships"), 404, "999")
-    assert_mgmt_error(mgmt(http, fresh_sandbox, "/v1/audiences/999/memberships/export"), 404,
-                      "999")
+    assert_mgmt_error(mgmt(http, fresh_sandbox, "/v1/audiences/999/memberships/export"), 404, "999")
     assert_mgmt_error(mgmt(http, fresh_sandbox, "/v1/audiences/abc/memberships"), 400, "integer")
 
 
@@ -363,37 +539,55 @@ def test_management_rate_limit(fresh_sandbox: Sandbox, http: httpx.Client) -> No
 
 
 def test_seed_state_talonone(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
-    seed_state(fresh_sandbox, {"talonone": {
-        "profiles": [{"integrationId": "p1", "attributes": {"tier": "gold"}}],
-        "audiences": [{"integrationId": "vip", "name": "VIP", "id": 42, "members": ["p1", "p2"]}],
-    }})
+    seed_state(
+        fresh_sandbox,
+        {
+            "talonone": {
+                "profiles": [{"integrationId": "p1", "attributes": {"tier": "gold"}}],
+                "audiences": [
+                    {"integrationId": "vip", "name": "VIP", "id": 42, "members": ["p1", "p2"]}
+                ],
+            }
+        },
+    )
     assert members(fresh_sandbox) == {"vip": ["p1", "p2"]}
     body = mgmt(http, fresh_sandbox, "/v1/audiences/42/memberships").json()
     assert [p["integrationId"] for p in body["data"]] == ["p1", "p2"]
     assert body["data"][0]["attributes"] == {"tier": "gold"}
 
 
-def test_official_sdk_models_parse_the_responses(fresh_sandbox: Sandbox, http: httpx.Client
-                                                 ) -> None:
+def test_official_sdk_models_parse_the_responses(
+    fresh_sandbox: Sandbox, http: httpx.Client
+) -> None:
     models = pytest.importorskip("talon_one.models")
-    seed_state(fresh_sandbox, {"talonone": {"audiences": [
-        {"integrationId": "vip", "name": "VIP", "members": ["p1"]}]}})
+    seed_state(
+        fresh_sandbox,
+        {"talonone": {"audiences": [{"integrationId": "vip", "name": "VIP", "members": ["p1"]}]}},
+    )
     audiences = models.GetAudiences200Response.from_json(
-        mgmt(http, fresh_sandbox, "/v1/audiences", withTotalResultSize="true").text)
+        mgmt(http, fresh_sandbox, "/v1/audiences", withTotalResultSize="true").text
+    )
     assert audiences.total_result_size == 1
     assert audiences.data[0].integration_id == "vip"
     assert audiences.data[0].created.tzinfo is not None
     page = models.GetAudienceMemberships200Response.from_json(
-        mgmt(http, fresh_sandbox, "/v1/audiences/1/memberships").text)
+        mgmt(http, fresh_sandbox, "/v1/audiences/1/memberships").text
+    )
     assert page.data[0].integration_id == "p1"
     assert page.data[0].audience_memberships[0].name == "VIP"
-    inventory = models.CustomerInventory.from_json(http.get(
-        fresh_sandbox.talonone_url + "/v1/customer_profiles/p1/inventory",
-        params={"profile": "true"}, headers=INTEGRATION).text)
+    inventory = models.CustomerInventory.from_json(
+        http.get(
+            fresh_sandbox.talonone_url + "/v1/customer_profiles/p1/inventory",
+            params={"profile": "true"},
+            headers=INTEGRATION,
+        ).text
+    )
     assert inventory.profile.id == 1
-    created = cdp(http, fresh_sandbox, "POST", "/cdp/audiences",
-                  {"audienceId": "new", "audienceName": "New"})
+    created = cdp(
+        http, fresh_sandbox, "POST", "/cdp/audiences", {"audienceId": "new", "audienceName": "New"}
+    )
     assert models.Audience.from_json(created.text).integration_id == "new"
     error = models.ErrorResponseWithStatus.from_json(
-        mgmt(http, fresh_sandbox, "/v1/audiences/99/memberships").text)
+        mgmt(http, fresh_sandbox, "/v1/audiences/99/memberships").text
+    )
     assert error.status_code == 404

@@ -104,4 +104,3 @@ def blocked_by(change: Change, failed: dict[Phase, set[str]]) -> str:
     ):
         return f"the access list of {change.key} could not be cleared"
     return ""
-

@@ -51,4 +51,3 @@ class ApplyResult:
 
 
 Reporter = Callable[[ApplyEvent], None]
-

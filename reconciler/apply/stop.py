@@ -61,4 +61,3 @@ class Stop:
 
     async def wait_requested(self) -> None:
         await self._asked_event().wait()
-

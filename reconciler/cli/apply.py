@@ -197,6 +197,7 @@ def _interrupted(results: list[Any], reason: str, again: str) -> NoReturn:
         code = 130
     raise typer.Exit(code)
 
+
 def _confirm() -> None:
     if not sys.stdin.isatty():
         fail("refusing to apply without --auto-approve: no terminal to confirm on")

@@ -187,9 +187,12 @@ def non_finite(data: Any) -> Iterator[tuple[NodePath, str]]:
             try:
                 float(value)
             except OverflowError:
-                yield path, (
-                    f"{len(str(abs(value)))}-digit integer is too large "
-                    "(not a finite number); write a finite value"
+                yield (
+                    path,
+                    (
+                        f"{len(str(abs(value)))}-digit integer is too large "
+                        "(not a finite number); write a finite value"
+                    ),
                 )
 
 

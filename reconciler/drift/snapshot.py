@@ -166,8 +166,7 @@ def _segments_found(
         s
         for s, seg in last.segments.items()
         if s in now.segments
-        and _segment_values(seg, segment_fields)
-        != _segment_values(now.segments[s], segment_fields)
+        and _segment_values(seg, segment_fields) != _segment_values(now.segments[s], segment_fields)
     ]
     return {
         "missing": _mismatch(gone, examples),

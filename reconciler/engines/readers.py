@@ -73,9 +73,7 @@ def _delimiter(path: Path) -> str:
 
 def _dialect(path: Path) -> str:
     """The strict RFC 4180 options of :func:`read_csv` for ``path``."""
-    return (
-        f"delim={sql_string(_delimiter(path))}, quote='\"', escape='\"', strict_mode=true"
-    )
+    return f"delim={sql_string(_delimiter(path))}, quote='\"', escape='\"', strict_mode=true"
 
 
 def csv_sql(path: Path, types: str = "") -> str:

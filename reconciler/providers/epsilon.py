@@ -120,12 +120,8 @@ class EpsilonProvider(Provider):
             default="DEFAULT_SOURCE_ID",
             minLength=1,
         ),
-        credential(
-            "bearer_token", "Bearer token", "Partner API bearer token (segments, access)."
-        ),
-        credential(
-            "api_key", "API key", "Integration API key (customers, links), sent as Basic."
-        ),
+        credential("bearer_token", "Bearer token", "Partner API bearer token (segments, access)."),
+        credential("api_key", "API key", "Integration API key (customers, links), sent as Basic."),
         *http_settings(capabilities.concurrency),
     )
 

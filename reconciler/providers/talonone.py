@@ -68,8 +68,7 @@ class TalonOneProvider(Provider):
         url(
             "management_url",
             "Management URL",
-            "The deployment's Management API URL, e.g. "
-            "https://mycompany.europe-west1.talon.one.",
+            "The deployment's Management API URL, e.g. https://mycompany.europe-west1.talon.one.",
             required=True,
         ),
         text(

@@ -49,6 +49,7 @@ def split(segments: str) -> list[str]:
 #: how long a statement waits for another process's write lock before failing as busy
 BUSY_SECONDS = 30.0
 
+
 class Database:
     """The SQLite file under every part of the state store."""
 

@@ -102,8 +102,7 @@ def _fold(
 
     changed = pc.is_in(old.column("customer_id"), value_set=pa.array([d[0] for d in dirty]))
     before = [
-        (r["customer_id"], bool(r["known"]), r["segments"])
-        for r in old.filter(changed).to_pylist()
+        (r["customer_id"], bool(r["known"]), r["segments"]) for r in old.filter(changed).to_pylist()
     ]
     after = [(cid, bool(k), segs) for cid, _, k, segs in dirty if k or segs]
     b, a = row_sums(before), row_sums(after)

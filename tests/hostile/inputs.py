@@ -30,9 +30,7 @@ def segment_with_files(folder: Path, files: dict[str, bytes], *, column: str | N
     for name, data in files.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
-    listed = ", ".join(
-        f"{{path: {n}, column: {column}}}" if column else n for n in files
-    )
+    listed = ", ".join(f"{{path: {n}, column: {column}}}" if column else n for n in files)
     return config(
         folder,
         f"""segments:

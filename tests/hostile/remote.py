@@ -139,9 +139,9 @@ def cli(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[by
     )
 
 
-def run_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 120) -> tuple[
-    int, str, str
-]:
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> tuple[int, str, str]:
     proc = cli(*args, env=env)
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
