@@ -389,22 +389,38 @@ def platform_links(sb: Any) -> dict[str, frozenset[str]]:
     return {c["id"]: frozenset(c["segmentIds"]) for c in customers if c["segmentIds"]}
 
 
+def _apply_on_a_full_disk(
+    sb: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    table: str,
+    after: int,
+) -> tuple[Path, list[str], Path, int, str]:
+    """An apply whose state store fills the disk once ``after`` rows went into ``table``:
+    (config, common flags, state store, exit code, stderr)."""
+    cfg = write_config(tmp_path / "proj", ["epsilon"])
+    args = common(sb, tmp_path)
+    state = tmp_path / "state.db"
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(
+        f"{statestore.__name__}.sqlite3.connect",
+        lambda *a, **k: FullDisk(real_connect(*a, **k), table, after=after),
+    )
+    code, _, err = run_in_process(capsys, monkeypatch, "apply", str(cfg), "--auto-approve", *args)
+    monkeypatch.setattr(f"{statestore.__name__}.sqlite3.connect", real_connect)
+    return cfg, args, state, code, err
+
+
 def test_a_full_disk_while_recording_stops_the_apply_and_refresh_recovers(
     fresh_sandbox: Any,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cfg = write_config(tmp_path / "proj", ["epsilon"])
-    args = common(fresh_sandbox, tmp_path)
-    state = tmp_path / "state.db"
-    real_connect = sqlite3.connect
-    monkeypatch.setattr(
-        f"{statestore.__name__}.sqlite3.connect",
-        lambda *a, **k: FullDisk(real_connect(*a, **k), "links", after=40),
+    cfg, args, state, code, err = _apply_on_a_full_disk(
+        fresh_sandbox, tmp_path, capsys, monkeypatch, "links", after=40
     )
-    code, _, err = run_in_process(capsys, monkeypatch, "apply", str(cfg), "--auto-approve", *args)
-    monkeypatch.setattr(f"{statestore.__name__}.sqlite3.connect", real_connect)
     assert code == 1
     (line,) = [x for x in err.splitlines() if x.startswith("Error:")]
     assert "Internal error" not in err
@@ -474,16 +490,9 @@ def test_a_full_disk_while_journaling_keeps_what_was_recorded(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cfg = write_config(tmp_path / "proj", ["epsilon"])
-    args = common(fresh_sandbox, tmp_path)
-    state = tmp_path / "state.db"
-    real_connect = sqlite3.connect
-    monkeypatch.setattr(
-        f"{statestore.__name__}.sqlite3.connect",
-        lambda *a, **k: FullDisk(real_connect(*a, **k), "batches", after=10),
+    cfg, args, state, code, err = _apply_on_a_full_disk(
+        fresh_sandbox, tmp_path, capsys, monkeypatch, "batches", after=10
     )
-    code, _, err = run_in_process(capsys, monkeypatch, "apply", str(cfg), "--auto-approve", *args)
-    monkeypatch.setattr(f"{statestore.__name__}.sqlite3.connect", real_connect)
     assert code == 1
     assert "Internal error" not in err
     (line,) = [x for x in err.splitlines() if x.startswith("Error:")]
