@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any, ClassVar
 
 import yaml
@@ -211,14 +212,20 @@ def _state_args(sandbox: Sandbox, folder: Path) -> list[str]:
     return ["--sandbox-url", sandbox.url, "--state", str(folder / "state.db")]
 
 
+def _run_import(sandbox: Sandbox, source: Path, target: str, out: Path) -> CompletedProcess[str]:
+    """``reconcile import`` of ``target`` into ``out`` (its state store beside it), succeeded."""
+    done = cli(
+        "import", str(source), "--target", target, "--out", str(out),
+        *_state_args(sandbox, out.parent),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def _import(sandbox: Sandbox, tmp_path: Path, kind: str, target: str) -> Path:
     source = write_config(tmp_path / "before", [kind])
     out = tmp_path / "after" / "imported.yaml"
-    done = cli(
-        "import", str(source), "--target", target, "--out", str(out),
-        *_state_args(sandbox, tmp_path / "after"),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    _run_import(sandbox, source, target, out)
     return out
 
 
@@ -317,11 +324,7 @@ def test_import_file_names_are_safe_and_distinct(fresh_sandbox: Sandbox, tmp_pat
     seed_state(fresh_sandbox, {"talonone": {"audiences": audiences}})
     source = write_config(tmp_path / "before", ["talonone"])
     out = tmp_path / "after" / "imported.yaml"
-    done = cli(
-        "import", str(source), "--target", "talon", "--out", str(out),
-        *_state_args(fresh_sandbox, tmp_path / "after"),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    done = _run_import(fresh_sandbox, source, "talon", out)
     written = sorted(p for p in tmp_path.rglob("*.txt") if p.parent.name != "before")
     data = out.parent / "data"
     assert all(p.parent == data for p in written), written
@@ -335,11 +338,7 @@ def test_import_file_names_are_safe_and_distinct(fresh_sandbox: Sandbox, tmp_pat
     _plans_to_zero(fresh_sandbox, out)
     # the same import again names the files the same way
     again = tmp_path / "again" / "imported.yaml"
-    done = cli(
-        "import", str(source), "--target", "talon", "--out", str(again),
-        *_state_args(fresh_sandbox, tmp_path / "again"),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    done = _run_import(fresh_sandbox, source, "talon", again)
     assert sorted(p.name for p in (again.parent / "data").iterdir()) == names
 
 
@@ -361,11 +360,7 @@ def test_import_leaves_out_what_a_config_cannot_hold(
     before = fresh_sandbox.state()["talonone"]["audiences"]
     source = write_config(tmp_path / "before", ["talonone"])
     out = tmp_path / "after" / "imported.yaml"
-    done = cli(
-        "import", str(source), "--target", "talon", "--out", str(out),
-        *_state_args(fresh_sandbox, tmp_path / "after"),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    done = _run_import(fresh_sandbox, source, "talon", out)
     assert "segment 'tabbed' left out, its name cannot be written in a config" in done.stderr
     assert "segment 'spaced' left out, member 'has space' is not a customer id" in done.stderr
     assert _members(out) == {"fine": ["p1", "p2"]}
