@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["printable"]
+from rich.markup import escape
+
+__all__ = ["literal", "printable"]
 
 #: C0 and C1 controls, DEL, and the bidirectional overrides and isolates that reorder what a
 #: terminal or a browser shows ("Trojan Source")
@@ -25,3 +27,10 @@ def printable(text: str) -> str:
     name from a platform or a config cannot recolour the terminal, move the cursor, end a line
     or reorder what follows. Everything else is kept as it is."""
     return _CONTROL.sub(lambda m: _escaped(m.group()), text)
+
+
+def literal(text: object) -> str:
+    """``text`` shown as it is inside Rich markup: control characters escaped, and markup
+    (``[bold]``) taken literally (a console prints emoji codes literally when built with
+    ``emoji=False``, as the CLI's are)."""
+    return escape(printable(str(text)))

@@ -17,8 +17,9 @@ from typing import Annotated
 import typer
 
 from .. import __version__
+from .._printable import literal
 from ..exceptions import ConfigError, ReconcilerError
-from ._common import EXIT_ERROR, app, err, lit, out
+from ._common import EXIT_ERROR, app, err, out
 from ._signals import Signalled, on_signal
 from .apply import apply
 from .drift import drift, refresh
@@ -87,11 +88,11 @@ def main() -> None:
         app()
     except ConfigError as exc:
         for problem in exc.problems:
-            err.print(lit(problem))
+            err.print(literal(problem))
         err.print(f"[red]{len(exc.problems)} problem(s) found.[/red]")
         sys.exit(EXIT_ERROR)
     except ReconcilerError as exc:
-        err.print(f"[red]Error:[/red] {lit(exc)}")
+        err.print(f"[red]Error:[/red] {literal(exc)}")
         sys.exit(EXIT_ERROR)
     except Signalled as exc:  # before an apply sent anything, or another command
         err.print(f"[red]Interrupted ({signal.Signals(exc.signum).name}).[/red]")
@@ -100,7 +101,7 @@ def main() -> None:
         if os.environ.get("RECONCILE_DEBUG"):
             raise
         err.print(
-            f"[red]Internal error:[/red] {lit(type(exc).__name__)}: {lit(exc)} "
+            f"[red]Internal error:[/red] {literal(type(exc).__name__)}: {literal(exc)} "
             "(set RECONCILE_DEBUG=1 to see the traceback; please report it)"
         )
         sys.exit(EXIT_ERROR)

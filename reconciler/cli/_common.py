@@ -17,9 +17,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
-from .._printable import printable
+from .._printable import literal
 
 app = typer.Typer(
     name="reconcile",
@@ -31,16 +30,11 @@ app = typer.Typer(
 )
 
 # every string from elsewhere (a platform, the config, an error) goes into markup through
-# lit(); emoji codes (":fire:") are never replaced, highlighting never guesses
+# literal(); emoji codes (":fire:") are never replaced, highlighting never guesses
 out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
-
-
-def lit(text: object) -> str:
-    """``text`` printed as it is: control characters escaped, Rich markup taken literally."""
-    return escape(printable(str(text)))
 
 
 class Format(StrEnum):
@@ -119,7 +113,7 @@ RefreshOpt = Annotated[
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    err.print(f"[red]Error:[/red] {lit(message)}")
+    err.print(f"[red]Error:[/red] {literal(message)}")
     raise typer.Exit(code)
 
 

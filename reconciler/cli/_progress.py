@@ -7,7 +7,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from ._common import err, lit
+from .._printable import literal
+from ._common import err
 
 
 @contextlib.contextmanager
@@ -19,11 +20,11 @@ def reporter() -> Iterator[Any]:
 
         def plain_report(e: ApplyEvent) -> None:
             if e.kind == "note":
-                err.print(f"{lit(e.target)}: {lit(e.message)}")
+                err.print(f"{literal(e.target)}: {literal(e.message)}")
             elif e.kind == "start":
-                err.print(f"{lit(e.target)}: {e.step}: {e.total:,} change(s)…")
+                err.print(f"{literal(e.target)}: {e.step}: {e.total:,} change(s)…")
             elif e.kind == "end":
-                err.print(f"{lit(e.target)}: {e.step}: done ({e.done:,})")
+                err.print(f"{literal(e.target)}: {e.step}: done ({e.done:,})")
 
         yield plain_report
         return
@@ -42,9 +43,11 @@ def reporter() -> Iterator[Any]:
         def rich_report(e: ApplyEvent) -> None:
             key = (e.target, e.step)
             if e.kind == "note":
-                progress.console.print(f"[yellow]{lit(e.target)}: {lit(e.message)}[/yellow]")
+                progress.console.print(
+                    f"[yellow]{literal(e.target)}: {literal(e.message)}[/yellow]"
+                )
             elif e.kind == "start":
-                tasks[key] = progress.add_task(f"{lit(e.target)}: {e.step}", total=e.total)
+                tasks[key] = progress.add_task(f"{literal(e.target)}: {e.step}", total=e.total)
             elif key in tasks:
                 progress.update(tasks[key], completed=e.done)
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from .._printable import literal
 from ._common import (
     EXIT_ERROR,
     Format,
@@ -24,7 +25,6 @@ from ._common import (
     TargetOpt,
     err,
     fail,
-    lit,
     open_reconciler,
     out,
     relative,
@@ -112,7 +112,7 @@ def apply(
             err.print("[green]Nothing to apply.[/green]")
             return
         for note in rec.check(current, force=force):
-            err.print(f"[yellow]{lit(note)}[/yellow]")
+            err.print(f"[yellow]{literal(note)}[/yellow]")
         if saved is None:
             if not machine:
                 render_plan(current, format, full_plan=full_plan)
@@ -182,15 +182,15 @@ def _result_dict(r: Any) -> dict[str, Any]:
 def _interrupted(results: list[Any], reason: str, again: str) -> NoReturn:
     """What an interrupted apply did and what is left, on stderr; exits 128 + the signal."""
     err.print(
-        f"[red]Interrupted ({lit(reason)}):[/red] no new batch was sent; every change the "
+        f"[red]Interrupted ({literal(reason)}):[/red] no new batch was sent; every change the "
         "platforms acknowledged is recorded in the state store."
     )
     for r in results:
         err.print(
-            f"  {lit(r.target)}: {r.applied:,} change(s) applied, {r.unsent:,} not sent, "
+            f"  {literal(r.target)}: {r.applied:,} change(s) applied, {r.unsent:,} not sent, "
             f"{len(r.failures):,} failed"
         )
-    err.print(f"To finish: `{lit(again)}` (it re-reads the platforms and sends only the rest).")
+    err.print(f"To finish: `{literal(again)}` (it re-reads the platforms and sends only the rest).")
     try:
         code = 128 + signal.Signals[reason].value
     except KeyError:  # pragma: no cover - a stop asked for by something else than a signal
@@ -210,17 +210,17 @@ def _summary(results: list[Any], again: str) -> None:
     for r in results:
         state = "[green]ok[/green]" if r.ok else "[red]incomplete[/red]"
         out.print(
-            f"{lit(r.target)}: {state} — {r.applied:,} change(s) applied in {r.batches:,} "
+            f"{literal(r.target)}: {state} — {r.applied:,} change(s) applied in {r.batches:,} "
             f"batch(es), {r.requests:,} request(s), {r.retries:,} retried, {r.seconds:.1f}s"
         )
         for f in r.failures[:50]:
-            out.print(f"  [red]✗[/red] {f.phase} {lit(f.key)}: {lit(f.error)}")
+            out.print(f"  [red]✗[/red] {f.phase} {literal(f.key)}: {literal(f.error)}")
         if len(r.failures) > 50:
             out.print(f"  … {len(r.failures) - 50:,} more failures")
         if r.remaining:
             out.print(
                 f"  [yellow]verify: {r.remaining:,} change(s) still pending — "
-                f"run `{lit(again)}` again[/yellow]"
+                f"run `{literal(again)}` again[/yellow]"
             )
         elif r.remaining == 0:
             out.print("  verify: the remote matches the config")

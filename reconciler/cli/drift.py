@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from .._printable import literal
 from ._common import (
     EXIT_CHANGES,
     FileArg,
@@ -21,7 +22,6 @@ from ._common import (
     SandboxUrlOpt,
     StateOpt,
     TargetOpt,
-    lit,
     open_reconciler,
     out,
     with_path,
@@ -92,15 +92,16 @@ def refresh(
     for r in done:
         if r.rewritten:
             out.print(
-                f"{lit(r.target)}: membership snapshot rewritten from the state store's database "
-                "(the file could not be read)"
+                f"{literal(r.target)}: membership snapshot rewritten from the state store's "
+                "database (the file could not be read)"
             )
         if not r.changes:
             continue
-        out.print(f"{lit(r.target)}: state store refreshed from the platform")
+        out.print(f"{literal(r.target)}: state store refreshed from the platform")
         for kind, count in r.changes.items():
             out.print(f"  {kind}: {count:,}")
         if r.kept:
             out.print(
-                f"  kept as last applied (the platform cannot read them): {lit(', '.join(r.kept))}"
+                "  kept as last applied (the platform cannot read them): "
+                f"{literal(', '.join(r.kept))}"
             )

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .._printable import literal
 from ._common import (
     FileArg,
     LockWaitOpt,
@@ -18,7 +19,6 @@ from ._common import (
     ValidateFormat,
     err,
     fail,
-    lit,
     open_reconciler,
     out,
     state_path,
@@ -61,12 +61,12 @@ def import_(
         )
     for seg_id, why in result.skipped.items():
         err.print(
-            f"[yellow]{lit(target)}: segment {lit(repr(seg_id))} left out, {lit(why)}; "
+            f"[yellow]{literal(target)}: segment {literal(repr(seg_id))} left out, {literal(why)}; "
             "it stays on the platform, unmanaged[/yellow]"
         )
     err.print(
         f"[green]Imported {result.segments} segment(s) and {result.links:,} link(s) from "
-        f"{lit(target)} into {lit(out_file)}[/green]"
+        f"{literal(target)} into {literal(out_file)}[/green]"
         + (f" (+ {len(result.files)} member file(s))" if result.files else "")
     )
 
@@ -102,15 +102,15 @@ def explain(
         by_segment.setdefault(r.segment_id, []).append(r)
     member_of = [s for s, rs in by_segment.items() if not any(r.excluded for r in rs)]
     out.print(
-        f"{lit(customer_id)} is in {len(member_of)} segment(s)" + (":" if by_segment else ".")
+        f"{literal(customer_id)} is in {len(member_of)} segment(s)" + (":" if by_segment else ".")
     )
     for seg_id, rs in by_segment.items():
         excluded = any(r.excluded for r in rs)
         head = "excluded from" if excluded else "in"
-        out.print(f"  {head} [bold]{lit(seg_id)}[/bold] on {lit(', '.join(rs[0].targets))}")
+        out.print(f"  {head} [bold]{literal(seg_id)}[/bold] on {literal(', '.join(rs[0].targets))}")
         for r in rs:
             verb = "excluded by" if r.excluded else "by"
             out.print(
-                f"    {verb} {lit(r.via)}: {lit(r.detail)} "
-                f"({lit(config.path.name)}:{r.location[0]}:{r.location[1]})"
+                f"    {verb} {literal(r.via)}: {literal(r.detail)} "
+                f"({literal(config.path.name)}:{r.location[0]}:{r.location[1]})"
             )

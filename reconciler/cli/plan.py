@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from .._printable import literal
 from ._common import (
     EXIT_CHANGES,
     FileArg,
@@ -20,7 +21,6 @@ from ._common import (
     TargetOpt,
     err,
     fail,
-    lit,
     open_reconciler,
     refresh_mode,
     relative,
@@ -55,7 +55,7 @@ def plan(
         from ..plan import save_plan
 
         save_plan(result, out_file, file)
-        err.print(f"[dim]Plan saved to {lit(out_file)}[/dim]")
+        err.print(f"[dim]Plan saved to {literal(out_file)}[/dim]")
     inv = Invocation(file, tuple(target or ()), state, sandbox, sandbox_url)
     render_plan(result, format, full, inv.command("plan", "--format", "json"))
     if detailed_exitcode and result.has_changes:

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
+from .._printable import literal
 from ..exceptions import ConfigError
-from ._common import EXIT_ERROR, ValidateFormat, err, lit, write_json
+from ._common import EXIT_ERROR, ValidateFormat, err, write_json
 
 
 def validate(
@@ -36,13 +37,13 @@ def validate(
             )
             if format is ValidateFormat.text:
                 for problem in exc.problems:
-                    err.print(lit(problem))
-                err.print(f"[red]{lit(file)}: {len(exc.problems)} problem(s) found.[/red]")
+                    err.print(literal(problem))
+                err.print(f"[red]{literal(file)}: {len(exc.problems)} problem(s) found.[/red]")
             continue
         report.append({"file": str(file), "valid": True, "problems": [], "digest": config.digest})
         if format is ValidateFormat.text:
             err.print(
-                f"[green]{lit(file)} is valid:[/green] {len(config.segments)} segment(s), "
+                f"[green]{literal(file)} is valid:[/green] {len(config.segments)} segment(s), "
                 f"{len(config.targets)} target(s)."
             )
     if format is ValidateFormat.json:

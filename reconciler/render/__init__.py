@@ -3,11 +3,12 @@ JSON for tools."""
 
 from __future__ import annotations
 
+from .._printable import literal
 from ._drift import render_drift_markdown, render_drift_text
 from ._json import render_json
 from ._lines import printable
 from ._markdown import GITHUB_COMMENT_LIMIT, md_code, md_text, render_markdown
-from ._text import literal, render_text, summary_line
+from ._text import render_text, summary_line
 
 __all__ = [
     "GITHUB_COMMENT_LIMIT",

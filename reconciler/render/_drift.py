@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._printable import literal
 from ._markdown import md_code, md_text, render_markdown
-from ._text import literal
 
 if TYPE_CHECKING:  # the values only: a plan's rendering does not load the drift module
     from ..drift import DriftCheck, DriftReport, SnapshotReport

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
-
+from .._printable import literal
 from ..plan import Counts, Plan, Refresh
-from ._lines import describe, mark, printable
+from ._lines import describe, mark
 
 _COLOUR = {"+": "green", "~": "yellow", "-": "red", "=": "cyan"}
-
-
-def literal(text: str) -> str:
-    """``text`` shown as it is inside Rich markup: control characters escaped, and markup
-    (``[bold]``) taken literally (a console prints emoji codes literally when built with
-    ``emoji=False``, as the CLI's are)."""
-    return escape(printable(text))
 
 
 def summary_line(counts: Counts) -> str:
