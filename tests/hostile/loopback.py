@@ -4,6 +4,7 @@ server counts the requests in flight (the most at once is what a concurrency set
 from __future__ import annotations
 
 import json
+import socketserver
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -25,7 +26,28 @@ class Call:
 Answer = Callable[[Call], tuple[int, Any]]
 
 
-class Loopback:
+class Served:
+    """A test server on 127.0.0.1 answering from daemon threads: ``_start`` it in
+    ``__enter__``; leaving the ``with`` block stops it."""
+
+    _server: socketserver.TCPServer | None
+
+    def _start(self, server: socketserver.TCPServer) -> None:
+        self._server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+
+class Loopback(Served):
     """``with Loopback(answer) as server:`` serves ``answer`` at ``server.url``."""
 
     def __init__(self, answer: Answer) -> None:
@@ -34,7 +56,7 @@ class Loopback:
         self.in_flight = 0
         self.peak = 0
         self.lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server = None
 
     def __enter__(self) -> Loopback:
         loopback = self
@@ -77,16 +99,5 @@ class Loopback:
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
-        self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._start(server)
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"

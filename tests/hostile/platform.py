@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import socketserver
-import threading
 import time
 import urllib.parse
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from .loopback import Served
 
 CASES = (
     "healthy",
@@ -53,14 +54,14 @@ class Request:
 
 
 @dataclass
-class Platform:
+class Platform(Served):
     """The server; ``case`` selects the behaviour (set it per test, or use :meth:`reset`)."""
 
     case: str = "healthy"
     requests: list[Request] = field(default_factory=list)
     #: bytes of the body sent (``huge``), or produced before compression (``gzip-bomb``)
     sent: int = 0
-    _server: socketserver.ThreadingTCPServer | None = None
+    _server: socketserver.TCPServer | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
     def __enter__(self) -> Platform:
@@ -80,14 +81,8 @@ class Platform:
         socketserver.ThreadingTCPServer.allow_reuse_address = True
         server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
-        self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._start(server)
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
     def reset(self, case: str = "healthy") -> Platform:
         assert case in CASES, case
@@ -95,11 +90,6 @@ class Platform:
         self.requests.clear()
         self.sent = 0
         return self
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def reads(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.method == "GET" and r.path.endswith(path)]
