@@ -9,6 +9,7 @@ nothing here imports the providers, the config, the engines or the command line.
 - :mod:`.definition` — ``Plan``, ``TargetPlan``, ``Counts``
 - :mod:`.endpoint` — where a target was planned
 - :mod:`.fingerprint` — the remote fingerprint a plan records
+- :mod:`.review` — the review in audiences (``SegmentReview``) and the safety ``Verdict``
 - :mod:`.safety` — thresholds, ``prevent_destroy``, the refusal of a stale saved plan
 - :mod:`.planfile` — the file format (JSON both ways, the format version, the reader)
 """
@@ -31,6 +32,7 @@ from .planfile import (
     read_plan_file,
     save_plan,
 )
+from .review import Definition, Refusal, SegmentReview, SegmentStatus, Verdict
 from .safety import Safety, check_config, check_endpoints, check_fresh, check_safety
 
 __all__ = [
@@ -38,15 +40,20 @@ __all__ = [
     "LOCAL_SANDBOX",
     "Capabilities",
     "Counts",
+    "Definition",
     "Endpoint",
     "Overview",
     "Ownership",
     "Plan",
     "Refresh",
+    "Refusal",
     "RemoteState",
     "Safety",
+    "SegmentReview",
+    "SegmentStatus",
     "Source",
     "TargetPlan",
+    "Verdict",
     "build_target_plan",
     "changes_digest",
     "check_config",

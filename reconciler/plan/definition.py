@@ -15,6 +15,7 @@ from ..exceptions import PlanError
 from .changes import STEPS, Action, Change, LinkChange, Phase, Step, step_of
 from .endpoint import Endpoint
 from .inputs import Refresh, Source
+from .review import SegmentReview, Verdict
 
 __all__ = ["FORMAT_VERSION", "Counts", "Plan", "TargetPlan", "count"]
 
@@ -112,6 +113,10 @@ class TargetPlan:
     protected: tuple[str, ...] = ()
     #: where it was planned (None: a plan of format version 1, which did not record it)
     planned_at: Endpoint | None = None
+    #: the review per managed segment (see :mod:`reconciler.plan.review`), in segment id order
+    review: tuple[SegmentReview, ...] = ()
+    #: what apply would refuse of this target's changes, decided when the plan was built
+    verdict: Verdict = field(default_factory=Verdict)
 
     @property
     def counts(self) -> Counts:
@@ -141,6 +146,15 @@ class Plan:
         for t in self.targets:
             total = total + t.counts
         return total
+
+    @property
+    def verdict(self) -> Verdict:
+        """The whole plan's verdict: every target's refusals."""
+        verdicts = [t.verdict for t in self.targets]
+        return Verdict(
+            tuple(r for v in verdicts for r in v.refusals),
+            forced=bool(verdicts) and all(v.forced for v in verdicts),
+        )
 
     @property
     def has_changes(self) -> bool:
