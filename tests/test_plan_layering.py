@@ -114,5 +114,6 @@ def test_the_plan_package_declares_its_public_names() -> None:
         "fingerprint",
         "inputs",
         "planfile",
+        "review",
         "safety",
     }
