@@ -18,6 +18,7 @@ from ..plan.changes import AccessChange, Action, Change, CustomerChange, LinkCha
 from . import lock as _lock
 from ._db import SEP as _SEP
 from ._db import split as _split
+from .history import History
 from .journal import Journal
 from .snapshot import Snapshots
 
@@ -26,8 +27,9 @@ __all__ = ["StateStore"]
 log = logger("statestore")
 
 
-class StateStore(Snapshots, Journal):
-    """Last-applied state per target, the run journal and per-target locks."""
+class StateStore(Snapshots, Journal, History):
+    """Last-applied state per target, the run journal, segment sizes over time and
+    per-target locks."""
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
