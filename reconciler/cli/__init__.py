@@ -23,8 +23,9 @@ from ._common import EXIT_ERROR, app, err, out
 from ._signals import Signalled, on_signal
 from .apply import apply
 from .drift import drift, refresh
+from .explain import explain
 from .history import history
-from .imports import explain, import_
+from .imports import import_
 from .plan import plan, show
 from .validate import schema, validate
 

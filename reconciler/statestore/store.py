@@ -58,6 +58,23 @@ class StateStore(Snapshots, Journal, History):
             )
         return b.build()
 
+    def segments_of(self, target: str, customer: str) -> frozenset[str] | None:
+        """The segments ``customer`` was last applied in on ``target`` (managed or not: a
+        link is a customer's whole list), or None when the record knows no such customer."""
+        q = self._db.execute
+        with self._read():
+            row = q(
+                "SELECT segments FROM links WHERE target=? AND customer=?", (target, customer)
+            ).fetchone()
+            known = row is not None or (
+                q("SELECT 1 FROM customers WHERE target=? AND id=?", (target, customer))
+                .fetchone()
+                is not None
+            )
+        if not known:
+            return None
+        return frozenset(_split(row[0])) if row is not None else frozenset()
+
     def protected(self, target: str) -> frozenset[str]:
         """Segments last applied with ``prevent_destroy: true``."""
         rows = self._db.execute(
