@@ -49,6 +49,9 @@ if TYPE_CHECKING:  # apply's and drift's modules are imported by their commands 
 
 __all__ = ["Reconciler"]
 
+#: how many of the last applied sizes a segment's review shows beside the new one
+HISTORY = 5
+
 log = logger("manager")
 
 
@@ -213,7 +216,15 @@ class Reconciler:
         )
         took = time.monotonic() - began
         log.info("%s: diff in %.2f s: %d change(s)", name, took, len(built.changes))
-        return dataclasses.replace(built, planned_at=self.endpoint(name))
+        return self._with_history(dataclasses.replace(built, planned_at=self.endpoint(name)))
+
+    def _with_history(self, plan: TargetPlan) -> TargetPlan:
+        """Each reviewed segment with the sizes its last applies recorded."""
+        if not plan.review:
+            return plan
+        recent = self.store.recent_sizes(plan.target, HISTORY)
+        review = tuple(dataclasses.replace(r, history=recent.get(r.id, ())) for r in plan.review)
+        return dataclasses.replace(plan, review=review)
 
     async def plan(self, refresh: Refresh = Refresh.FULL) -> Plan:
         plans = await asyncio.gather(*(self._plan_one(n, refresh) for n in self.target_names))

@@ -17,7 +17,18 @@ from reconciler.plan import plan_json
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "examples" / "audiences.yaml"
-COMMANDS = ["validate", "schema", "plan", "apply", "show", "drift", "import", "explain", "sandbox"]
+COMMANDS = [
+    "validate",
+    "schema",
+    "plan",
+    "apply",
+    "show",
+    "drift",
+    "import",
+    "explain",
+    "history",
+    "sandbox",
+]
 
 
 def test_version() -> None:

@@ -82,6 +82,7 @@ async def apply_target(
             result.interrupted = stop is not None and stop.requested
             status = "interrupted" if result.interrupted else "failed" if result.failures else "ok"
             store.checkpoint(target)  # the columnar membership the next plan diffs against
+            store.record_sizes(target, run_id)  # each managed segment's members, for history
         except BaseException:
             # the journal may be what cannot be written (a full disk): the error that stopped
             # the run is the one to report; a run left unfinished is reported by the next

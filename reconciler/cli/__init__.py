@@ -23,7 +23,9 @@ from ._common import EXIT_ERROR, app, err, out
 from ._signals import Signalled, on_signal
 from .apply import apply
 from .drift import drift, refresh
-from .imports import explain, import_
+from .explain import explain
+from .history import history
+from .imports import import_
 from .plan import plan, show
 from .validate import schema, validate
 
@@ -38,6 +40,7 @@ app.command()(drift)
 app.command()(refresh)
 app.command("import")(import_)
 app.command()(explain)
+app.command()(history)
 
 
 def _version(value: bool) -> None:

@@ -1,11 +1,10 @@
-"""``reconcile import`` and ``reconcile explain``: a config written from a target, and why a
-customer is where it is."""
+"""``reconcile import``: a config written from a target."""
 
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -16,13 +15,10 @@ from ._common import (
     SandboxOpt,
     SandboxUrlOpt,
     StateOpt,
-    ValidateFormat,
     err,
     fail,
     open_reconciler,
-    out,
     state_path,
-    write_json,
 )
 from ._signals import run_command
 
@@ -69,48 +65,3 @@ def import_(
         f"{literal(target)} into {literal(out_file)}[/green]"
         + (f" (+ {len(result.files)} member file(s))" if result.files else "")
     )
-
-
-def explain(
-    customer_id: Annotated[str, typer.Argument(help="The customer id to explain.")],
-    file: FileArg = Path("audiences.yaml"),
-    format: Annotated[ValidateFormat, typer.Option("--format", "-f")] = ValidateFormat.text,
-) -> None:
-    """Which segments a customer is in, on which targets, and which rule or file put them there."""
-    from ..config import explain as explain_customer
-    from ..config import load
-
-    config = load(file)
-    reasons = explain_customer(config, customer_id)
-    if format is ValidateFormat.json:
-        data = [
-            {
-                "segment": r.segment_id,
-                "targets": list(r.targets),
-                "via": r.via,
-                "detail": r.detail,
-                "line": r.location[0],
-                "column": r.location[1],
-                "excluded": r.excluded,
-            }
-            for r in reasons
-        ]
-        write_json({"customer": customer_id, "reasons": data})
-        return
-    by_segment: dict[str, list[Any]] = {}
-    for r in reasons:
-        by_segment.setdefault(r.segment_id, []).append(r)
-    member_of = [s for s, rs in by_segment.items() if not any(r.excluded for r in rs)]
-    out.print(
-        f"{literal(customer_id)} is in {len(member_of)} segment(s)" + (":" if by_segment else ".")
-    )
-    for seg_id, rs in by_segment.items():
-        excluded = any(r.excluded for r in rs)
-        head = "excluded from" if excluded else "in"
-        out.print(f"  {head} [bold]{literal(seg_id)}[/bold] on {literal(', '.join(rs[0].targets))}")
-        for r in rs:
-            verb = "excluded by" if r.excluded else "by"
-            out.print(
-                f"    {verb} {literal(r.via)}: {literal(r.detail)} "
-                f"({literal(config.path.name)}:{r.location[0]}:{r.location[1]})"
-            )

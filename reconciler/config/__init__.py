@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._explain import explain
+from ._explain import Explanation, explain, explain_customer
 from ._limits import MAX_FILE_BYTES
 from ._model import (
     Config,
@@ -39,6 +39,7 @@ __all__ = [
     "TARGET_TYPES",
     "Config",
     "CustomerSource",
+    "Explanation",
     "MemberFile",
     "Members",
     "Reason",
@@ -50,6 +51,7 @@ __all__ = [
     "TargetConfig",
     "TargetType",
     "explain",
+    "explain_customer",
     "load",
     "resolve",
     "schema_text",

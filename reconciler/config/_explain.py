@@ -1,24 +1,60 @@
-"""Why one customer is in (or excluded from) each segment: by ids, a file or a rule."""
+"""Why one customer is in (or excluded from) each segment: by ids, a file or a rule; and the
+values the rules read for that customer, source by source."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
 from ..engines.readers import file_ids_sql
 from ..exceptions import ConfigError
-from ..rules import compile_rule, render_rule
+from ..rules import attributes, compile_rule, render_rule
 from ._contributions import _engine_members, duckdb_relation, selections
 from ._located import problem
 from ._locations import format_path
 from ._model import Config, Reason, SegmentConfig, Selection, SourceRule
 
-__all__ = ["explain"]
+__all__ = ["Explanation", "explain", "explain_customer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Everything the config says of one customer.
+
+    ``reasons``: why it is in (or excluded from) each segment. ``values``: source name → the
+    attributes the rules read, as that source holds them for the customer (None: the source
+    has no row of that id); a source whose engine is not DuckDB is left out (its rows are read
+    where it lives). ``known``: some source row, ids list or member file names the id."""
+
+    customer_id: str
+    reasons: list[Reason]
+    values: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+
+    @property
+    def known(self) -> bool:
+        return bool(self.reasons) or any(v is not None for v in self.values.values())
+
+    def members(self) -> dict[str, tuple[str, ...]]:
+        """Segment id → the targets it is declared on, for each segment the customer is in
+        (a reason includes it and none excludes it)."""
+        included: dict[str, tuple[str, ...]] = {}
+        excluded = {r.segment_id for r in self.reasons if r.excluded}
+        for r in self.reasons:
+            if r.segment_id not in excluded:
+                included[r.segment_id] = r.targets
+        return included
 
 
 def explain(config: Config, customer_id: str) -> list[Reason]:
     """Why ``customer_id`` is in (or excluded from) each segment: by ids, a file or a rule."""
+    return explain_customer(config, customer_id).reasons
+
+
+def explain_customer(config: Config, customer_id: str) -> Explanation:
+    """Why ``customer_id`` is in (or excluded from) each segment, and the values its rules
+    read (see :class:`Explanation`)."""
     reasons: list[Reason] = []
     con = duckdb.connect(":memory:")
     try:
@@ -27,6 +63,7 @@ def explain(config: Config, customer_id: str) -> list[Reason]:
             for sel, exclude in selections(seg):
                 hit = bool(rule_hits.get((index, exclude)))
                 reasons.extend(_reasons(config, con, customer_id, seg, sel, exclude, hit))
+        values = _values(config, con, customer_id)
     except duckdb.Error as exc:
         message = str(exc).strip().splitlines()[0]
         raise ConfigError(
@@ -34,7 +71,31 @@ def explain(config: Config, customer_id: str) -> list[Reason]:
         ) from exc
     finally:
         con.close()
-    return reasons
+    return Explanation(customer_id, reasons, values)
+
+
+def _values(config: Config, con: Any, customer_id: str) -> dict[str, dict[str, Any] | None]:
+    """Per DuckDB source: the attributes its rules read, for ``customer_id``'s row (the first
+    of repeated rows), or None when it has no row of that id."""
+    read: dict[str, set[str]] = {name: set() for name in config.customer_sources}
+    for seg in config.segments:
+        for sel, _ in selections(seg):
+            if sel.rule is not None:
+                read[sel.rule.source] |= attributes(sel.rule.rule)
+    values: dict[str, dict[str, Any] | None] = {}
+    for name, source in config.customer_sources.items():
+        if source.engine != "duckdb":
+            continue
+        cols = sorted(c for c in read[name] if c in source.columns)
+        ident = '"' + source.id_column.replace('"', '""') + '"'
+        picked = ", ".join(['"' + c.replace('"', '""') + '"' for c in cols] or ["1"])
+        rows = con.execute(
+            f"SELECT {picked} FROM {duckdb_relation(source)} "
+            f"WHERE CAST({ident} AS VARCHAR) = ? LIMIT 1",
+            [customer_id],
+        ).fetchall()
+        values[name] = dict(zip(cols, rows[0], strict=True)) if rows else None
+    return values
 
 
 def _rule_hits(config: Config, con: Any, customer_id: str) -> dict[tuple[int, bool], bool]:

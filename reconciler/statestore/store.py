@@ -18,6 +18,7 @@ from ..plan.changes import AccessChange, Action, Change, CustomerChange, LinkCha
 from . import lock as _lock
 from ._db import SEP as _SEP
 from ._db import split as _split
+from .history import History
 from .journal import Journal
 from .snapshot import Snapshots
 
@@ -26,8 +27,9 @@ __all__ = ["StateStore"]
 log = logger("statestore")
 
 
-class StateStore(Snapshots, Journal):
-    """Last-applied state per target, the run journal and per-target locks."""
+class StateStore(Snapshots, Journal, History):
+    """Last-applied state per target, the run journal, segment sizes over time and
+    per-target locks."""
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
@@ -55,6 +57,23 @@ class StateStore(Snapshots, Journal):
                 q("SELECT customer, segments FROM links WHERE target=?", (target,)), _split
             )
         return b.build()
+
+    def segments_of(self, target: str, customer: str) -> frozenset[str] | None:
+        """The segments ``customer`` was last applied in on ``target`` (managed or not: a
+        link is a customer's whole list), or None when the record knows no such customer."""
+        q = self._db.execute
+        with self._read():
+            row = q(
+                "SELECT segments FROM links WHERE target=? AND customer=?", (target, customer)
+            ).fetchone()
+            known = row is not None or (
+                q("SELECT 1 FROM customers WHERE target=? AND id=?", (target, customer))
+                .fetchone()
+                is not None
+            )
+        if not known:
+            return None
+        return frozenset(_split(row[0])) if row is not None else frozenset()
 
     def protected(self, target: str) -> frozenset[str]:
         """Segments last applied with ``prevent_destroy: true``."""
