@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..model import State
 from ._sizes import Sizes, Tally
 from .changes import AccessChange, Action, Change, LinkChange, SegmentChange
 from .review import Definition, SegmentReview, SegmentStatus
 
-__all__ = ["SAMPLE", "reviewed_segments", "samples", "segment_reviews", "statuses"]
+__all__ = ["SAMPLE", "Links", "links", "reviewed_segments", "segment_reviews", "statuses"]
 
 #: how many customers entering, and how many leaving, a review shows per segment
 SAMPLE = 5
@@ -52,42 +53,63 @@ def statuses(changes: Iterable[Change]) -> dict[str, SegmentStatus]:
     return found
 
 
-class _Lowest:
-    """The ``SAMPLE`` customers of lowest salted hash seen, for one segment and side."""
-
-    def __init__(self, target: str, segment: str) -> None:
-        self.key = hashlib.blake2b(f"{target}\x1f{segment}".encode(), digest_size=32).digest()
-        self.heap: list[tuple[int, str]] = []  # the largest kept hash first (negated)
-
-    def offer(self, customer: str) -> None:
-        digest = hashlib.blake2b(customer.encode(), key=self.key, digest_size=8).digest()
-        h = -int.from_bytes(digest, "big")
-        if len(self.heap) < SAMPLE:
-            heapq.heappush(self.heap, (h, customer))
-        elif h > self.heap[0][0]:
-            heapq.heapreplace(self.heap, (h, customer))
-
-    def picked(self) -> tuple[str, ...]:
-        return tuple(cid for _, cid in sorted(self.heap, reverse=True))
+def _salt(target: str, segment: str) -> int:
+    digest = hashlib.blake2b(f"{target}\x1f{segment}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
-def samples(
-    target: str, changes: Iterable[Change]
-) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
-    """Per segment, a few of the customers entering it and a few leaving it (lowest salted
-    hash first), from the plan's link changes."""
-    sides: tuple[dict[str, _Lowest], dict[str, _Lowest]] = ({}, {})
+@dataclass(slots=True)
+class Links:
+    """What the plan's link changes do to each segment: how many memberships they add and
+    remove, and a few of the customers entering and leaving it."""
+
+    added: Counter[str] = field(default_factory=Counter)
+    removed: Counter[str] = field(default_factory=Counter)
+    entering: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    leaving: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def links(target: str, changes: Iterable[Change]) -> Links:
+    """The link changes per segment, in ONE pass. The samples are the ``SAMPLE`` customers of
+    lowest key: a 64-bit hash of their id (blake2b, once per customer) XOR the segment's salt
+    (a hash of the target and the segment id), which orders the customers differently for
+    every segment, and the same way on every re-plan."""
+    out = Links()
+    salts: dict[str, int] = {}
+    # per side, segment → a heap of (-key, customer): the largest key kept on top
+    sides: tuple[dict[str, list[tuple[int, str]]], ...] = ({}, {})
+    counts = (out.added, out.removed)
+    blake2b, from_bytes, push, swap = (
+        hashlib.blake2b,
+        int.from_bytes,
+        heapq.heappush,
+        heapq.heapreplace,
+    )
     for change in changes:
         if not isinstance(change, LinkChange):
             continue
-        for side, segs in zip(sides, (change.added, change.removed), strict=True):
+        before, after = change.before, change.after
+        cid = change.key
+        h = from_bytes(blake2b(cid.encode(), digest_size=8).digest(), "big")
+        for side, count, segs in zip(sides, counts, (after - before, before - after), strict=True):
+            count.update(segs)
             for seg in segs:
-                lowest = side.get(seg)
-                if lowest is None:
-                    lowest = side[seg] = _Lowest(target, seg)
-                lowest.offer(change.key)
-    entering, leaving = ({seg: low.picked() for seg, low in side.items()} for side in sides)
-    return entering, leaving
+                salt = salts.get(seg)
+                if salt is None:
+                    salt = salts[seg] = _salt(target, seg)
+                key = -(h ^ salt)
+                heap = side.get(seg)
+                if heap is None:
+                    side[seg] = [(key, cid)]
+                elif len(heap) < SAMPLE:
+                    push(heap, (key, cid))
+                elif key > heap[0][0]:
+                    swap(heap, (key, cid))
+    out.entering, out.leaving = (
+        {seg: tuple(cid for _, cid in sorted(heap, reverse=True)) for seg, heap in side.items()}
+        for side in sides
+    )
+    return out
 
 
 def reviewed_segments(desired: State, changes: Iterable[Change]) -> list[str]:
@@ -114,13 +136,15 @@ def segment_reviews(
     remote: State,
     changes: tuple[Change, ...],
     tally: Tally,
+    moved: Links,
     definitions: Mapping[str, Definition] | None = None,
 ) -> tuple[SegmentReview, ...]:
-    """The review of every managed segment of one target, in segment id order. A forgotten
-    segment keeps its members (the platform keeps them; the reconciler stops managing it)."""
+    """The review of every managed segment of one target, in segment id order (``moved``:
+    :func:`links` of ``changes``). A forgotten segment keeps its members (the platform keeps
+    them; the reconciler stops managing it)."""
     found = statuses(changes)
     sizes = tally.sizes()
-    entering, leaving = samples(target, changes)
+    entering, leaving = moved.entering, moved.leaving
     ids = reviewed_segments(desired, changes)
     name = _Names(desired, remote)
     reviews: list[SegmentReview] = []

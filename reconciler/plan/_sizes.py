@@ -22,9 +22,8 @@ from dataclasses import dataclass
 
 from ..exceptions import PlanError
 from ..model import EMPTY, State
-from .changes import Change, LinkChange
 
-__all__ = ["Sizes", "Tally", "check_links", "link_sizes"]
+__all__ = ["Sizes", "Tally", "check_links"]
 
 #: the separator of segment ids in a joined list (the snapshot's, the engines')
 _SEP = "\x1f"
@@ -143,21 +142,10 @@ class Tally:
         return {seg: dict(sorted(c.items())) for seg, c in out.items()}
 
 
-def link_sizes(changes: Iterable[Change]) -> tuple[Counter[str], Counter[str]]:
-    """Per segment, the memberships the plan's link changes add and remove."""
-    added: Counter[str] = Counter()
-    removed: Counter[str] = Counter()
-    for change in changes:
-        if isinstance(change, LinkChange):
-            added.update(change.added)
-            removed.update(change.removed)
-    return added, removed
-
-
 def check_links(
     target: str,
     sizes: Mapping[str, Sizes],
-    links: tuple[Counter[str], Counter[str]],
+    links: tuple[Mapping[str, int], Mapping[str, int]],
     kept: Iterable[str] = (),
 ) -> None:
     """Refuse a plan whose link changes do not add up to the per-segment sizes: every
@@ -167,12 +155,13 @@ def check_links(
     left_out = frozenset(kept)
     for seg in sorted((set(sizes) | set(added) | set(removed)) - left_out):
         size = sizes.get(seg, Sizes())
-        if (size.added, size.removed) != (added[seg], removed[seg]) or (
+        plus, minus = added.get(seg, 0), removed.get(seg, 0)
+        if (size.added, size.removed) != (plus, minus) or (
             size.before + size.added - size.removed != size.after
         ):
             raise PlanError(
                 f"target {target}: the per-segment sizes do not add up, refusing to plan: "
-                f"segment {seg}: the link changes add {added[seg]} and remove {removed[seg]} "
+                f"segment {seg}: the link changes add {plus} and remove {minus} "
                 f"members, the count of its members found {size.added} entering and "
                 f"{size.removed} leaving ({size.before} → {size.after})"
             )

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..model import State
-from ._reviews import segment_reviews
-from ._sizes import Tally, check_links, link_sizes
+from ._reviews import links, segment_reviews
+from ._sizes import Tally, check_links
 from .changes import Action, Change, Phase
 from .definition import TargetPlan
 from .diff import Ownership, diff
@@ -141,7 +141,8 @@ def _review(
     """The per-segment review, refused when the link changes do not add up to its sizes."""
     if tally is None:
         return ()
-    reviews = segment_reviews(target, desired, remote, changes, tally, definitions)
+    moved = links(target, changes)
+    reviews = segment_reviews(target, desired, remote, changes, tally, moved, definitions)
     forgotten = [r.id for r in reviews if r.status is SegmentStatus.FORGOTTEN]
-    check_links(target, tally.sizes(), link_sizes(changes), kept=forgotten)
+    check_links(target, tally.sizes(), (moved.added, moved.removed), kept=forgotten)
     return reviews
