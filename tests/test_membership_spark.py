@@ -273,3 +273,25 @@ def test_invalid_member_ids_on_spark_are_located(folder: Path, tmp_path: Path) -
     for problem in info.value.problems:
         assert str(problem).startswith(f"{path}:")
         assert "invalid member, customer id 'cust 00041': contains whitespace" in str(problem)
+
+
+def test_segment_sizes_diffed_in_spark_equal_an_independent_count(
+    folder: Path, fresh_sandbox: Any, tmp_path: Path, spied: list[str]
+) -> None:
+    from _example_counts import check_review, example_members
+
+    from reconciler.plan import plan_dict
+
+    state = applied(folder, fresh_sandbox, tmp_path)
+    rec = reconciler(config(folder, "sizes", engine="spark", edited=True), fresh_sandbox, state)
+    auto = plan_dict(asyncio.run(rec.plan(Refresh.AUTO)))
+    offline = plan_dict(asyncio.run(rec.plan(Refresh.NONE)))
+    assert spied == ["epsilon", "epsilon", "talon"]  # Talon.One reads everything live in auto
+    before = example_members()
+    after = example_members(spend=84, visits=1.02, excluded="cust_00028")
+    talon = [s for s in before if s != "custom-segment-1"]
+    for plan in (auto, offline):
+        (eps,) = (t for t in plan["targets"] if t["target"] == "epsilon")
+        check_review(eps["segments"], before, after)
+    (tal,) = (t for t in offline["targets"] if t["target"] == "talon")
+    check_review(tal["segments"], {s: before[s] for s in talon}, {s: after[s] for s in talon})
