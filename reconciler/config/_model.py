@@ -231,7 +231,7 @@ class Config:
         segments' guards (the target's ``safety.guards`` with the segment's own ``guards:``)."""
         safety = self.targets[target].safety
         mine = [s for s in self.segments if target in s.targets]
-        line, _ = self.location(("targets", target))
+        line, _ = self.locations.key(("targets", target))
         return Guards(
             safety,
             MappingProxyType({s.id: safety.guards.merged(s.guards) for s in mine}),
