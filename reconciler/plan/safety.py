@@ -102,10 +102,9 @@ def judge(plan: TargetPlan, guards: Guards, *, forced: bool = False) -> Verdict:
 
 def _prevent_destroy(plan: TargetPlan) -> Iterator[Refusal]:
     protected = set(plan.protected)
-    names = {r.id: r.name for r in plan.review}
     for c in plan.changes:
         if isinstance(c, SegmentChange) and c.action is Action.DELETE and c.key in protected:
-            named = f"{c.key} ({names[c.key]})" if names.get(c.key) else c.key
+            named = f"{c.key} ({c.before.name})" if c.before and c.before.name else c.key
             yield Refusal(
                 plan.target,
                 c.key,
