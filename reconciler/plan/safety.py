@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..exceptions import StalePlanError, UnsafePlanError
-from .changes import Action, SegmentChange
+from .changes import Action, CustomerChange, LinkChange, SegmentChange
 from .definition import Plan, TargetPlan
 from .endpoint import Endpoint
 from .planfile import changes_digest
@@ -92,18 +92,43 @@ class Guards:
 def judge(plan: TargetPlan, guards: Guards, *, forced: bool = False) -> Verdict:
     """The verdict on ``plan``: every rule it crosses, in order (``prevent_destroy``, the
     target's delete shares, then each segment's guards in the review's order)."""
+    removals = _Removals.of(plan)
     refusals = (
-        *_prevent_destroy(plan),
-        *_delete_shares(plan, guards),
+        *_prevent_destroy(plan, removals.segments),
+        *_delete_shares(plan, removals, guards),
         *(r for review in plan.review for r in _segment_guards(plan.target, review, guards)),
     )
     return Verdict(tuple(refusals), forced=forced)
 
 
-def _prevent_destroy(plan: TargetPlan) -> Iterator[Refusal]:
+@dataclass(frozen=True, slots=True)
+class _Removals:
+    """What a target's plan removes: the segments it deletes, how many customers it deletes
+    and how many links it removes (one pass over the changes: at a million link changes,
+    a quarter of a second, where :attr:`TargetPlan.counts` takes seconds)."""
+
+    segments: tuple[SegmentChange, ...]
+    customers: int
+    links: int
+
+    @classmethod
+    def of(cls, plan: TargetPlan) -> _Removals:
+        segments: list[SegmentChange] = []
+        customers = links = 0
+        for c in plan.changes:
+            if type(c) is LinkChange:
+                links += len(c.before - c.after)
+            elif isinstance(c, SegmentChange) and c.action is Action.DELETE:
+                segments.append(c)
+            elif isinstance(c, CustomerChange) and c.action is Action.DELETE:
+                customers += 1
+        return cls(tuple(segments), customers, links)
+
+
+def _prevent_destroy(plan: TargetPlan, deleted: tuple[SegmentChange, ...]) -> Iterator[Refusal]:
     protected = set(plan.protected)
-    for c in plan.changes:
-        if isinstance(c, SegmentChange) and c.action is Action.DELETE and c.key in protected:
+    for c in deleted:
+        if c.key in protected:
             named = f"{c.key} ({c.before.name})" if c.before and c.before.name else c.key
             yield Refusal(
                 plan.target,
@@ -116,13 +141,12 @@ def _prevent_destroy(plan: TargetPlan) -> Iterator[Refusal]:
             )
 
 
-def _delete_shares(plan: TargetPlan, guards: Guards) -> Iterator[Refusal]:
+def _delete_shares(plan: TargetPlan, removals: _Removals, guards: Guards) -> Iterator[Refusal]:
     safety = guards.safety
-    counts = plan.counts
     removed = {
-        "segments": counts.by_phase.get("segments", {}).get("delete", 0),
-        "customers": counts.by_phase.get("customers", {}).get("delete", 0),
-        "links": counts.links_remove,
+        "segments": len(removals.segments),
+        "customers": removals.customers,
+        "links": removals.links,
     }
     where = f" ({guards.target_where})" if guards.target_where else ""
     for kind, n in removed.items():
