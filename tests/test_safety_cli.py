@@ -4,6 +4,8 @@ applies it with; ``prevent_destroy`` holds even then."""
 
 from __future__ import annotations
 
+import csv
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +81,66 @@ def test_apply_refuses_a_saved_plan_whose_verdict_blocks_unless_forced(
     assert forced.returncode == 0, forced.stderr
     assert "forced: target 'eps': unsafe plan: removes 249 of 360 links" in forced.stderr
     assert not plan(cfg, fresh_sandbox, tmp_path / "state.db").has_changes
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+RECURRING = "        attribute: visits_per_week\n        gte: 1\n"
+
+
+def recurring_shoppers(at_least: float) -> int:
+    """general-segment-3's members, counted with the csv module (not the project's engine)."""
+    with (EXAMPLES / "data" / "customers.csv").open(newline="", encoding="utf-8") as f:
+        rows = csv.DictReader(f)
+        return sum(
+            1
+            for row in rows
+            if row["visits_per_week"] and float(row["visits_per_week"]) >= at_least
+        )
+
+
+def test_a_rule_edit_past_a_segments_guard_is_refused_until_accepted_in_the_file(
+    fresh_sandbox: Any, tmp_path: Path
+) -> None:
+    shutil.copytree(EXAMPLES, tmp_path / "ex", ignore=shutil.ignore_patterns(".reconcile"))
+    cfg = tmp_path / "ex" / "audiences.yaml"
+    args = common(fresh_sandbox, tmp_path)
+    assert cli("apply", str(cfg), "--auto-approve", *args).returncode == 0
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(text.replace(RECURRING, RECURRING.replace("gte: 1", "gte: 2")))
+    before, after = recurring_shoppers(1), recurring_shoppers(2)
+    assert (before - after) / before > 0.3  # the edit the issue describes: -62%
+    sizes = (
+        f"general-segment-3 (Recurring Shoppers): {before:,} → {after:,} members, "
+        f"{after - before:+,} ({(after - before) / before:+.0%}), over its 30% removal guard"
+    )
+    line = text[: text.index("  - id: general-segment-3")].count("\n") + 1
+    accept = (
+        "to accept: add `guards: {max_removed_share: 0.65}` on segment general-segment-3 "
+        f"(audiences.yaml:{line}), or apply with --force"
+    )
+
+    planned = cli("plan", str(cfg), "--detailed-exitcode", *args)
+    assert planned.returncode == 1, planned.stderr
+    for target in ("epsilon", "talon"):
+        assert f"target '{target}': {sizes}" in planned.stderr
+    assert planned.stderr.count(accept) == 2
+    refused = cli("apply", str(cfg), "--auto-approve", *args)
+    assert refused.returncode == 1
+    assert "apply refuses this plan" in refused.stderr
+    assert sizes in refused.stderr
+
+    # the reviewer accepts it in the pull request: the segment's own guard, raised
+    named = "    name: Recurring Shoppers\n"
+    accepted = cfg.read_text(encoding="utf-8").replace(
+        named, named + "    guards: {max_removed_share: 0.65}\n"
+    )
+    cfg.write_text(accepted)
+    assert cli("plan", str(cfg), *args).returncode == 0
+    assert cli("plan", str(cfg), "--detailed-exitcode", *args).returncode == 2
+
+    # or whoever applies forces it, without touching the file
+    cfg.write_text(accepted.replace("    guards: {max_removed_share: 0.65}\n", ""))
+    forced = cli("apply", str(cfg), "--auto-approve", "--force", *args)
+    assert forced.returncode == 0, forced.stderr
+    assert f"forced: target 'epsilon': {sizes}" in forced.stderr
+    assert cli("plan", str(cfg), "--detailed-exitcode", *args).returncode == 0
