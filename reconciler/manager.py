@@ -19,6 +19,7 @@ from ._logging import logger
 from .config import Config, TargetConfig, resolve
 from .exceptions import PlanError, SnapshotError
 from .membership import membership_inputs
+from .membership.definitions import definitions, record_definitions
 from .model import State
 from .plan import (
     Endpoint,
@@ -212,6 +213,7 @@ class Reconciler:
             self._ownership(target, remote.marked),
             protected=self._protected(name),
             overview=overview,
+            definitions=definitions(self.config, self.store, name),
         )
         took = time.monotonic() - began
         log.info("%s: diff in %.2f s: %d change(s)", name, took, len(built.changes))
@@ -330,9 +332,14 @@ class Reconciler:
             finally:
                 await provider.aclose()
             self.store.set_protection(tp.target, self._protected_now(tp.target))
+            if not (result.failures or result.unsent or result.interrupted):
+                record_definitions(self.config, self.store, tp.target)
             return result
 
         results = list(await asyncio.gather(*(one(tp) for tp in plan.targets if tp.changes)))
+        for tp in plan.targets:
+            if not tp.changes:  # nothing to do: what is declared is what the target holds
+                record_definitions(self.config, self.store, tp.target)
         if verify and results and not (stop is not None and stop.requested):
             after = await self._verify(stop)
             if after is not None:

@@ -130,7 +130,7 @@ def test_a_plan_made_on_the_local_sandbox_is_not_applied_to_the_platform(
     made = cli("plan", str(cfg), "--sandbox", "--out", str(saved), *state)
     assert made.returncode == 0, made.stderr
     recorded = json.loads(saved.read_text())
-    assert recorded["format_version"] == 2
+    assert recorded["format_version"] == 3
     assert recorded["targets"][0]["planned_at"] == {"sandbox": "local", "urls": {}}
     assert "not-a-real-credential" not in saved.read_text()
 

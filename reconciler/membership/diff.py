@@ -33,7 +33,8 @@ ABSENT: Row = (False, "")
 class DiffRows:
     """What the diff sends back to Python: the customers that change (sorted) and the sample,
     with what each wants (``want``, absent for nothing) and its last-applied row (``last``);
-    the number of customers known to exist, and the number with a desired segment."""
+    the number of customers known to exist, and the number with a desired segment; and the
+    counts of the membership pairs the per-segment sizes come from."""
 
     needed: list[str]
     sampled: list[str]
@@ -41,6 +42,10 @@ class DiffRows:
     last: dict[str, Row]
     known: int
     wanted: int
+    #: the whole target's distinct (last-applied segments, desired segments) pairs, each
+    #: joined by SEP (None: the customer is not on that side), with how many customers hold
+    #: each (see :class:`~reconciler.plan._sizes.Tally`)
+    pairs: list[tuple[str | None, str | None, int]] = dataclasses.field(default_factory=list)
 
 
 class MembershipDiff(ABC):

@@ -43,14 +43,6 @@ JOIN = (
 )
 
 
-#: the customers that can change are found in ONE pass of this join, which also counts the rows
-#: it paired from each side (to compare with plain scans of the two tables)
-JOIN = (
-    "wanted AS w FULL OUTER JOIN last AS l ON w.cid = l.customer_id "
-    "LEFT JOIN _lists AS s ON s.segments = l.segments"
-)
-
-
 #: the rows that come back: a customer that changes, or a candidate for the sample (a known
 #: customer that does not change, whose salted hash falls under ``$limit``)
 _BACK = "ch = 1 OR (known AND hash(customer_id, $salt) < $limit)"
@@ -90,7 +82,8 @@ def _diff(
     query = (
         f"SELECT coalesce(list({{'c': coalesce(cid, customer_id), {fields}, 'k': known, "
         "'s': segments, 'ch': ch, 'h': hash(customer_id, $salt)}) "
-        f"FILTER (WHERE {_BACK}), []), count(cid), count(customer_id) "
+        f"FILTER (WHERE {_BACK}), []), count(cid), count(customer_id), "
+        f"histogram({{'s': segments, {fields}}}) "
         f"FROM (SELECT w.cid, {masks}, l.customer_id, l.known, l.segments, "
         f"{_changes(wanted.words)} AS ch FROM {JOIN})"
     )
@@ -99,7 +92,7 @@ def _diff(
         "SELECT count(*), count(*) FILTER (WHERE known) FROM last"
     ).fetchall()[0]
     while True:
-        (found, w_join, l_join) = con.execute(
+        (found, w_join, l_join, pairs) = con.execute(
             query, {"salt": salt, "limit": sample_limit(sample, known)}
         ).fetchall()[0]
         needed = sorted(row["c"] for row in found if row["ch"])
@@ -128,7 +121,30 @@ def _diff(
                 text = joined[mask] = wanted.joined(mask)
             want[cid] = text
         last[cid] = (bool(row["k"]), row["s"] or "") if row["k"] is not None else ABSENT
-    return DiffRows(needed, pick(candidates, sample), want, last, int(known_now), int(w_scan))
+    rows = DiffRows(needed, pick(candidates, sample), want, last, int(known_now), int(w_scan))
+    rows.pairs = _pairs(wanted, pairs, joined)
+    return rows
+
+
+def _pairs(
+    wanted: Wanted, histogram: dict[str, list[Any]] | None, joined: dict[tuple[int, ...], str]
+) -> list[tuple[str | None, str | None, int]]:
+    """The join's histogram of (last-applied segments, desired mask) as joined lists (None:
+    the join had no row)."""
+    out: list[tuple[str | None, str | None, int]] = []
+    if histogram is None:
+        return out
+    words = range(wanted.words)
+    for key, n in zip(histogram["key"], histogram["value"], strict=True):
+        if key["m0"] is None:
+            out.append((key["s"], None, int(n)))
+            continue
+        mask = tuple(int(key[f"m{i}"]) for i in words)
+        text = joined.get(mask)
+        if text is None:
+            text = joined[mask] = wanted.joined(mask)
+        out.append((key["s"], text, int(n)))
+    return out
 
 
 class DuckDBDiff(MembershipDiff):

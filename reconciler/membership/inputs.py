@@ -24,6 +24,7 @@ from ..config import Config
 from ..exceptions import PlanError, SnapshotError
 from ..model import EMPTY, State, StateBuilder
 from ..plan import Overview, RemoteState, fingerprint_sum, format_fingerprint
+from ..plan._sizes import Tally
 from ..plan.fingerprint import SEP, row_sums
 from ..providers.base import Provider
 from ..statestore import Snapshot
@@ -129,7 +130,20 @@ async def membership_inputs(
     moved = [cid for cid in touched if final[cid] != base[cid]]
     before = _sums((cid, base[cid]) for cid in moved)
     after = _sums((cid, final[cid]) for cid in moved)
-    return desired, remote, _overview(remote, snapshot, before, after, rows.wanted - wanted)
+    overview = _overview(remote, snapshot, before, after, rows.wanted - wanted)
+    tally = _tally(rows, managed_ids, live)
+    return desired, remote, dataclasses.replace(overview, tally=tally)
+
+
+def _tally(rows: DiffRows, managed: Sequence[str], live: dict[str, Row]) -> Tally:
+    """The whole target's membership pairs as the engine counted them, corrected for the
+    customers read live whose row is not the snapshot's (the plan diffs against those)."""
+    tally = Tally.of_rows(rows.pairs, managed)
+    for cid, row in live.items():
+        old = rows.last[cid]
+        if row[1] != old[1]:
+            tally.move(rows.want.get(cid, ""), old[1], row[1])
+    return tally
 
 
 def _live(remote: RemoteState, small: Sequence[str]) -> dict[str, Row]:

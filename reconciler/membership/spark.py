@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,8 @@ class SparkChanges:
     known: int
     #: customers with at least one desired segment
     wanted: int
+    #: the join's distinct (last-applied segments, desired segments) pairs and their counts
+    pairs: list[tuple[str | None, str | None, int]] = field(default_factory=list)
 
 
 def uses_spark(config: Config, target: str) -> bool:
@@ -176,13 +178,13 @@ def spark_diff(
         join = f"{wanted} AS w FULL OUTER JOIN {last} AS l ON w.cid = l.customer_id"
         changes = _CHANGES.format(managed=_managed_array(managed))
         row = engine.sql(
-            f"SELECT count(w.cid), count(l.customer_id), coalesce(sum({changes}), 0), "
+            f"SELECT count(w.cid), count(l.customer_id), coalesce(sum({changes}), 0), count(*), "
             f"(SELECT count(*) FROM {wanted}), (SELECT count(*) FROM {last}), "
             f"(SELECT count_if(known) FROM {last}), "
             f"(SELECT count(*) FROM {wanted} WHERE {INVALID}) FROM {join}",
             [*managed, BAD_ID],
         ).collect()[0]
-        w_join, l_join, counted, w_scan, l_scan, known, invalid = (int(v) for v in row)
+        w_join, l_join, counted, joined, w_scan, l_scan, known, invalid = (int(v) for v in row)
         if invalid:
             check_ids(config, engine, wanted, segments)
         if (w_join, l_join) != (w_scan, l_scan):
@@ -202,12 +204,41 @@ def spark_diff(
                 f"the membership diff on Spark does not add up, refusing to plan: it counted "
                 f"{counted} changed customers but streamed back {len(changed)}"
             )
+        pairs = _pairs(engine, join, joined)
     except PlanError as exc:
         raise PlanError(f"target {target}: {first_line(exc)}") from exc
     finally:
         session.close()
     changed.sort()
-    return SparkChanges(skel, changed, known, w_scan)
+    return SparkChanges(skel, changed, known, w_scan, pairs)
+
+
+def _pairs(engine: SparkEngine, join: str, rows: int) -> list[tuple[str | None, str | None, int]]:
+    """The join's distinct (last-applied segments, desired segments) pairs, counted in Spark
+    (one grouped pass over the join; a few hundred rows come back), refused unless they
+    count the ``rows`` the join holds."""
+    sql = f"SELECT l.segments, w.want, count(*) FROM {join} GROUP BY l.segments, w.want"
+    try:
+        table = engine.sql(sql, []).toArrow()
+    except PlanError:
+        raise
+    except Exception as exc:  # py4j / grpc errors carry no common base
+        raise PlanError(f"engine spark: {first_line(exc)}") from exc
+    pairs = list(
+        zip(
+            table.column(0).to_pylist(),
+            table.column(1).to_pylist(),
+            (int(n) for n in table.column(2).to_pylist()),
+            strict=True,
+        )
+    )
+    counted = sum(n for _, _, n in pairs)
+    if counted != rows:
+        raise PlanError(
+            "the membership diff on Spark does not add up, refusing to plan: its segment "
+            f"sizes count {counted} customers, but the join holds {rows}"
+        )
+    return pairs
 
 
 def _rows(engine: SparkEngine, sql: str, params: Sequence[Any]) -> list[tuple[str, str]]:
@@ -252,7 +283,9 @@ def _pushed(
             candidates.append((h, cid))
             if mine:  # a customer that does not change wants what it has of the managed
                 want[cid] = mine
-    return DiffRows(needed, pick(candidates, sample), want, last, pushed.known, pushed.wanted)
+    rows = DiffRows(needed, pick(candidates, sample), want, last, pushed.known, pushed.wanted)
+    rows.pairs = pushed.pairs
+    return rows
 
 
 class SparkDiff(MembershipDiff):

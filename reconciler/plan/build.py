@@ -7,11 +7,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..model import State
+from ._reviews import segment_reviews
+from ._sizes import Tally, check_links, link_sizes
 from .changes import Action, Change, Phase
 from .definition import TargetPlan
 from .diff import Ownership, diff
 from .fingerprint import fingerprint
 from .inputs import Capabilities, RemoteState
+from .review import Definition, SegmentReview, SegmentStatus
 
 __all__ = ["Overview", "build_target_plan"]
 
@@ -32,6 +35,9 @@ class Overview:
     fingerprint: str
     existing: Mapping[str, int]
     unchanged_links: int
+    #: the (last-applied, desired) membership pairs of the whole target, counted where the
+    #: diff ran (None: no per-segment review)
+    tally: Tally | None = None
 
 
 def build_target_plan(
@@ -44,11 +50,14 @@ def build_target_plan(
     *,
     protected: Iterable[str] = (),
     overview: Overview | None = None,
+    definitions: Mapping[str, Definition] | None = None,
 ) -> TargetPlan:
-    """Diff, then let the target's capabilities turn what it cannot do into warnings.
+    """Diff, then let the target's capabilities turn what it cannot do into warnings; and
+    review each managed segment (its sizes cross-checked against the link changes).
 
     ``overview``: ``desired`` and ``remote`` hold only some of the customers (the ones that can
-    change); the overview describes the rest of the remote."""
+    change); the overview describes the rest of the remote, and carries its tally.
+    ``definitions``: each segment's definition, last applied and declared."""
     phases = capabilities.phases
     result = diff(
         desired,
@@ -93,6 +102,8 @@ def build_target_plan(
             warnings.append(_group("segment", asked, f"{note}: access lists are not applied"))
     remote_state = remote.state
     if overview is None:
+        managed = {*desired.segments, *ownership.managed}
+        managed.update(c.key for c in result.changes if c.phase is Phase.SEGMENTS)
         overview = Overview(
             fingerprint(remote_state),
             {
@@ -101,7 +112,9 @@ def build_target_plan(
                 "links": remote_state.link_count(),
             },
             0,
+            Tally.of_states(desired, remote_state, managed),
         )
+    review = _review(target, desired, remote_state, tuple(kept), overview.tally, definitions)
     return TargetPlan(
         target=target,
         type=type_name,
@@ -113,4 +126,22 @@ def build_target_plan(
         existing=dict(overview.existing),
         unchanged_links=result.unchanged_links + overview.unchanged_links,
         protected=tuple(sorted(set(protected))),
+        review=review,
     )
+
+
+def _review(
+    target: str,
+    desired: State,
+    remote: State,
+    changes: tuple[Change, ...],
+    tally: Tally | None,
+    definitions: Mapping[str, Definition] | None,
+) -> tuple[SegmentReview, ...]:
+    """The per-segment review, refused when the link changes do not add up to its sizes."""
+    if tally is None:
+        return ()
+    reviews = segment_reviews(target, desired, remote, changes, tally, definitions)
+    forgotten = [r.id for r in reviews if r.status is SegmentStatus.FORGOTTEN]
+    check_links(target, tally.sizes(), link_sizes(changes), kept=forgotten)
+    return reviews

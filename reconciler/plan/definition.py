@@ -19,10 +19,12 @@ from .review import SegmentReview, Verdict
 
 __all__ = ["FORMAT_VERSION", "Counts", "Plan", "TargetPlan", "count"]
 
-#: the plan file format a plan is written in (see :mod:`reconciler.plan.planfile`). 2: each
-#: target records where it was planned (``planned_at``), and a saved plan's ``config.path`` is
-#: relative to the plan file. 1 (still read, by ``show``): neither.
-FORMAT_VERSION = 2
+#: the plan file format a plan is written in (see :mod:`reconciler.plan.planfile`). 3: each
+#: target carries its review (``segments``) and its ``verdict``, and so does the plan (read:
+#: 2, with an empty review). 2: each target records where it was planned (``planned_at``),
+#: and a saved plan's ``config.path`` is relative to the plan file. 1 (still read, by
+#: ``show``): neither.
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)

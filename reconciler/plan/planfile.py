@@ -19,6 +19,7 @@ from typing import Any
 
 from ..exceptions import PlanError
 from ..model import Segment
+from ._reviewfile import review_dict, review_from, verdict_dict, verdict_from
 from .changes import (
     AccessChange,
     Action,
@@ -31,6 +32,7 @@ from .changes import (
 from .definition import FORMAT_VERSION, Counts, Plan, TargetPlan
 from .endpoint import Endpoint
 from .inputs import Refresh, Source
+from .review import Verdict
 
 __all__ = [
     "FORMAT_VERSION",
@@ -46,7 +48,7 @@ __all__ = [
 ]
 
 #: the versions this release reads (1 by ``show`` alone: it cannot be applied)
-_READABLE = (1, 2)
+_READABLE = (1, 2, 3)
 
 
 def plan_dict(plan: Plan) -> dict[str, Any]:
@@ -56,6 +58,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "config": {"path": plan.config_path, "digest": plan.config_digest},
         "refresh": plan.refresh.value,
         "summary": _counts_dict(plan.counts),
+        "verdict": verdict_dict(plan.verdict, targets=True),
         "targets": [_target_dict(t) for t in plan.targets],
     }
 
@@ -277,6 +280,8 @@ def _target_dict(t: TargetPlan) -> dict[str, Any]:
         "warnings": list(t.warnings),
         "unmanaged": list(t.unmanaged),
         "protected": list(t.protected),
+        "verdict": verdict_dict(t.verdict),
+        "segments": review_dict(t.review),
         "changes": [change_dict(c) for c in t.changes],
     }
 
@@ -299,4 +304,6 @@ def _target_from(d: Mapping[str, Any]) -> TargetPlan:
         unchanged_links=_count(d.get("unchanged_links", 0), f"{name}.unchanged_links"),
         protected=tuple(map(str, d.get("protected", ()))),
         planned_at=None if where is None else Endpoint.from_dict(where),
+        review=review_from(d["segments"], name) if "segments" in d else (),
+        verdict=verdict_from(d["verdict"], name) if "verdict" in d else Verdict(),
     )

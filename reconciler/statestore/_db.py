@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS dirty (
 CREATE TABLE IF NOT EXISTS snapshots (
     target TEXT PRIMARY KEY, file TEXT NOT NULL, customers INTEGER NOT NULL,
     links INTEGER NOT NULL, customers_sum TEXT NOT NULL, links_sum TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS definitions (
+    target TEXT NOT NULL, segment TEXT NOT NULL, yaml TEXT NOT NULL,
+    PRIMARY KEY (target, segment)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, target TEXT NOT NULL, plan_digest TEXT NOT NULL,
     started REAL NOT NULL, finished REAL, status TEXT NOT NULL, summary TEXT);

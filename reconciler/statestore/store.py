@@ -8,7 +8,7 @@ acknowledged — never at the end of a run, so a crash loses nothing.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .._logging import logger
@@ -76,6 +76,22 @@ class StateStore(Snapshots, Journal):
                 [(target, i) for i in ids],
             )
 
+    def definitions(self, target: str) -> dict[str, str]:
+        """Each segment's definition (YAML) as recorded at the last apply of ``target``."""
+        rows = self._db.execute(
+            "SELECT segment, yaml FROM definitions WHERE target=? ORDER BY segment", (target,)
+        )
+        return dict(rows.fetchall())
+
+    def set_definitions(self, target: str, definitions: Mapping[str, str]) -> None:
+        """Replace ``target``'s recorded definitions by ``definitions`` (segment → YAML)."""
+        with self._tx():
+            self._db.execute("DELETE FROM definitions WHERE target=?", (target,))
+            self._db.executemany(
+                "INSERT INTO definitions(target, segment, yaml) VALUES (?,?,?)",
+                [(target, seg, text) for seg, text in sorted(definitions.items())],
+            )
+
     def record(self, target: str, changes: Sequence[Change]) -> None:
         """Remember acknowledged changes (called per batch, as soon as the target confirms)."""
         with self._tx():
@@ -97,6 +113,7 @@ class StateStore(Snapshots, Journal):
             case SegmentChange(action=Action.DELETE | Action.FORGET, key=seg_id):
                 x("DELETE FROM segments WHERE target=? AND id=?", (target, seg_id))
                 x("DELETE FROM access WHERE target=? AND segment=?", (target, seg_id))
+                x("DELETE FROM definitions WHERE target=? AND segment=?", (target, seg_id))
                 self._drop_segment_links(target, seg_id)
             case AccessChange(key=seg_id, after=teams):
                 x(
