@@ -22,7 +22,7 @@ from reconciler.plan import (
     enforce,
     judge,
 )
-from reconciler.plan.changes import Action, SegmentChange
+from reconciler.plan.changes import Action, LinkChange, SegmentChange
 
 
 def review(
@@ -216,9 +216,34 @@ def test_guards_are_read_per_target_and_overridden_per_segment(tmp_path: Path) -
     assert eps.of("accepted") == Guard(max_removed_share=0.7, min_members=None)
     assert eps.where["accepted"] == "audiences.yaml:16"  # where the segment is declared
     assert eps.target_where == "audiences.yaml:3"
+    assert eps.accepting == {"accepted"}  # it sets its own max_removed_share
     assert "elsewhere" not in eps.segments
     other = config.guards("other")
     assert other.of("elsewhere") == Guard()  # the default: 30% of segments of 100 or more
     # on both targets (it names none): its own settings over each target's defaults
     assert other.of("accepted") == Guard(max_removed_share=0.7, min_members=None)
     assert other.of("wide") == Guard()
+
+
+def test_removals_a_segments_own_guard_accepts_are_not_counted_again_for_the_target() -> None:
+    shrinking = dataclasses.replace(
+        target(review(1155, 438)),
+        changes=tuple(
+            LinkChange(f"c{i}", frozenset({"general-segment-3"}), frozenset()) for i in range(717)
+        ),
+        existing={"links": 2329},
+    )
+    rules = [r.rule for r in judge(shrinking, guards()).refusals]
+    assert rules == ["max_delete_share", "max_removed_share"]
+    own = Guard(max_removed_share=0.65)
+    accepted = dataclasses.replace(
+        guards(**{"general-segment-3": own}), accepting=frozenset({"general-segment-3"})
+    )
+    assert judge(shrinking, accepted).safe
+    # a guard set on the segment but not high enough accepts nothing
+    low = dataclasses.replace(
+        guards(**{"general-segment-3": Guard(max_removed_share=0.5)}),
+        accepting=frozenset({"general-segment-3"}),
+    )
+    rules = [r.rule for r in judge(shrinking, low).refusals]
+    assert rules == ["max_delete_share", "max_removed_share"]

@@ -237,6 +237,7 @@ class Config:
             MappingProxyType({s.id: safety.guards.merged(s.guards) for s in mine}),
             MappingProxyType({s.id: f"{self.path.name}:{s.line}" for s in mine}),
             f"{self.path.name}:{line}",
+            frozenset(s.id for s in mine if "max_removed_share" in s.guards),
         )
 
     def segment(self, segment_id: str) -> SegmentConfig:

@@ -42,6 +42,8 @@ __all__ = [
 REPLAN = "reconcile plan --out"
 #: how to apply past a forceable refusal
 FORCE = "apply with --force"
+#: the segments held to their guards: not those deleted or forgotten on purpose
+_GUARDED = frozenset(SegmentStatus) - {SegmentStatus.DELETED, SegmentStatus.FORGOTTEN}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,9 @@ class Guards:
     where: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     #: where the target is declared
     target_where: str = ""
+    #: the segments that set their own ``max_removed_share``: the members they lose within it
+    #: are accepted by that setting, and not counted again against ``max_delete_share``
+    accepting: frozenset[str] = frozenset()
 
     def of(self, segment: str) -> Guard:
         return self.segments.get(segment, self.safety.guards)
@@ -93,10 +98,19 @@ def judge(plan: TargetPlan, guards: Guards, *, forced: bool = False) -> Verdict:
     """The verdict on ``plan``: every rule it crosses, in order (``prevent_destroy``, the
     target's delete shares, then each segment's guards in the review's order)."""
     removals = _Removals.of(plan)
+    segments = tuple(
+        r for review in plan.review for r in _segment_guards(plan.target, review, guards)
+    )
+    over = {r.segment for r in segments if r.rule == "max_removed_share"}
+    accepted = sum(
+        r.removed
+        for r in plan.review
+        if r.id in guards.accepting and r.id not in over and r.status in _GUARDED
+    )
     refusals = (
         *_prevent_destroy(plan, removals.segments),
-        *_delete_shares(plan, removals, guards),
-        *(r for review in plan.review for r in _segment_guards(plan.target, review, guards)),
+        *_delete_shares(plan, dataclasses.replace(removals, accepted=accepted), guards),
+        *segments,
     )
     return Verdict(tuple(refusals), forced=forced)
 
@@ -110,6 +124,8 @@ class _Removals:
     segments: tuple[SegmentChange, ...]
     customers: int
     links: int
+    #: of ``links``, how many segments' own guards accept (see :attr:`Guards.accepting`)
+    accepted: int = 0
 
     @classmethod
     def of(cls, plan: TargetPlan) -> _Removals:
@@ -146,9 +162,10 @@ def _delete_shares(plan: TargetPlan, removals: _Removals, guards: Guards) -> Ite
     removed = {
         "segments": len(removals.segments),
         "customers": removals.customers,
-        "links": removals.links,
+        "links": max(removals.links - removals.accepted, 0),
     }
     where = f" ({guards.target_where})" if guards.target_where else ""
+    besides = {"links": removals.accepted} if removals.accepted else {}
     for kind, n in removed.items():
         existing = int(plan.existing.get(kind, 0))
         if existing < safety.min_existing or n == 0:
@@ -161,7 +178,12 @@ def _delete_shares(plan: TargetPlan, removals: _Removals, guards: Guards) -> Ite
                 "max_delete_share",
                 f"target {plan.target!r}: unsafe plan: removes {n:,} of {existing:,} {kind} "
                 f"({share:.1%}), over the {safety.max_delete_share:.0%} limit by "
-                f"{share - safety.max_delete_share:.1%}",
+                f"{share - safety.max_delete_share:.1%}"
+                + (
+                    f" (besides {besides[kind]:,} that segments' own guards accept)"
+                    if kind in besides
+                    else ""
+                ),
                 f"raise `safety: {{max_delete_share: {_above(share)}}}` on target "
                 f"{plan.target}{where}, or {FORCE}",
             )
@@ -187,7 +209,7 @@ def _sizes(review: SegmentReview) -> str:
 def _segment_guards(target: str, review: SegmentReview, guards: Guards) -> Iterator[Refusal]:
     """The refusals of one segment's guards (none for a segment deleted or forgotten on
     purpose, nor for one whose members do not change)."""
-    if review.status in (SegmentStatus.DELETED, SegmentStatus.FORGOTTEN):
+    if review.status not in _GUARDED:
         return
     if not (review.added or review.removed or review.status is SegmentStatus.CREATED):
         return
