@@ -77,6 +77,18 @@ def test_apply_refuses_a_saved_plan_whose_verdict_blocks_unless_forced(
     assert refused.returncode == 1
     assert "apply refuses this plan" in refused.stderr
     assert "removes 249 of 360 links" in refused.stderr
+    # the verdict it was reviewed with is the one applied: accepted in the file since, it is stale
+    original = cfg.read_text()
+    cfg.write_text(
+        original.replace(
+            "    type: epsilon\n", "    type: epsilon\n    safety: {max_delete_share: 1}\n"
+        )
+    )
+    stale = cli("apply", str(saved), "--force", *common(fresh_sandbox, tmp_path))
+    assert stale.returncode == 1
+    assert "the saved plan is stale: its safety verdict is not the verdict of now" in stale.stderr
+    assert "no longer refused: target 'eps': unsafe plan: removes 249 of 360 links" in stale.stderr
+    cfg.write_text(original)
     forced = cli("apply", str(saved), "--force", *common(fresh_sandbox, tmp_path))
     assert forced.returncode == 0, forced.stderr
     assert "forced: target 'eps': unsafe plan: removes 249 of 360 links" in forced.stderr
