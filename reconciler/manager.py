@@ -34,8 +34,10 @@ from .plan import (
     check_config,
     check_endpoints,
     check_fresh,
-    check_safety,
+    check_verdict,
     endpoint_of,
+    enforce,
+    judge,
 )
 from .plan.diff import Ownership
 from .plan.safety import REPLAN
@@ -230,6 +232,11 @@ class Reconciler:
 
     async def plan(self, refresh: Refresh = Refresh.FULL) -> Plan:
         plans = await asyncio.gather(*(self._plan_one(n, refresh) for n in self.target_names))
+        # what apply would refuse, decided now and carried in the plan
+        plans = [
+            dataclasses.replace(tp, verdict=judge(tp, self.config.guards(tp.target)))
+            for tp in plans
+        ]
         for tp in plans:
             self._made[id(tp)] = tp
         return Plan(
@@ -258,6 +265,7 @@ class Reconciler:
             check_config(saved, source, config, self.config.digest)
         current = await self.plan()  # for this reconciler's targets: a plan for others is stale
         check_fresh(saved, current, replan)
+        check_verdict(saved, current, replan)
         return current
 
     def _made_here(self, plan: Plan) -> bool:
@@ -265,11 +273,20 @@ class Reconciler:
 
     # -- apply ----------------------------------------------------------------------------
     def check(self, plan: Plan, *, force: bool = False) -> list[str]:
-        """Safety checks of every target (raises UnsafePlanError); returns notes when forced."""
-        notes: list[str] = []
-        for tp in plan.targets:
-            notes += check_safety(tp, self.config.targets[tp.target].safety, force=force)
-        return notes
+        """Enforce every target's verdict (raises UnsafePlanError); returns notes when forced."""
+        return [note for tp in plan.targets for note in enforce(tp, force=force)]
+
+    def forced(self, plan: Plan) -> Plan:
+        """``plan`` with every target's verdict forced (``apply --force``), made here if
+        ``plan`` was."""
+        made = self._made_here(plan)
+        targets = tuple(
+            dataclasses.replace(tp, verdict=dataclasses.replace(tp.verdict, forced=True))
+            for tp in plan.targets
+        )
+        for tp in targets if made else ():
+            self._made[id(tp)] = tp
+        return dataclasses.replace(plan, targets=targets)
 
     async def apply(
         self,

@@ -94,6 +94,16 @@ EXPECTED: dict[str, list[str]] = {
         "9:18: targets.epsilon.concurrency: expected an integer, got a string",
         "13:22: segments[0].prevent_destroy: expected true or false, got a string",
     ],
+    "bad-guards.yaml": [
+        "10:35: targets.epsilon.safety.guards.max_removed_share: 1.5 is greater than the "
+        "maximum of 1",
+        "10:54: targets.epsilon.safety.guards.min_existing: -1 is less than the minimum of 0",
+        "14:32: segments[0].guards.max_growth_share: expected a number or null, got a string",
+        "14:53: segments[0].guards.min_members: expected an integer or null, got a number",
+        "17:33: segments[1].guards.max_removed_share: .nan is not a finite number; write a "
+        "finite value",
+        "17:39: segments[1].guards.max_shrink: unknown field max_shrink",
+    ],
     "duplicate-key.yaml": [
         "12:5: segments[0].name: duplicate key name (first defined on line 11)",
     ],

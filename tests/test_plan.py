@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,14 +13,16 @@ from reconciler.exceptions import PlanError, UnsafePlanError
 from reconciler.model import Segment, State, StateBuilder
 from reconciler.plan import (
     Capabilities,
+    Guards,
     Plan,
     RemoteState,
     Safety,
     Source,
     build_target_plan,
     changes_digest,
-    check_safety,
+    enforce,
     fingerprint,
+    judge,
     plan_from_json,
     plan_json,
 )
@@ -120,12 +123,14 @@ def big_removal_plan(protected: tuple[str, ...] = ()) -> Plan:
 
 def test_safety_threshold_refuses_then_force_allows() -> None:
     tp = big_removal_plan().targets[0]
+    tp = dataclasses.replace(tp, verdict=judge(tp, Guards(Safety())))
     with pytest.raises(UnsafePlanError, match=r"removes 40 of 100 links \(40.0%\).*by 10.0%"):
-        check_safety(tp, Safety())
-    notes = check_safety(tp, Safety(), force=True)
+        enforce(tp)
+    notes = enforce(tp, force=True)
     assert len(notes) == 1
     assert "forced" in notes[0]
-    assert check_safety(tp, Safety(max_delete_share=0.5)) == []
+    relaxed = judge(tp, Guards(Safety(max_delete_share=0.5)))
+    assert enforce(dataclasses.replace(tp, verdict=relaxed)) == []
 
 
 def test_prevent_destroy_holds_even_with_force() -> None:
@@ -139,8 +144,9 @@ def test_prevent_destroy_holds_even_with_force() -> None:
         Ownership(managed=frozenset({"keep"})),
         protected=("keep",),
     )
+    tp = dataclasses.replace(tp, verdict=judge(tp, Guards()))
     with pytest.raises(UnsafePlanError, match="prevent_destroy: keep"):
-        check_safety(tp, Safety(), force=True)
+        enforce(tp, force=True)
 
 
 def test_text_render_marks_and_summarises() -> None:

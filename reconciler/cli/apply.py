@@ -34,6 +34,7 @@ from ._common import (
 )
 from ._progress import reporter
 from ._signals import run_command
+from .plan import refuse
 
 #: seconds an interrupted apply waits for the batches in flight before abandoning them
 INTERRUPT_GRACE = 10.0
@@ -48,7 +49,12 @@ def apply(
         bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Apply even past the safety thresholds.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Apply even past the safety thresholds and the segments' guards (never past "
+            "prevent_destroy).",
+        ),
     ] = False,
     state: StateOpt = None,
     sandbox: SandboxOpt = False,
@@ -111,6 +117,10 @@ def apply(
                 render_plan(current, format, full_plan=full_plan)
             err.print("[green]Nothing to apply.[/green]")
             return
+        if force:
+            current = rec.forced(current)
+        if not current.verdict.safe:
+            refuse(current.verdict.blocking, "apply refuses this plan")
         for note in rec.check(current, force=force):
             err.print(f"[yellow]{literal(note)}[/yellow]")
         if saved is None:

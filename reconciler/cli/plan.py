@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from .._printable import literal
 from ._common import (
     EXIT_CHANGES,
+    EXIT_ERROR,
     FileArg,
     Format,
     Invocation,
@@ -29,6 +31,9 @@ from ._common import (
 )
 from ._signals import run_command
 
+if TYPE_CHECKING:
+    from ..plan import Refusal
+
 
 def plan(
     file: FileArg = Path("audiences.yaml"),
@@ -39,7 +44,11 @@ def plan(
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
     detailed_exitcode: Annotated[
         bool,
-        typer.Option("--detailed-exitcode", help="Exit 2 when changes are pending, 0 when none."),
+        typer.Option(
+            "--detailed-exitcode",
+            help="Exit 2 when changes are pending, 0 when none (1, as without it, when apply "
+            "would refuse the plan).",
+        ),
     ] = False,
     refresh: RefreshOpt = "auto",
     state: StateOpt = None,
@@ -47,7 +56,10 @@ def plan(
     sandbox_url: SandboxUrlOpt = None,
     full: Annotated[bool, typer.Option("--full", help="List every change in text output.")] = False,
 ) -> None:
-    """Show what apply would change: segments → access → customers → links."""
+    """Show what apply would change: segments → access → customers → links.
+
+    Exits 1 when apply would refuse the plan as it stands (prevent_destroy, a safety threshold,
+    a segment's guard), after saying why and how to accept each refusal."""
     with open_reconciler(file, target, state, sandbox, sandbox_url) as rec:
         result = run_command(rec.plan(refresh_mode(refresh)))
     result = with_path(result, file)
@@ -58,8 +70,19 @@ def plan(
         err.print(f"[dim]Plan saved to {literal(out_file)}[/dim]")
     inv = Invocation(file, tuple(target or ()), state, sandbox, sandbox_url)
     render_plan(result, format, full, inv.command("plan", "--format", "json"))
+    if not result.verdict.safe:
+        refuse(result.verdict.blocking)
     if detailed_exitcode and result.has_changes:
         raise typer.Exit(EXIT_CHANGES)
+
+
+def refuse(refusals: Sequence[Refusal], headline: str = "apply would refuse this plan") -> NoReturn:
+    """Exit 1 with what apply refuses and how to accept each, on stderr."""
+    err.print(f"[red]Error:[/red] {headline} ({len(refusals)} refusal(s)):")
+    for r in refusals:
+        err.print(f"  {literal(r.message)}")
+        err.print(f"    to accept: {literal(r.accept)}")
+    raise typer.Exit(EXIT_ERROR)
 
 
 def show(

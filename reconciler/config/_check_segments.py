@@ -5,6 +5,7 @@ files and rules, and the segments removed on purpose.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import duckdb
@@ -12,6 +13,7 @@ import duckdb
 from ..engines.readers import describe_csv_columns
 from ..rules import check_rule, parse_rule
 from ._analyser import Analyser, read_error
+from ._check_targets import guard_settings
 from ._locations import NodePath
 from ._model import (
     CustomerSource,
@@ -173,6 +175,7 @@ class SegmentChecks(Analyser):
                     line=line,
                     column=col,
                     index=i,
+                    guards=MappingProxyType(guard_settings(raw.get("guards"))),
                 )
             )
         return out

@@ -10,13 +10,27 @@ from urllib.parse import urlsplit
 from ..exceptions import ConfigError, Problem
 from ._analyser import Analyser
 from ._locations import NodePath
-from ._model import Safety, TargetConfig
+from ._model import Guard, Safety, TargetConfig
 from ._schema import validate_branch
 from ._secrets import env_var
 from ._targets import TARGET_TYPES as TARGET_KINDS
 from ._targets import TargetType, branch, target_type
 
-__all__ = ["TargetChecks", "url_problem"]
+__all__ = ["TargetChecks", "guard_settings", "url_problem"]
+
+
+def guard_settings(raw: Mapping[str, Any] | None) -> dict[str, float | int | None]:
+    """The settings a ``guards:`` mapping names (already checked by the schema), typed: the
+    shares as floats, the counts as integers, null kept (it switches a guard off)."""
+    out: dict[str, float | int | None] = {}
+    for key, value in (raw or {}).items():
+        if value is None:
+            out[key] = None
+        elif key.endswith("_share"):
+            out[key] = float(value)
+        else:
+            out[key] = int(value)
+    return out
 
 
 def url_problem(text: str) -> str | None:
@@ -93,6 +107,7 @@ class TargetChecks(Analyser):
                 safety=Safety(
                     max_delete_share=float(safety_raw.get("max_delete_share", 0.30)),
                     min_existing=int(safety_raw.get("min_existing", 10)),
+                    guards=Guard().merged(guard_settings(safety_raw.get("guards"))),
                 ),
             )
         return out

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from ..exceptions import SecretError
-from ..plan import Safety
+from ..plan import Guard, Guards, Safety
 from ..rules import Rule
 from ._locations import Locations, NodePath
 from ._secrets import read_secret
@@ -19,6 +19,7 @@ from ._secrets import read_secret
 __all__ = [
     "Config",
     "CustomerSource",
+    "Guard",
     "MemberFile",
     "Members",
     "Reason",
@@ -159,6 +160,8 @@ class SegmentConfig:
     line: int
     column: int
     index: int = 0
+    #: the guards this segment sets itself (``guards:``), over its targets' defaults
+    guards: Mapping[str, float | int | None] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def node(self) -> NodePath:
@@ -222,6 +225,20 @@ class Config:
     def location(self, path: NodePath) -> tuple[int, int]:
         """1-based ``(line, column)`` of the node at ``path`` (or its nearest located parent)."""
         return self.locations.of(path)
+
+    def guards(self, target: str) -> Guards:
+        """What target ``target``'s plan is judged by: its ``safety:``, and each of its
+        segments' guards (the target's ``safety.guards`` with the segment's own ``guards:``)."""
+        safety = self.targets[target].safety
+        mine = [s for s in self.segments if target in s.targets]
+        line, _ = self.locations.key(("targets", target))
+        return Guards(
+            safety,
+            MappingProxyType({s.id: safety.guards.merged(s.guards) for s in mine}),
+            MappingProxyType({s.id: f"{self.path.name}:{s.line}" for s in mine}),
+            f"{self.path.name}:{line}",
+            frozenset(s.id for s in mine if "max_removed_share" in s.guards),
+        )
 
     def segment(self, segment_id: str) -> SegmentConfig:
         for seg in self.segments:

@@ -22,7 +22,7 @@ from ..providers import PROVIDER_MODULES, provider_class
 from ..providers.settings import Setting
 from ._secrets import SECRET_PATTERN
 
-__all__ = ["TARGET_TYPES", "TargetType", "branch", "target_def", "target_type"]
+__all__ = ["GUARDS", "TARGET_TYPES", "TargetType", "branch", "target_def", "target_type"]
 
 _URL_PATTERN = r"^https?://[^\s]+$"
 _CREDENTIAL_NOTE = (
@@ -81,6 +81,52 @@ class _Registry(Mapping[str, TargetType]):
 TARGET_TYPES: Mapping[str, TargetType] = _Registry()
 
 # -- the JSON Schema ------------------------------------------------------------------------
+#: ``$defs/guards``: a segment's guards (a target's ``safety.guards`` sets its segments' defaults)
+GUARDS: dict[str, Any] = {
+    "title": "Segment guards",
+    "description": "What a plan may do to one segment's members before apply refuses it "
+    "without --force (and `reconcile plan` exits 1). On a target (`safety.guards`): the default "
+    "of each of its segments; on a segment: its own, over the defaults (only the settings it "
+    "names). Raising one on a segment is how a pull request accepts an intended large change.",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "max_removed_share": {
+            "title": "Maximum removed share",
+            "description": "Largest share (0..1) of the segment's members before the plan that "
+            "may leave it; null: no limit.",
+            "type": ["number", "null"],
+            "minimum": 0,
+            "maximum": 1,
+            "default": 0.3,
+        },
+        "max_growth_share": {
+            "title": "Maximum growth share",
+            "description": "Largest net growth of the segment, as a share of its members before "
+            "the plan (1: it may double); null: no limit.",
+            "type": ["number", "null"],
+            "minimum": 0,
+            "default": None,
+        },
+        "min_members": {
+            "title": "Minimum members",
+            "description": "Fewest members a segment that changes may have after the plan "
+            "(platforms refuse or cannot target tiny audiences); null: no minimum.",
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "default": None,
+        },
+        "min_existing": {
+            "title": "Minimum existing members",
+            "description": "The two share guards apply only to a segment that had at least this "
+            "many members before the plan.",
+            "type": "integer",
+            "minimum": 0,
+            "default": 100,
+        },
+    },
+}
+
 _COMMON: dict[str, Any] = {
     "prune": {
         "title": "Prune",
@@ -98,7 +144,8 @@ _COMMON: dict[str, Any] = {
     },
     "safety": {
         "title": "Safety thresholds",
-        "description": "Limits on how much a plan may remove before it needs --force.",
+        "description": "Limits on how much a plan may remove before it needs --force, and the "
+        "default guards of this target's segments.",
         "type": "object",
         "additionalProperties": False,
         "properties": {
@@ -119,6 +166,7 @@ _COMMON: dict[str, Any] = {
                 "minimum": 0,
                 "default": 10,
             },
+            "guards": GUARDS,
         },
     },
 }
@@ -218,6 +266,7 @@ def _write(path: Path) -> bool:
     old = path.read_text(encoding="utf-8")
     data = json.loads(old)
     data["$defs"]["target"] = target_def()
+    data["$defs"]["guards"] = GUARDS
     new = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if new != old:
         path.write_text(new, encoding="utf-8")

@@ -10,7 +10,8 @@ nothing here imports the providers, the config, the engines or the command line.
 - :mod:`.endpoint` — where a target was planned
 - :mod:`.fingerprint` — the remote fingerprint a plan records
 - :mod:`.review` — the review in audiences (``SegmentReview``) and the safety ``Verdict``
-- :mod:`.safety` — thresholds, ``prevent_destroy``, the refusal of a stale saved plan
+- :mod:`.safety` — the verdict (``judge``): ``prevent_destroy``, thresholds, per-segment guards;
+  what apply does with it (``enforce``); the refusal of a stale saved plan
 - :mod:`.planfile` — the file format (JSON both ways, the format version, the reader)
 """
 
@@ -33,7 +34,17 @@ from .planfile import (
     save_plan,
 )
 from .review import Definition, Refusal, SegmentReview, SegmentStatus, Verdict
-from .safety import Safety, check_config, check_endpoints, check_fresh, check_safety
+from .safety import (
+    Guard,
+    Guards,
+    Safety,
+    check_config,
+    check_endpoints,
+    check_fresh,
+    check_verdict,
+    enforce,
+    judge,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -42,6 +53,8 @@ __all__ = [
     "Counts",
     "Definition",
     "Endpoint",
+    "Guard",
+    "Guards",
     "Overview",
     "Ownership",
     "Plan",
@@ -59,11 +72,13 @@ __all__ = [
     "check_config",
     "check_endpoints",
     "check_fresh",
-    "check_safety",
+    "check_verdict",
     "endpoint_of",
+    "enforce",
     "fingerprint",
     "fingerprint_sum",
     "format_fingerprint",
+    "judge",
     "plan_dict",
     "plan_from_dict",
     "plan_from_json",
