@@ -78,6 +78,28 @@ def test_plan_round_trips_through_json_and_matches_the_schema() -> None:
     assert changes_digest(again) == changes_digest(plan)
 
 
+def test_what_the_platform_never_does_is_a_caveat_kept_in_the_plan_file() -> None:
+    caps = Capabilities(
+        batch_size={p: 1 for p in Phase},
+        phases=frozenset({Phase.SEGMENTS, Phase.LINKS}),
+        segment_fields=("name",),
+    )
+    desired = StateBuilder().add_segment(Segment("vip", "VIP", "the best"))
+    desired.set_access("vip", ["t1"])
+    tp = build_target_plan(
+        "talon", "talonone", caps, desired.build(), RemoteState(State(), {}), Ownership()
+    )
+    assert tp.warnings == ()
+    assert [c.split(":")[0] for c in tp.caveats] == [
+        "this target has no segment descriptions",
+        "this target has no access control",
+    ]
+    data = json.loads(plan_json(Plan("a.yaml", "0" * 64, (tp,))))
+    jsonschema.Draft202012Validator(SCHEMA).validate(data)
+    assert data["targets"][0]["caveats"] == list(tp.caveats)
+    assert plan_from_json(json.dumps(data)).targets[0].caveats == tp.caveats
+
+
 def test_malformed_plan_files_are_refused() -> None:
     with pytest.raises(PlanError, match="not a valid plan file"):
         plan_from_json("{nope")
