@@ -107,10 +107,11 @@ def test_malformed_plan_files_are_refused() -> None:
         plan_from_json(json.dumps({"format_version": 9}))
 
 
-def test_summary_line_counts_objects_and_links() -> None:
+def test_summary_line_names_each_object_for_what_it_is() -> None:
     plan = make_plan()
-    assert summary_line(plan.counts) == (
-        "Plan: 6 to create, 0 to update, 1 to delete; 5 links to add, 1 to remove."
+    assert summary_line(plan) == (
+        "Plan: 1 segment to create, 1 to delete; 1 access list to change; "
+        "4 customer records to create; 5 memberships to add, 1 to remove."
     )
 
 
@@ -168,7 +169,7 @@ def test_prevent_destroy_holds_even_with_force() -> None:
 def test_text_render_marks_and_summarises() -> None:
     text = render_text(make_plan())
     assert "+ segment a" in text
-    assert "Plan: 6 to create" in text
+    assert "Plan: 1 segment to create" in text
     assert "Warning" in text
 
 
@@ -181,6 +182,6 @@ def test_markdown_of_a_huge_plan_fits_a_github_comment() -> None:
     )
     md = render_markdown(Plan("a.yaml", "0" * 64, (tp,)))
     assert len(md) < GITHUB_COMMENT_LIMIT
-    assert "100,000 links to add" in md
+    assert "100,000 memberships to add" in md
     assert "reconcile plan --format json" in md
     assert "<details>" in md
