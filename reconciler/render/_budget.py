@@ -2,9 +2,10 @@
 order: what matters most (the headline, the verdict, the per-segment table) is placed first,
 what is left is spent on the rest, the record lists last.
 
-A block is kept whole when it fits; a block that may be cut keeps the lines that fit and says
-how many more there are; one that does not fit is left out. What was left out is counted per
-unit ("change lines", "definition diffs") for the footer.
+A block is kept whole when it fits. The first that does not is cut — it keeps the lines that
+fit and says how many more there are — or, when it may not be cut, left out; every block ranked
+after it is left out. What was left out is counted per unit ("change lines", "warnings") for the
+footer.
 """
 
 from __future__ import annotations
@@ -71,14 +72,18 @@ def spend(blocks: Sequence[Block], budget: int) -> Spent:
     placed: dict[int, str] = {}
     hidden: dict[str, int] = {}
     ranked = sorted(range(len(blocks)), key=lambda i: (blocks[i].priority, blocks[i].order))
+    reached = False
     for i in ranked:
         block = blocks[i]
         size = len(block)
-        if size <= budget or block.priority == ALWAYS:
+        if block.priority == ALWAYS or (size <= budget and not reached):
             placed[i] = block.head + "".join(block.lines) + block.tail
             budget -= size
             continue
-        shortened = _cut(block, budget) if block.cut else None
+        # the first block that does not fit whole is cut (or left out), and so is every block
+        # ranked after it: a smaller block further down never jumps the queue
+        shortened = None if reached or not block.cut else _cut(block, budget)
+        reached = True
         if shortened is not None:
             placed[i], left = shortened
             budget -= len(placed[i])

@@ -290,6 +290,8 @@ def render_markdown(
         for part in (_table, _changes, _notes, _samples, _overlap, _records):
             blocks += part(i, tp)
         blocks.append(_heading(i, tp))
-    room = len(_footer({b.unit: 10**12 for b in blocks if b.unit}, command))
-    spent = spend(blocks, limit - room)
+    spent = spend(blocks, limit)
+    if spent.hidden:  # shortened: spend it again with room for the footer that says so
+        room = len(_footer({b.unit: 10**12 for b in blocks if b.unit}, command))
+        spent = spend(blocks, limit - room)
     return spent.text + _footer(spent.hidden, command)

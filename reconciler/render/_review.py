@@ -22,8 +22,8 @@ __all__ = [
     "sparkline",
 ]
 
-#: the minus sign of a count or a share that goes down (not a hyphen)
-MINUS = "\u2212"
+#: the sign of a count or a share that goes down (ASCII, so a copied figure reads as a number)
+MINUS = "-"
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 _SPARKS = "▁▂▃▄▅▆▇█"
 #: (noun, plural, [(counter key, verb)]) in the order the headline says them
