@@ -150,6 +150,24 @@ def test_the_verdict_says_what_refuses_and_how_to_accept_it() -> None:
     assert "    to accept: set guards: {max_removed_share: 0.8}" in text
 
 
+def test_a_refusal_that_names_its_target_and_quotes_its_setting() -> None:
+    said = Refusal(
+        "talon",
+        SHRINK,
+        "max_removed_share",
+        "target 'talon': general-segment-3 (Recurring Shoppers): 1,155 → 438 members",
+        "add `guards: {max_removed_share: 0.65}` on segment general-segment-3, or `--force`",
+    )
+    md = render_markdown(_big_plan(10, Verdict((said,))))
+    assert (
+        "> - `talon`: general-segment-3 (Recurring Shoppers): 1,155 → 438 members\n"
+        ">   To accept: add `guards: {max_removed_share: 0.65}` on segment general-segment-3, "
+        "or `--force`.\n"
+    ) in md
+    text = _plain(render_text(_big_plan(10, Verdict((said,)))))
+    assert "  ✗ talon: general-segment-3 (Recurring Shoppers): 1,155 → 438 members\n" in text
+
+
 def test_a_forced_or_safe_verdict_and_one_force_cannot_override() -> None:
     forced = _big_plan(10, Verdict((REFUSAL,), forced=True))
     assert "> [!WARNING]\n> **Forced:** `--force` accepts 1 refusal(s)." in render_markdown(forced)

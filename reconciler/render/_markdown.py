@@ -16,7 +16,7 @@ from ..plan import Plan, Refresh, TargetPlan, Verdict
 from ..plan.changes import Phase
 from ._budget import ALWAYS, Block, spend
 from ._lines import describe, mark, printable
-from ._review import Row, bar, definition_diff, headline, rows, sparkline
+from ._review import Row, bar, definition_diff, headline, refusal_parts, rows, sparkline
 
 __all__ = ["GITHUB_COMMENT_LIMIT", "md_code", "md_text", "render_markdown"]
 
@@ -48,6 +48,15 @@ def md_code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+def md_inline(text: str) -> str:
+    """``text`` shown literally, its backquoted parts (```guards: {…}```) as code spans; all of
+    it as text when its backquotes do not pair up."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:
+        return md_text(text)
+    return "".join(md_code(p) if k % 2 else md_text(p) for k, p in enumerate(parts) if p)
+
+
 def _fenced(lines: list[str]) -> tuple[str, list[str], str]:
     """(opening, lines, closing) of a ``diff`` code block that no line can close early."""
     lines = [printable(line) + "\n" for line in lines]
@@ -75,9 +84,10 @@ def _verdict(verdict: Verdict, has_changes: bool) -> str:
         shown = verdict.refusals
     said.append(">")
     for r in shown:
-        where = md_code(r.target) + (f" · {md_code(r.segment)}" if r.segment else "")
-        said.append(f"> - {where}: {md_text(r.message)}")
-        accept = md_text(r.accept) if r.accept else "nothing here accepts it"
+        segment, message = refusal_parts(r)
+        where = md_code(r.target) + (f" · {md_code(segment)}" if segment else "")
+        said.append(f"> - {where}: {md_text(message)}")
+        accept = md_inline(r.accept) if r.accept else "nothing here accepts it"
         force = "" if r.forceable else " (`--force` does not override it)"
         said.append(f">   To accept: {accept}{force}.")
     return "\n".join(said) + "\n\n"

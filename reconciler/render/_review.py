@@ -8,7 +8,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..plan import SegmentReview, SegmentStatus, TargetPlan
+from ..plan import Refusal, SegmentReview, SegmentStatus, TargetPlan
 from ..plan.changes import AccessChange, Action, CustomerChange, LinkChange, SegmentChange
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "bar",
     "definition_diff",
     "headline",
+    "refusal_parts",
     "renamed_from",
     "rows",
     "sparkline",
@@ -181,3 +182,11 @@ def definition_diff(r: SegmentReview) -> list[str]:
             d.applied.splitlines(), d.declared.splitlines(), before, after, lineterm=""
         )
     )
+
+
+def refusal_parts(r: Refusal) -> tuple[str | None, str]:
+    """(the segment to name beside the target, the message): a message that already names its
+    target (``target 'eps': …``) or its segment is not told them twice."""
+    message = r.message.removeprefix(f"target {r.target!r}: ")
+    segment = r.segment if r.segment and r.segment not in message else None
+    return segment, message

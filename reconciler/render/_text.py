@@ -9,7 +9,7 @@ from rich.cells import cell_len, set_cell_size
 from .._printable import literal
 from ..plan import Plan, Refresh, SegmentStatus, TargetPlan, Verdict
 from ._lines import describe, mark
-from ._review import MINUS, Row, definition_diff, headline, rows, sparkline
+from ._review import MINUS, Row, definition_diff, headline, refusal_parts, rows, sparkline
 
 __all__ = ["render_text", "summary_line"]
 
@@ -45,8 +45,9 @@ def _verdict(verdict: Verdict, has_changes: bool) -> list[str]:
     else:
         out = [f"[bold yellow]Forced:[/bold yellow] --force accepts {len(verdict.refusals):,}:"]
     for r in blocking or verdict.refusals:
-        where = literal(r.target) + (f" · {literal(r.segment)}" if r.segment else "")
-        out.append(f"  [red]✗[/red] {where}: {literal(r.message)}")
+        segment, message = refusal_parts(r)
+        where = literal(r.target) + (f" · {literal(segment)}" if segment else "")
+        out.append(f"  [red]✗[/red] {where}: {literal(message)}")
         accept = literal(r.accept) if r.accept else "nothing here accepts it"
         force = "" if r.forceable else " (--force does not override it)"
         out.append(f"    [dim]to accept:[/dim] {accept}{force}")
