@@ -25,7 +25,6 @@ GITHUB_COMMENT_LIMIT = 65_536
 #: priorities of the blocks (lower is placed first)
 _TABLE, _DEFINITIONS, _WARNINGS, _SAMPLES, _OVERLAP, _RECORDS = range(6)
 _BAR_WIDTH = 12
-_HISTORY_SHOWN = 3
 
 #: what Markdown (GitHub's included) would read as markup in running text: code spans,
 #: emphasis, links and images, table cells, strike-through; ``&`` and ``<`` start entities and
@@ -136,7 +135,7 @@ def _table_row(row: Row, largest: int, history: bool) -> str:
         md_text(row.status),
     ]
     if history:
-        shown = " · ".join(f"{n:,}" for n in r.history[-_HISTORY_SHOWN:])
+        shown = " · ".join(f"{n:,}" for n in r.history)
         cells.append(f"`{sparkline((*r.history, r.after))}` {shown}" if r.history else "")
     return "| " + " | ".join(cells) + " |\n"
 

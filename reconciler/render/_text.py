@@ -102,7 +102,7 @@ def _table(tp: TargetPlan) -> list[str]:
         colours = ["bold", "", "", "green", "red", change, _STATUS_COLOUR.get(r.status, "")]
         said = line(values, colours) + "  " + _bar(row, largest)
         if r.history:
-            history = ", ".join(f"{n:,}" for n in r.history[-3:])
+            history = ", ".join(f"{n:,}" for n in r.history)
             said += f"  [dim]last applied {sparkline((*r.history, r.after))} {history}[/dim]"
         out.append(said)
     unchanged = len(tp.review) - len(changing)
