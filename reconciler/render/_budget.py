@@ -33,8 +33,15 @@ class Block:
     #: it may be cut line by line (else it is whole or left out)
     cut: bool = False
 
-    def __len__(self) -> int:
-        return len(self.head) + sum(map(len, self.lines)) + len(self.tail)
+    def fits(self, budget: int) -> bool:
+        """Whether it fits whole in ``budget`` characters (its lines are read only as far as
+        that takes: a list of a million lines may be made as it is read)."""
+        budget -= len(self.head) + len(self.tail)
+        for line in self.lines:
+            budget -= len(line)
+            if budget < 0:
+                return False
+        return budget >= 0
 
 
 @dataclass(slots=True)
@@ -75,10 +82,9 @@ def spend(blocks: Sequence[Block], budget: int) -> Spent:
     reached = False
     for i in ranked:
         block = blocks[i]
-        size = len(block)
-        if block.priority == ALWAYS or (size <= budget and not reached):
+        if block.priority == ALWAYS or (not reached and block.fits(budget)):
             placed[i] = block.head + "".join(block.lines) + block.tail
-            budget -= size
+            budget -= len(placed[i])
             continue
         # the first block that does not fit whole is cut (or left out), and so is every block
         # ranked after it: a smaller block further down never jumps the queue

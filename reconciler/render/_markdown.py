@@ -10,13 +10,15 @@ then the record lists, folded, until the budget is reached — the footer says w
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import overload
 
 from ..plan import Plan, Refresh, TargetPlan, Verdict
-from ..plan.changes import Phase
+from ..plan.changes import Change, Phase
 from ._budget import ALWAYS, Block, spend
 from ._lines import describe, mark, printable
-from ._review import Row, bar, definition_diff, headline, refusal_parts, rows, sparkline
+from ._review import Row, bar, definition_diff, refusal_parts, rows, sparkline, tally, words
 
 __all__ = ["GITHUB_COMMENT_LIMIT", "md_code", "md_text", "render_markdown"]
 
@@ -92,9 +94,9 @@ def _verdict(verdict: Verdict, has_changes: bool) -> str:
     return "\n".join(said) + "\n\n"
 
 
-def _plan_blocks(plan: Plan) -> Iterator[Block]:
+def _plan_blocks(plan: Plan, said: str) -> Iterator[Block]:
     if plan.has_changes:
-        yield Block(ALWAYS, (-1, 0), f"### Plan: {headline(plan.targets)}\n\n")
+        yield Block(ALWAYS, (-1, 0), f"### Plan: {said}\n\n")
     else:
         yield Block(
             ALWAYS,
@@ -107,8 +109,7 @@ def _plan_blocks(plan: Plan) -> Iterator[Block]:
     yield Block(ALWAYS, (-1, 2), _verdict(plan.verdict, plan.has_changes))
 
 
-def _heading(i: int, tp: TargetPlan) -> Block:
-    said = headline([tp])
+def _heading(i: int, tp: TargetPlan, said: str) -> Block:
     lines = [f"#### Target {md_code(tp.target)} ({md_text(tp.type)}): {said}", ""]
     sources = ", ".join(f"{p.value}: {s.value}" for p, s in tp.sources.items())
     if sources:
@@ -253,15 +254,34 @@ def _overlap(i: int, tp: TargetPlan) -> Iterator[Block]:
         )
 
 
+class _ChangeLines(Sequence[str]):
+    """One line per change, each made when it is read: the budget reads only the ones it
+    shows (of a million link changes, a comment shows a few thousand)."""
+
+    def __init__(self, changes: Sequence[Change]) -> None:
+        self._changes = changes
+
+    def __len__(self) -> int:
+        return len(self._changes)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return _ChangeLines(self._changes[index])
+        c = self._changes[index]
+        return printable(f"{mark(c)} {describe(c)}").replace("```", "'''") + "\n"
+
+
 def _records(i: int, tp: TargetPlan) -> Iterator[Block]:
     """Each step's change lines, folded (the access changes are shown above)."""
     for k, (step, changes) in enumerate(tp.by_step()):
         if step.phase is Phase.ACCESS:
             continue
         opening = f"<details><summary>{step.name} ({len(changes):,})</summary>\n\n```diff\n"
-        lines = [
-            printable(f"{mark(c)} {describe(c)}").replace("```", "'''") + "\n" for c in changes
-        ]
+        lines = _ChangeLines(changes)
         yield Block(
             _RECORDS,
             (i, 8, k),
@@ -294,11 +314,12 @@ def render_markdown(
     ``full_plan``: the command that prints the whole plan, named when lists are shortened (the
     CLI passes one with the flags of the run)."""
     command = md_code(full_plan or "reconcile plan --format json")
-    blocks = list(_plan_blocks(plan))
+    tallies = [tally(tp) for tp in plan.targets]
+    blocks = list(_plan_blocks(plan, words(sum(tallies, Counter()))))
     for i, tp in enumerate(plan.targets):
         for part in (_table, _changes, _notes, _samples, _overlap, _records):
             blocks += part(i, tp)
-        blocks.append(_heading(i, tp))
+        blocks.append(_heading(i, tp, words(tallies[i])))
     spent = spend(blocks, limit)
     if spent.hidden:  # shortened: spend it again with room for the footer that says so
         room = len(_footer({b.unit: 10**12 for b in blocks if b.unit}, command))

@@ -5,7 +5,8 @@ per-segment table, its bars and sparklines, and the definition diffs."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..plan import Refusal, SegmentReview, SegmentStatus, TargetPlan
@@ -21,6 +22,8 @@ __all__ = [
     "renamed_from",
     "rows",
     "sparkline",
+    "tally",
+    "words",
 ]
 
 #: the sign of a count or a share that goes down (ASCII, so a copied figure reads as a number)
@@ -46,39 +49,42 @@ _SEGMENT_KEYS = {
 }
 
 
-def _tally(targets: Iterable[TargetPlan]) -> dict[str, int]:
-    n: dict[str, int] = {}
-    for tp in targets:
-        for c in tp.changes:
-            if isinstance(c, SegmentChange):
-                key = "s>" if c.action is Action.UPDATE and "name" in c.fields else None
-                key = key or _SEGMENT_KEYS[c.action]
-                n[key] = n.get(key, 0) + 1
-            elif isinstance(c, AccessChange):
-                n["a~"] = n.get("a~", 0) + 1
-            elif isinstance(c, CustomerChange):
-                key = "c+" if c.action is Action.CREATE else "c-"
-                n[key] = n.get(key, 0) + 1
-            elif isinstance(c, LinkChange):
-                n["m+"] = n.get("m+", 0) + len(c.added)
-                n["m-"] = n.get("m-", 0) + len(c.removed)
+def tally(tp: TargetPlan) -> Counter[str]:
+    """What a target's plan does, by kind of object and action (one pass over its changes)."""
+    n: Counter[str] = Counter()
+    for c in tp.changes:
+        if isinstance(c, LinkChange):
+            before, after = c.before, c.after
+            n["m+"] += len(after - before)
+            n["m-"] += len(before - after)
+        elif isinstance(c, SegmentChange):
+            renamed = c.action is Action.UPDATE and "name" in c.fields
+            n["s>" if renamed else _SEGMENT_KEYS[c.action]] += 1
+        elif isinstance(c, AccessChange):
+            n["a~"] += 1
+        elif isinstance(c, CustomerChange):
+            n["c+" if c.action is Action.CREATE else "c-"] += 1
     return n
 
 
-def headline(targets: Iterable[TargetPlan]) -> str:
+def words(n: Mapping[str, int]) -> str:
     """``2 segments to create, 1 to rename; 5,238 customer records to create; 5,240
     memberships to add`` — each object named for what it is, the groups with nothing to do left
     out; ``no changes`` when there is nothing at all."""
-    n = _tally(targets)
     groups = []
     for noun, plural, actions in _GROUPS:
         said = [(n[key], verb) for key, verb in actions if n.get(key)]
         if said:
             first, verb = said[0]
-            words = [f"{first:,} {noun if first == 1 else plural} to {verb}"]
-            words += [f"{count:,} to {verb}" for count, verb in said[1:]]
-            groups.append(", ".join(words))
+            told = [f"{first:,} {noun if first == 1 else plural} to {verb}"]
+            told += [f"{count:,} to {verb}" for count, verb in said[1:]]
+            groups.append(", ".join(told))
     return "; ".join(groups) if groups else "no changes"
+
+
+def headline(targets: Iterable[TargetPlan]) -> str:
+    """The :func:`words` of every target's changes together."""
+    return words(sum(map(tally, targets), Counter()))
 
 
 def _share(r: SegmentReview) -> str:
