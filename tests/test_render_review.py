@@ -9,6 +9,7 @@ import re
 import pytest
 from rich.console import Console
 
+from reconciler.drift import DriftCheck, DriftReport
 from reconciler.model import Segment
 from reconciler.plan import (
     Definition,
@@ -29,7 +30,13 @@ from reconciler.plan.changes import (
     Phase,
     SegmentChange,
 )
-from reconciler.render import GITHUB_COMMENT_LIMIT, render_markdown, render_text, summary_line
+from reconciler.render import (
+    GITHUB_COMMENT_LIMIT,
+    render_drift_markdown,
+    render_markdown,
+    render_text,
+    summary_line,
+)
 
 SHRINK = "general-segment-3"
 RULE_BEFORE = (
@@ -333,3 +340,12 @@ def test_a_plan_without_a_review_still_renders(render: object) -> None:
     assert "1 customer record to create" in out
     assert "| segment |" not in out
     assert "  segment " not in out
+
+
+def test_a_drift_report_and_its_plan_share_one_comment_budget() -> None:
+    plan = _big_plan()
+    report = DriftReport("eps", 110_003, {"config": 110_003}, {"config": ["x" * 300] * 200})
+    md = render_drift_markdown(DriftCheck(plan, [report]))
+    assert md.startswith("## Drift detected\n\n- eps: 110,003 pending change(s)")
+    assert len(md) <= GITHUB_COMMENT_LIMIT - 1_536
+    assert "| `general-segment-3` (Recurring Shoppers) |" in md

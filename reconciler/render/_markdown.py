@@ -23,6 +23,8 @@ from ._review import Row, bar, definition_diff, refusal_parts, rows, sparkline, 
 __all__ = ["GITHUB_COMMENT_LIMIT", "md_code", "md_text", "render_markdown"]
 
 GITHUB_COMMENT_LIMIT = 65_536
+#: what a rendering may take: a margin below GitHub's cap for what a workflow adds (a marker)
+COMMENT_BUDGET = GITHUB_COMMENT_LIMIT - 1_536
 
 #: priorities of the blocks (lower is placed first)
 _TABLE, _DEFINITIONS, _WARNINGS, _SAMPLES, _OVERLAP, _RECORDS = range(6)
@@ -305,7 +307,7 @@ def _footer(hidden: dict[str, int], command: str) -> str:
 def render_markdown(
     plan: Plan,
     *,
-    limit: int = GITHUB_COMMENT_LIMIT - 1_536,
+    limit: int = COMMENT_BUDGET,
     full_plan: str | None = None,
 ) -> str:
     """Markdown no longer than ``limit`` characters (a margin below GitHub's cap by default),
