@@ -349,3 +349,13 @@ def test_a_drift_report_and_its_plan_share_one_comment_budget() -> None:
     assert md.startswith("## Drift detected\n\n- eps: 110,003 pending change(s)")
     assert len(md) <= GITHUB_COMMENT_LIMIT - 1_536
     assert "| `general-segment-3` (Recurring Shoppers) |" in md
+
+
+def test_a_long_segment_name_is_shortened_in_the_terminal_table() -> None:
+    name = "Shoppers who bought three or more times in the last thirty days 雪"
+    review = (SegmentReview("s", name, SegmentStatus.CREATED, 0, 3, 3, 0),)
+    change = SegmentChange(Action.CREATE, "s", after=Segment("s", name))
+    plan = Plan("a.yaml", "d", (TargetPlan("t", "epsilon", (change,), review=review),))
+    (row,) = [line for line in _plain(render_text(plan)).splitlines() if line.startswith("  s (")]
+    assert row.startswith("  s (Shoppers who bought three or more times…  ")
+    assert "+3" in row

@@ -65,7 +65,7 @@ def _bar(row: Row, largest: int) -> str:
 
 def _cells(row: Row) -> list[str]:
     return [
-        set_cell_size(row.segment, _NAME_WIDTH)
+        set_cell_size(row.segment, _NAME_WIDTH - 1).rstrip() + "…"
         if cell_len(row.segment) > _NAME_WIDTH
         else row.segment,
         row.before,
