@@ -115,11 +115,11 @@ def build_target_plan(
         type=type_name,
         changes=tuple(kept),
         warnings=tuple(warnings),
+        caveats=_caveats(capabilities, desired),
         unmanaged=result.unmanaged,
         sources=dict(remote.sources),
         remote_fingerprint=overview.fingerprint,
         existing=dict(overview.existing),
         unchanged_links=result.unchanged_links + overview.unchanged_links,
         protected=tuple(sorted(set(protected))),
-        caveats=_caveats(capabilities, desired),
     )
