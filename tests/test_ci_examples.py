@@ -60,6 +60,21 @@ def test_workflow_does_what_the_readme_says() -> None:
     )
 
 
+def test_a_refused_plan_is_still_commented_then_fails_the_check() -> None:
+    jobs: dict[str, dict[str, list[dict[str, str]]]] = load_workflow()["jobs"]  # type: ignore[assignment]
+    steps = jobs["plan"]["steps"]
+    names = [step.get("name", step.get("uses", step.get("run", ""))) for step in steps]
+    plan = steps[names.index("Plan")]
+    # exit 1 with a plan written (apply would refuse it) does not stop the job here
+    assert 'if [ "$code" -eq 1 ] && [ ! -s plan.md ]; then exit 1; fi' in plan["run"]
+    comment = names.index("Comment the plan on the pull request")
+    assert "if" not in steps[comment]
+    last = steps[-1]
+    assert comment < len(steps) - 1
+    assert last["if"] == "steps.plan.outputs.exitcode == '1'"
+    assert last["run"] == "exit 1"
+
+
 def test_every_reconcile_command_in_the_workflow_exists() -> None:
     commands = set(re.findall(r"reconcile (\w+)", WORKFLOW.read_text()))
     assert commands == {"validate", "plan", "apply", "drift"}

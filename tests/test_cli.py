@@ -109,9 +109,7 @@ def test_show_renders_a_saved_plan_and_refuses_garbage(tmp_path: Path) -> None:
     shown = cli("show", str(saved))
     assert shown.returncode == 0, shown.stderr
     assert "+ segment s1" in shown.stdout
-    assert (
-        "Plan: 1 to create, 0 to update, 0 to delete; 1 links to add, 0 to remove." in shown.stdout
-    )
+    assert "Plan: 1 segment to create; 1 membership to add." in shown.stdout
     md = cli("show", str(saved), "--format", "markdown")
     assert md.stdout.startswith("### Plan:")
     garbage = tmp_path / "garbage.json"

@@ -76,11 +76,12 @@ def test_renames_are_applied_where_the_platform_allows(fresh_sandbox: Any, tmp_p
     assert "seg-c" not in segment_file
 
 
-def test_talonone_warns_once_about_access_lists(fresh_sandbox: Any, tmp_path: Path) -> None:
+def test_talonone_says_once_it_has_no_access_lists(fresh_sandbox: Any, tmp_path: Path) -> None:
     cfg = write_config(tmp_path, ["talonone"])
     (tp,) = plan(cfg, fresh_sandbox, tmp_path / "state.db").targets
-    access = [w for w in tp.warnings if "access" in w]
+    access = [w for w in tp.caveats if "access" in w]
     assert len(access) == 1
+    assert not any("access" in w for w in tp.warnings)  # a caveat, not a warning
     assert "seg-a" in access[0]
     assert all(c.phase is not Phase.ACCESS for c in tp.changes)
 

@@ -81,6 +81,28 @@ def test_plan_round_trips_through_json_and_matches_the_schema() -> None:
     assert changes_digest(again) == changes_digest(plan)
 
 
+def test_what_the_platform_never_does_is_a_caveat_kept_in_the_plan_file() -> None:
+    caps = Capabilities(
+        batch_size={p: 1 for p in Phase},
+        phases=frozenset({Phase.SEGMENTS, Phase.LINKS}),
+        segment_fields=("name",),
+    )
+    desired = StateBuilder().add_segment(Segment("vip", "VIP", "the best"))
+    desired.set_access("vip", ["t1"])
+    tp = build_target_plan(
+        "talon", "talonone", caps, desired.build(), RemoteState(State(), {}), Ownership()
+    )
+    assert tp.warnings == ()
+    assert [c.split(":")[0] for c in tp.caveats] == [
+        "this target has no segment descriptions",
+        "this target has no access control",
+    ]
+    data = json.loads(plan_json(Plan("a.yaml", "0" * 64, (tp,))))
+    jsonschema.Draft202012Validator(SCHEMA).validate(data)
+    assert data["targets"][0]["caveats"] == list(tp.caveats)
+    assert plan_from_json(json.dumps(data)).targets[0].caveats == tp.caveats
+
+
 def test_malformed_plan_files_are_refused() -> None:
     with pytest.raises(PlanError, match="not a valid plan file"):
         plan_from_json("{nope")
@@ -88,10 +110,11 @@ def test_malformed_plan_files_are_refused() -> None:
         plan_from_json(json.dumps({"format_version": 9}))
 
 
-def test_summary_line_counts_objects_and_links() -> None:
+def test_summary_line_names_each_object_for_what_it_is() -> None:
     plan = make_plan()
-    assert summary_line(plan.counts) == (
-        "Plan: 6 to create, 0 to update, 1 to delete; 5 links to add, 1 to remove."
+    assert summary_line(plan) == (
+        "Plan: 1 segment to create, 1 to delete; 1 access list to change; "
+        "4 customer records to create; 5 memberships to add, 1 to remove."
     )
 
 
@@ -152,7 +175,7 @@ def test_prevent_destroy_holds_even_with_force() -> None:
 def test_text_render_marks_and_summarises() -> None:
     text = render_text(make_plan())
     assert "+ segment a" in text
-    assert "Plan: 6 to create" in text
+    assert "Plan: 1 segment to create" in text
     assert "Warning" in text
 
 
@@ -165,6 +188,6 @@ def test_markdown_of_a_huge_plan_fits_a_github_comment() -> None:
     )
     md = render_markdown(Plan("a.yaml", "0" * 64, (tp,)))
     assert len(md) < GITHUB_COMMENT_LIMIT
-    assert "100,000 links to add" in md
+    assert "100,000 memberships to add" in md
     assert "reconcile plan --format json" in md
     assert "<details>" in md

@@ -214,7 +214,7 @@ def test_rename_sends_put_and_description_only_change_sends_nothing(h: Harness) 
     plan, _ = h.converge(state({"vip": ("VIP", "b")}, {"c1": ["vip"]}))
     assert plan.changes == ()  # the platform carries no description: nothing to change
     assert h.sent == []
-    assert any("descriptions are not sent" in w and "vip" in w for w in plan.warnings)
+    assert any("descriptions are not sent" in w and "vip" in w for w in plan.caveats)
     plan, _ = h.converge(state({"vip": ("Very Important", "b")}, {"c1": ["vip"]}))
     assert h.sent == [
         ("PUT", "/cdp/audiences/vip", {"audienceId": "vip", "audienceName": "Very Important"})

@@ -53,6 +53,8 @@ def _plain(markup: str) -> list[str]:
 
 def test_text_lists_steps_in_execution_order_with_markers() -> None:
     assert _plain(render_text(_plan())) == [
+        "Safe: no guard refuses this plan.",
+        "",
         "Target eps (epsilon)  segments from live read",
         "  segments (1)",
         '    + segment new  name="New [bold]x\\x1b[31m"',
@@ -67,7 +69,8 @@ def test_text_lists_steps_in_execution_order_with_markers() -> None:
         f"  Warning: {WARNING}",
         "  Unmanaged (left alone): u1",
         "",
-        "Plan: 2 to create, 1 to update, 1 to delete; 1 links to add, 1 to remove.",
+        "Plan: 1 segment to create, 1 to delete; 1 access list to change; 1 customer record "
+        "to create; 1 membership to add, 1 to remove.",
     ]
 
 
@@ -82,12 +85,17 @@ def test_text_escapes_markup_and_control_characters() -> None:
 
 
 def test_text_of_an_empty_plan_and_shortened_lists() -> None:
-    assert _plain(render_text(_plan(())))[-1] == (
-        "No changes. Plan: 0 to create, 0 to update, 0 to delete; 0 links to add, 0 to remove."
-    )
+    assert _plain(render_text(_plan(()))) == [
+        "Target eps (epsilon)  segments from live read",
+        "  no changes",
+        f"  Warning: {WARNING}",
+        "  Unmanaged (left alone): u1",
+        "",
+        "No changes. The remote matches the configuration.",
+    ]
     many = tuple(CustomerChange(Action.CREATE, f"c{i}") for i in range(5))
     lines = _plain(render_text(_plan(many), max_items=2))
-    assert lines[1:5] == [
+    assert lines[3:7] == [
         "  customers (5)",
         "    + customer c0",
         "    + customer c1",
@@ -95,16 +103,17 @@ def test_text_of_an_empty_plan_and_shortened_lists() -> None:
     ]
 
 
-def test_markdown_has_the_summary_then_the_table_then_each_step_folded() -> None:
+def test_markdown_has_the_summary_then_the_changes_then_each_step_folded() -> None:
     md = render_markdown(_plan())
     order = [
-        "### Plan: 2 to create, 1 to update, 1 to delete; 1 links to add, 1 to remove.",
-        "#### Target `eps` (epsilon)",
-        "| 1 / 0 / 1 | 0 / 1 / 0 | 1 | 1 / 1 |",
-        "> [!WARNING]\n> Beware &lt;b&gt;\\*x\\*&lt;/b&gt; \\[red\\]",
+        "### Plan: 1 segment to create, 1 to delete; 1 access list to change; 1 customer record "
+        "to create; 1 membership to add, 1 to remove\n",
+        "**Safe:** no guard refuses this plan.",
+        "#### Target `eps` (epsilon): 1 segment to create",
         "Unmanaged (left alone): 1 segment(s)",
+        "Access lists (1):\n\n```diff\n~ access new  1 team(s): + t2  - t1\n```",
+        "> [!WARNING]\n> Beware &lt;b&gt;\\*x\\*&lt;/b&gt; \\[red\\]",
         "<details><summary>segments (1)</summary>\n\n```diff\n+ segment new",
-        "<details><summary>access (1)</summary>\n\n```diff\n~ access new  1 team(s): + t2  - t1",
         "<details><summary>customers (1)</summary>\n\n```diff\n+ customer c1\n```",
         "<details><summary>links (1)</summary>\n\n```diff\n~ customer c1  + new  - old\n```",
         "<details><summary>segments (removals) (1)</summary>\n\n```diff\n- segment old\n```",
@@ -112,7 +121,8 @@ def test_markdown_has_the_summary_then_the_table_then_each_step_folded() -> None
     at = [md.index(part) for part in order]
     assert at == sorted(at)
     assert "\x1b" not in md
-    assert "_Lists shortened" not in md
+    assert "<summary>access" not in md  # said once, above the record lists
+    assert "_Shortened" not in md
 
 
 def test_markdown_shortens_lists_to_the_limit_and_says_so() -> None:

@@ -1,5 +1,6 @@
 """Building a target's plan: desired x remote → the diff, then the platform's capabilities turn
-what it cannot do into warnings (the diff never knows the platform)."""
+what it cannot do into warnings (about this plan's changes) and caveats (what the platform never
+does, such as keeping descriptions); the diff never knows the platform."""
 
 from __future__ import annotations
 
@@ -25,6 +26,30 @@ def _group(kind: str, keys: Sequence[str], message: str, limit: int = 8) -> str:
     )
     noun = kind if len(keys) == 1 else f"{kind}s"
     return f"{message} ({len(keys)} {noun}: {shown})"
+
+
+def _caveats(capabilities: Capabilities, desired: State) -> tuple[str, ...]:
+    """What the platform never does, for the segments that ask for it (not a warning: no
+    change of the plan makes it go away)."""
+    caveats: list[str] = []
+    if "description" not in capabilities.segment_fields:
+        described = sorted(s.id for s in desired.segments.values() if s.description)
+        if described:
+            caveats.append(
+                _group(
+                    "segment",
+                    described,
+                    "this target has no segment descriptions: the descriptions are not sent",
+                )
+            )
+    if Phase.ACCESS not in capabilities.phases:
+        asked = sorted(s for s, teams in desired.access.items() if teams)
+        if asked:
+            note = capabilities.unsupported.get(
+                (Phase.ACCESS, Action.UPDATE), "this target has no access control"
+            )
+            caveats.append(_group("segment", asked, f"{note}: access lists are not applied"))
+    return tuple(caveats)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,23 +108,6 @@ def build_target_plan(
         warnings.append(_group(k[0].value.rstrip("s"), keys, capabilities.unsupported[k]))
     for k, keys in caveated.items():
         warnings.append(_group(k[0].value.rstrip("s"), keys, capabilities.caveats[k]))
-    if "description" not in capabilities.segment_fields:
-        described = sorted(s.id for s in desired.segments.values() if s.description)
-        if described:
-            warnings.append(
-                _group(
-                    "segment",
-                    described,
-                    "this target has no segment descriptions: the descriptions are not sent",
-                )
-            )
-    if Phase.ACCESS not in phases:
-        asked = sorted(s for s, teams in desired.access.items() if teams)
-        if asked:
-            note = capabilities.unsupported.get(
-                (Phase.ACCESS, Action.UPDATE), "this target has no access control"
-            )
-            warnings.append(_group("segment", asked, f"{note}: access lists are not applied"))
     remote_state = remote.state
     if overview is None:
         managed = {*desired.segments, *ownership.managed}
@@ -120,6 +128,7 @@ def build_target_plan(
         type=type_name,
         changes=tuple(kept),
         warnings=tuple(warnings),
+        caveats=_caveats(capabilities, desired),
         unmanaged=result.unmanaged,
         sources=dict(remote.sources),
         remote_fingerprint=overview.fingerprint,

@@ -119,6 +119,9 @@ class TargetPlan:
     review: tuple[SegmentReview, ...] = ()
     #: what apply would refuse of this target's changes, decided when the plan was built
     verdict: Verdict = field(default_factory=Verdict)
+    #: what the platform can never do, whatever the plan (Talon.One has no descriptions):
+    #: said once, apart from the warnings, which are about this plan's changes
+    caveats: tuple[str, ...] = ()
 
     @property
     def counts(self) -> Counts:

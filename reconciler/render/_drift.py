@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._printable import literal
-from ._markdown import md_code, md_text, render_markdown
+from ._markdown import COMMENT_BUDGET, md_code, md_text, render_markdown
 
 if TYPE_CHECKING:  # the values only: a plan's rendering does not load the drift module
     from ..drift import DriftCheck, DriftReport, SnapshotReport
@@ -146,4 +146,5 @@ def render_drift_markdown(
             f"  - {line.strip()}" if line.startswith("  ") else f"- {line}" for line in snapshots
         )
         text += "\n\n"
-    return text + render_markdown(check.plan, full_plan=full_plan)
+    # the plan gets what the report leaves of the comment's budget
+    return text + render_markdown(check.plan, limit=COMMENT_BUDGET - len(text), full_plan=full_plan)
