@@ -8,6 +8,7 @@ acknowledged — never at the end of a run, so a crash loses nothing.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from ..plan.changes import AccessChange, Action, Change, CustomerChange, LinkCha
 from . import lock as _lock
 from ._db import SEP as _SEP
 from ._db import split as _split
-from .journal import Journal
+from .inspect import Inspection
 from .snapshot import Snapshots
 
 __all__ = ["StateStore"]
@@ -26,7 +27,7 @@ __all__ = ["StateStore"]
 log = logger("statestore")
 
 
-class StateStore(Snapshots, Journal):
+class StateStore(Snapshots, Inspection):
     """Last-applied state per target, the run journal and per-target locks."""
 
     def __init__(self, path: str | Path) -> None:
@@ -89,10 +90,11 @@ class StateStore(Snapshots, Journal):
         match change:
             case SegmentChange(action=Action.CREATE | Action.UPDATE, after=Segment() as seg):
                 x(
-                    "INSERT INTO segments(target, id, name, description) VALUES (?,?,?,?) "
-                    "ON CONFLICT(target, id) DO UPDATE SET name=excluded.name, "
-                    "description=excluded.description",
-                    (target, seg.id, seg.name, seg.description),
+                    "INSERT INTO segments(target, id, name, description, updated) "
+                    "VALUES (?,?,?,?,?) ON CONFLICT(target, id) DO UPDATE SET "
+                    "name=excluded.name, description=excluded.description, "
+                    "updated=excluded.updated",
+                    (target, seg.id, seg.name, seg.description, time.time()),
                 )
             case SegmentChange(action=Action.DELETE | Action.FORGET, key=seg_id):
                 x("DELETE FROM segments WHERE target=? AND id=?", (target, seg_id))
@@ -143,6 +145,18 @@ class StateStore(Snapshots, Journal):
             rest = [s for s in segs.split(_SEP) if s != seg_id]
             self._record_one(target, LinkChange(customer, frozenset(), frozenset(rest)))
 
+    def forget(self, target: str, segment: str) -> bool:
+        """Drop ``segment`` of ``target`` from the record (its fields, access list and links),
+        the platform untouched: the next plan sees it as never applied. ``False`` when the
+        record holds no such segment."""
+        if segment not in self.managed_segments(target):
+            return False
+        self.record(target, [SegmentChange(Action.FORGET, segment, None, None)])
+        if self._snapshot_meta(target) is not None:
+            self.checkpoint(target)  # the links dropped, folded into the columnar snapshot
+        log.info("%s: segment %s forgotten by the state store", target, segment)
+        return True
+
     def replace(self, target: str, state: State) -> None:
         """Overwrite the last-applied state of ``target`` (import, or a full refresh)."""
         with self._tx():
@@ -154,9 +168,10 @@ class StateStore(Snapshots, Journal):
             ).fetchall()
             for table in ("segments", "access", "customers", "links", "dirty", "snapshots"):
                 self._db.execute(f"DELETE FROM {table} WHERE target=?", (target,))
+            now = time.time()
             self._db.executemany(
-                "INSERT INTO segments(target, id, name, description) VALUES (?,?,?,?)",
-                [(target, s.id, s.name, s.description) for s in state.segments.values()],
+                "INSERT INTO segments(target, id, name, description, updated) VALUES (?,?,?,?,?)",
+                [(target, s.id, s.name, s.description, now) for s in state.segments.values()],
             )
             # prevent_destroy is the config's promise, not a fact of the remote: it survives
             self._db.executemany(
