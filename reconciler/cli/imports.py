@@ -11,6 +11,7 @@ import typer
 
 from .._printable import literal
 from ._common import (
+    EnvOpt,
     FileArg,
     LockWaitOpt,
     SandboxOpt,
@@ -40,6 +41,7 @@ def import_(
     sandbox: SandboxOpt = False,
     sandbox_url: SandboxUrlOpt = None,
     lock_wait: LockWaitOpt = 0.0,
+    env: EnvOpt = None,
 ) -> None:
     """Write a config from a target's remote state that plans to zero changes: every segment
     it holds, with its members (under the target's apply lock)."""
@@ -51,7 +53,7 @@ def import_(
     if out_file.exists():
         fail(f"{out_file} exists; choose another --out or remove it")
     with (
-        open_reconciler(file, [target], state, sandbox, sandbox_url) as rec,
+        open_reconciler(file, [target], state, sandbox, sandbox_url, env) as rec,
         contextlib.closing(
             StateStore(state_path(out_file, state, sandbox or bool(sandbox_url)))
         ) as store,
@@ -75,12 +77,13 @@ def explain(
     customer_id: Annotated[str, typer.Argument(help="The customer id to explain.")],
     file: FileArg = Path("audiences.yaml"),
     format: Annotated[ValidateFormat, typer.Option("--format", "-f")] = ValidateFormat.text,
+    env: EnvOpt = None,
 ) -> None:
     """Which segments a customer is in, on which targets, and which rule or file put them there."""
     from ..config import explain as explain_customer
     from ..config import load
 
-    config = load(file)
+    config = load(file, env=env)
     reasons = explain_customer(config, customer_id)
     if format is ValidateFormat.json:
         data = [

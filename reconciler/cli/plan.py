@@ -11,6 +11,7 @@ import typer
 from .._printable import literal
 from ._common import (
     EXIT_CHANGES,
+    EnvOpt,
     FileArg,
     Format,
     Invocation,
@@ -46,9 +47,10 @@ def plan(
     sandbox: SandboxOpt = False,
     sandbox_url: SandboxUrlOpt = None,
     full: Annotated[bool, typer.Option("--full", help="List every change in text output.")] = False,
+    env: EnvOpt = None,
 ) -> None:
     """Show what apply would change: segments → access → customers → links."""
-    with open_reconciler(file, target, state, sandbox, sandbox_url) as rec:
+    with open_reconciler(file, target, state, sandbox, sandbox_url, env) as rec:
         result = run_command(rec.plan(refresh_mode(refresh)))
     result = with_path(result, file)
     if out_file:
@@ -56,7 +58,7 @@ def plan(
 
         save_plan(result, out_file, file)
         err.print(f"[dim]Plan saved to {literal(out_file)}[/dim]")
-    inv = Invocation(file, tuple(target or ()), state, sandbox, sandbox_url)
+    inv = Invocation(file, tuple(target or ()), state, sandbox, sandbox_url, env)
     render_plan(result, format, full, inv.command("plan", "--format", "json"))
     if detailed_exitcode and result.has_changes:
         raise typer.Exit(EXIT_CHANGES)

@@ -211,6 +211,8 @@ class Config:
     locations: Locations = field(default_factory=Locations, repr=False, compare=False)
     #: the Spark session of the ``engine: spark`` sources (None when there are none)
     spark: SparkSettings | None = None
+    #: the environment it was loaded in (None: the config declares none)
+    environment: str | None = None
 
     @property
     def digest(self) -> str:
