@@ -25,6 +25,7 @@ from .apply import apply
 from .drift import drift, refresh
 from .imports import explain, import_
 from .plan import plan, show
+from .state import app as state_app
 from .validate import schema, validate
 
 __all__ = ["app", "main"]
@@ -38,6 +39,7 @@ app.command()(drift)
 app.command()(refresh)
 app.command("import")(import_)
 app.command()(explain)
+app.add_typer(state_app, name="state")
 
 
 def _version(value: bool) -> None:
