@@ -73,7 +73,7 @@ def load(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, env: str | None =
     doc = select(load_yaml(Path(path), max_bytes=max_bytes), env)
     schema_problems = validate_schema(doc.data, doc.locations, str(doc.path))
     config = analyse(doc, schema_problems)
-    return config if env is None else dataclasses.replace(config, environment=env)
+    return dataclasses.replace(config, environment=env) if env else config
 
 
 def environments(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, ...]:

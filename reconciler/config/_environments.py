@@ -50,7 +50,7 @@ def select(doc: Document, env: str | None) -> Document:
     it declares none and none is asked for); a located :class:`ConfigError` when ``env`` is
     not declared, or none is chosen in a config that declares some."""
     names = declared(doc)
-    if env is None:
+    if not env:  # an empty RECONCILE_ENV chooses none
         if names:
             raise ConfigError(
                 [
