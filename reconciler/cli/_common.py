@@ -150,7 +150,7 @@ class Invocation:
             args += ["--target", name]
         if self.state is not None:
             args += ["--state", str(self.state)]
-        if self.env is not None:
+        if self.env:
             args += ["--env", self.env]
         if self.sandbox_url:
             args += ["--sandbox-url", self.sandbox_url]
