@@ -4,6 +4,7 @@ the store's own methods under them."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,34 @@ def test_forget_drops_the_segment_its_access_and_its_links_only(tmp_path: Path) 
     assert state.links == {"c1": {"ab1"}, "c2": {"ab1"}}
     summary = store.summary("t")
     assert (summary.segments, summary.links) == (("ab1",), 2)
+
+
+def test_rm_on_the_sandbox_example_is_followed_by_a_plan_that_creates_it_again(
+    tmp_path: Path,
+) -> None:
+    root = Path(__file__).parent.parent / "examples"
+    shutil.copytree(root, tmp_path / "examples", ignore=shutil.ignore_patterns(".reconcile"))
+    c = str(tmp_path / "examples" / "audiences.yaml")
+    applied = cli("apply", c, "--sandbox", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    before = _json(
+        "state", "show", "epsilon", "custom-segment-1", "-c", c, "--sandbox", "-f", "json"
+    )
+
+    forgot = cli("state", "rm", "epsilon", "custom-segment-1", "-c", c, "--sandbox", "--yes")
+    assert forgot.returncode == 0, forgot.stderr
+    listed = _json("state", "list", "-c", c, "--sandbox", "-f", "json")
+    (eps,) = [t for t in listed["targets"] if t["target"] == "epsilon"]
+    assert "custom-segment-1" not in eps["segments"]
+
+    planned = cli("plan", c, "--sandbox", "--target", "epsilon", "--detailed-exitcode")
+    assert planned.returncode == 2, planned.stderr
+    assert "+ segment custom-segment-1" in planned.stdout
+    again = cli("apply", c, "--sandbox", "--auto-approve", "--target", "epsilon")
+    assert again.returncode == 0, again.stderr
+    after = _json(
+        "state", "show", "epsilon", "custom-segment-1", "-c", c, "--sandbox", "-f", "json"
+    )
+    assert (after["name"], after["access"]) == (before["name"], before["access"])
+    settled = cli("plan", c, "--sandbox", "--detailed-exitcode")
+    assert settled.returncode == 0, settled.stdout
