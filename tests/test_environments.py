@@ -155,3 +155,13 @@ def test_staging_and_production_plan_and_apply_independently(tmp_path: Path) -> 
     pending = cli("state", "list", "-c", c, "--sandbox")
     assert pending.returncode == 1
     assert "choose one with --env NAME" in pending.stderr
+
+
+def test_the_sandbox_commands_find_an_environments_platforms(tmp_path: Path) -> None:
+    path = _write(tmp_path)
+    done = cli("sandbox", "reset", "--config", str(path), "--env", "production")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(str(Path("sandbox", "env", "production", "remote.db")))
+    bad = cli("sandbox", "reset", "--config", str(path), "--env", "../elsewhere")
+    assert bad.returncode == 1
+    assert "not an environment name" in bad.stderr
