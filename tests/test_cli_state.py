@@ -172,3 +172,25 @@ def test_rm_on_the_sandbox_example_is_followed_by_a_plan_that_creates_it_again(
     assert (after["name"], after["access"]) == (before["name"], before["access"])
     settled = cli("plan", c, "--sandbox", "--detailed-exitcode")
     assert settled.returncode == 0, settled.stdout
+
+
+def test_every_state_command_has_help() -> None:
+    for command in ("list", "show", "rm", "journal", "prune"):
+        done = cli("state", command, "--help")
+        assert done.returncode == 0, done.stderr
+        assert "--config" in done.stdout
+        assert "--env" in done.stdout
+
+
+def test_prune_takes_an_age_and_refuses_anything_else(tmp_path: Path) -> None:
+    state = tmp_path / "s.db"
+    store = StateStore(state)
+    run = store.start_run("t", "d")
+    store.finish_run(run, "ok", {})
+    store.close()
+    done = cli("state", "prune", "--older-than", "30d", "--state", str(state))
+    assert done.returncode == 0, done.stderr
+    assert "Pruned 0 run(s)" in done.stdout
+    bad = cli("state", "prune", "--older-than", "a month", "--state", str(state))
+    assert bad.returncode == 2
+    assert "is not an age such as 90d" in bad.stderr

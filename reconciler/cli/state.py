@@ -20,7 +20,6 @@ import typer
 from .._printable import literal
 from ._common import (
     EnvOpt,
-    SandboxOpt,
     StateOpt,
     TargetOpt,
     environment_name,
@@ -59,6 +58,14 @@ def _when(stamp: float | None) -> str | None:
     return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+SandboxOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sandbox",
+        help="The state store of runs against the local sandbox (.reconcile/sandbox/state.db "
+        "next to the config; per environment, .reconcile/sandbox/env/NAME/state.db).",
+    ),
+]
 ConfigOpt = Annotated[
     Path,
     typer.Option(
@@ -226,9 +233,10 @@ def rm(
     env: EnvOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Forget a segment in the state store (its fields, access and links), never touching the
-    platform: the next plan treats it as never applied (and creates it again while the config
-    declares it)."""
+    """Forget a segment in the state store, never touching the platform.
+
+    Its fields, access list and links are dropped: the next plan treats it as never applied
+    (and creates it again while the config declares it)."""
     with _store(_locate(file, state, sandbox, env)) as store:
         record = store.segment_record(target, segment)
         if record is None:
@@ -305,8 +313,10 @@ def prune(
     sandbox: SandboxOpt = False,
     env: EnvOpt = None,
 ) -> None:
-    """Forget old runs of the journal and their batches (a target's latest run, and one that
-    never ended, always stay). The record of what was applied is not touched."""
+    """Forget the journal's runs older than an age, and their batches.
+
+    A target's latest run, and one that never ended, always stay; the record of what was
+    applied is not touched."""
     seconds = _age(older_than)
     with _store(_locate(file, state, sandbox, env)) as store:
         runs, batches = store.prune_journal(time.time() - seconds)
