@@ -294,11 +294,19 @@ def journal(
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+_AGE = re.compile(r"\s*(\d+)\s*([smhdw])\s*")
+
+
+def _checked_age(text: str) -> str:
+    if _AGE.fullmatch(text) is None:
+        raise typer.BadParameter(f"{text!r} is not an age such as 90d, 12h or 2w")
+    return text
+
+
 def _age(text: str) -> float:
     """``30d`` → seconds (units s, m, h, d, w)."""
-    match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text)
-    if match is None:
-        raise typer.BadParameter(f"{text!r} is not an age such as 90d, 12h or 2w")
+    match = _AGE.fullmatch(text)
+    assert match is not None  # checked by _checked_age
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -306,7 +314,11 @@ def _age(text: str) -> float:
 def prune(
     older_than: Annotated[
         str,
-        typer.Option("--older-than", help="Forget runs that ended longer ago than this (90d)."),
+        typer.Option(
+            "--older-than",
+            help="Forget runs that ended longer ago than this (90d; units s m h d w).",
+            callback=_checked_age,
+        ),
     ],
     file: ConfigOpt = Path("audiences.yaml"),
     state: StateOpt = None,
