@@ -136,6 +136,10 @@ def _run_line(run: RunRecord) -> str:
     )
 
 
+#: how many segment ids ``state list`` names per target (``--format json`` gives them all)
+_SHOWN = 10
+
+
 @app.command("list")
 def list_(
     file: ConfigOpt = Path("audiences.yaml"),
@@ -161,9 +165,13 @@ def list_(
         out.print("No target recorded yet.")
     for s in summaries:
         last = _run_line(s.last_run) if s.last_run else "no apply recorded"
+        names = ", ".join(s.segments[:_SHOWN]) + (
+            f", … {len(s.segments) - _SHOWN:,} more" if len(s.segments) > _SHOWN else ""
+        )
         out.print(
             f"[bold]{literal(s.target)}[/bold]: {len(s.segments):,} segment(s), "
-            f"{s.customers:,} customer(s), {s.links:,} link(s)\n  last apply: {last}"
+            f"{s.customers:,} customer(s), {s.links:,} link(s)\n"
+            f"  managed segments: {literal(names or 'none')}\n  last apply: {last}"
         )
 
 
