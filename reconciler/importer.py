@@ -154,6 +154,8 @@ def _target_block(target: TargetConfig, out_dir: Path) -> dict[str, Any]:
                 value = {"path": value, "outside_config_dir": True}
         block[key] = value
     for field_name, var in target.credentials.items():
+        if var.startswith("file:"):  # a secret file, found from the new config's folder
+            var = "file:" + os.path.relpath(var.removeprefix("file:"), out_dir)
         block[field_name] = "${" + var + "}"
     if target.prune:
         block["prune"] = True

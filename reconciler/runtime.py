@@ -34,16 +34,22 @@ def run(awaitable: Awaitable[_T]) -> _T:
     return box[0]
 
 
-def default_state_path(config_path: Path) -> Path:
-    return config_path.resolve().parent / ".reconcile" / "state.db"
+def default_state_path(config_path: Path, env: str | None = None) -> Path:
+    """``.reconcile/state.db`` in the config's folder; an environment's is
+    ``.reconcile/env/NAME/state.db`` (a folder each: its own locks and snapshots too)."""
+    folder = config_path.resolve().parent / ".reconcile"
+    return (folder / "env" / env if env else folder) / "state.db"
 
 
-def sandbox_paths(config_path: Path) -> tuple[Path, Path]:
+def sandbox_paths(config_path: Path, env: str | None = None) -> tuple[Path, Path]:
     """The one rule for where the local sandbox lives: ``.reconcile/sandbox/`` in the config's
-    folder, whatever the current folder. Returns (the platforms' database, ``remote.db``; the
-    state store of runs against the sandbox, ``state.db``). ``--sandbox`` and ``reconcile
-    sandbox serve|seed|reset`` (by their ``--config``) all use it."""
+    folder, whatever the current folder (``.reconcile/sandbox/env/NAME/`` for an environment:
+    each its own platforms). Returns (the platforms' database, ``remote.db``; the state store
+    of runs against the sandbox, ``state.db``). ``--sandbox`` and ``reconcile sandbox
+    serve|seed|reset`` (by their ``--config``) all use it."""
     folder = config_path.resolve().parent / ".reconcile" / "sandbox"
+    if env:
+        folder = folder / "env" / env
     return folder / "remote.db", folder / "state.db"
 
 

@@ -77,7 +77,7 @@ def test_a_refused_plan_is_still_commented_then_fails_the_check() -> None:
 
 def test_every_reconcile_command_in_the_workflow_exists() -> None:
     commands = set(re.findall(r"reconcile (\w+)", WORKFLOW.read_text()))
-    assert commands == {"validate", "plan", "apply", "drift"}
+    assert commands == {"validate", "plan", "apply", "drift", "state"}
     for command in commands:
         done = cli(command, "--help")
         assert done.returncode == 0, done.stderr
@@ -108,3 +108,16 @@ def test_the_schema_check_catches_a_broken_workflow() -> None:
     schema = github_workflow_schema()
     validator = jsonschema.validators.validator_for(schema)(schema)
     assert len(list(validator.iter_errors(workflow))) >= 2
+
+
+def test_workflow_plans_applies_and_checks_each_environment_with_its_own_state() -> None:
+    jobs = load_workflow()["jobs"]
+    assert isinstance(jobs, dict)
+    for name in ("plan", "apply", "drift"):
+        job = jobs[name]
+        assert job["strategy"]["matrix"]["environment"] == ["staging", "production"]
+        assert job["env"]["RECONCILE_ENV"] == "${{ matrix.environment }}"
+        assert "${{ matrix.environment }}" in job["env"]["RECONCILE_STATE"]
+    assert jobs["apply"]["strategy"]["max-parallel"] == 1  # staging, then production
+    uploads = [s for s in jobs["plan"]["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert uploads[0]["with"]["name"] == "plan-${{ matrix.environment }}"

@@ -20,7 +20,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "literal-secret.yaml": [
         "8:14: targets.epsilon.api_key: "
-        "credentials must be an ${ENV_VAR} reference, not a literal value",
+        "credentials must be an ${ENV_VAR} or ${file:PATH} reference, not a literal value",
     ],
     "billion-laughs.yaml": [
         "7:4: f: document expands to more than 200000 nodes (YAML alias bomb?)",
@@ -130,7 +130,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "several-problems.yaml": [
         "8:14: targets.epsilon.api_key: "
-        "credentials must be an ${ENV_VAR} reference, not a literal value",
+        "credentials must be an ${ENV_VAR} or ${file:PATH} reference, not a literal value",
         "16:13: segments[0].access: unknown access list nobody (known: team)",
         "17:15: segments[0].targets[0]: unknown target nowhere (known: epsilon)",
         "19:25: segments[0].members.rule.attribute: "

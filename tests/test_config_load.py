@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -33,7 +34,7 @@ def _write(tmp_path: Path, text: str, name: str = "audiences.yaml") -> Path:
     return path
 
 
-def _messages(path: Path, **kwargs: int) -> list[str]:
+def _messages(path: Path, **kwargs: Any) -> list[str]:
     with pytest.raises(ConfigError) as info:
         load(path, **kwargs)
     return [f"{p.line}:{p.column}: {p.path}: {p.message}" for p in info.value.problems]

@@ -289,8 +289,8 @@ def test_a_dotted_type_is_checked_against_its_own_declaration(
     where = f"{tmp_path / 'audiences.yaml'}"
     assert problems == [
         f'{where}:5:15: targets.lists.base_url: "ftp://lists.example" is not an http(s) URL',
-        f"{where}:6:12: targets.lists.token: credentials must be an ${{ENV_VAR}} reference, "
-        "not a literal value",
+        f"{where}:6:12: targets.lists.token: credentials must be an ${{ENV_VAR}} or "
+        "${file:PATH} reference, not a literal value",
         f"{where}:7:12: targets.lists.owner: must not be empty",
         f"{where}:8:5: targets.lists.concurency: unknown field concurency; did you mean "
         "concurrency?",

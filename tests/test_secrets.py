@@ -172,3 +172,92 @@ def test_a_wrong_key_fails_without_echoing_any_key(
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert leaks(path.read_bytes(), str(path), creds, bad) == []
+
+
+def _file_config(folder: Path, sb: Sandbox, creds: Credentials) -> Path:
+    """The config of write_config, its credentials read from files: three beside it (one
+    with Windows line ends), one by absolute path; each written with a trailing newline."""
+    cfg = write_config(folder, sb)
+    values = creds.as_dict()
+    secrets_dir = folder / "secrets"
+    secrets_dir.mkdir()
+    text = cfg.read_text()
+    for n, (field, var) in enumerate(ENV_NAMES.items()):
+        end = "\r\n" if n == 1 else "\n"
+        (secrets_dir / field).write_text(values[field] + end, newline="")
+        where = str(secrets_dir / field) if n == 0 else f"secrets/{field}"
+        text = text.replace("${" + var + "}", "${file:" + where + "}")
+    cfg.write_text(text)
+    return cfg
+
+
+def test_secrets_from_files_are_read_trimmed_and_never_shown(
+    private_sandbox: Sandbox, creds: Credentials, tmp_path: Path
+) -> None:
+    private_sandbox.reset()
+    repo = tmp_path / "repo"
+    cfg = _file_config(repo, private_sandbox, creds)
+    from reconciler.config import load
+
+    config = load(cfg)
+    eps = config.targets["eps"]
+    assert eps.credential("bearer_token") == creds.as_dict()["epsilon_bearer_token"]
+    assert eps.credential("api_key") == creds.as_dict()["epsilon_api_key"]  # \r\n trimmed
+    assert leaks(repr(config), "the config's repr", creds) == []
+
+    state = repo / ".reconcile" / "state.db"
+    found: list[str] = []
+    # no credential in the environment: the files are the only source
+    env = {name: "" for name in ENV_NAMES.values()}
+    for command, args, want in [
+        ("plan", [str(cfg), "--state", str(state), "--detailed-exitcode"], 2),
+        ("apply", [str(cfg), "--state", str(state), "--auto-approve"], 0),
+        ("plan", [str(cfg), "--state", str(state), "--format", "json", "--detailed-exitcode"], 0),
+    ]:
+        code, out, err = run_cli(command, *args, env=env)
+        assert code == want, (command, out, err)
+        found += leaks(out, f"{command} stdout", creds) + leaks(err, f"{command} stderr", creds)
+    assert {s["segmentId"] for s in private_sandbox.state()["epsilon"]["segments"]} == {
+        "seg-secret-a",
+        "seg-secret-b",
+    }
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.parent.name != "secrets":
+            found += leaks(path.read_bytes(), str(path.relative_to(tmp_path)), creds)
+    assert found == []
+
+
+def test_a_secret_file_that_cannot_be_read_is_located_by_path_not_content(
+    private_sandbox: Sandbox, creds: Credentials, tmp_path: Path
+) -> None:
+    from reconciler.config import load
+    from reconciler.exceptions import ConfigError
+
+    cfg = _file_config(tmp_path / "repo", private_sandbox, creds)
+    secrets_dir = tmp_path / "repo" / "secrets"
+    (secrets_dir / "epsilon_api_key").unlink()
+    (secrets_dir / "talonone_api_key").unlink()
+    (secrets_dir / "talonone_api_key").mkdir()  # unreadable: a folder
+    (secrets_dir / "talonone_management_key").write_text("\n")
+    with pytest.raises(ConfigError) as info:
+        load(cfg)
+    lines = cfg.read_text().splitlines()
+    problems = [str(p) for p in info.value.problems]
+
+    def at(field: str) -> str:
+        (n,) = [i for i, line in enumerate(lines, 1) if f"file:secrets/{field}" in line]
+        return f"{cfg}:{n}:{lines[n - 1].index('$') + 1}"
+
+    assert problems == [
+        f"{at('epsilon_api_key')}: targets.eps.api_key: cannot read the secret file "
+        "secrets/epsilon_api_key: No such file or directory",
+        f"{at('talonone_api_key')}: targets.talon.api_key: cannot read the secret file "
+        "secrets/talonone_api_key: Is a directory",
+        f"{at('talonone_management_key')}: targets.talon.management_key: the secret file "
+        "secrets/talonone_management_key is empty",
+    ]
+    assert leaks("\n".join(problems), "the problems", creds) == []
+    code, _out, err = run_cli("plan", str(cfg))
+    assert code == 1
+    assert "cannot read the secret file secrets/epsilon_api_key" in err
+    assert "Traceback" not in err

@@ -27,6 +27,7 @@ from .explain import explain
 from .history import history
 from .imports import import_
 from .plan import plan, show
+from .state import app as state_app
 from .validate import schema, validate
 
 __all__ = ["app", "main"]
@@ -41,6 +42,7 @@ app.command()(refresh)
 app.command("import")(import_)
 app.command()(explain)
 app.command()(history)
+app.add_typer(state_app, name="state")
 
 
 def _version(value: bool) -> None:

@@ -84,6 +84,16 @@ StateOpt = Annotated[
         "sandbox, .reconcile/sandbox/state.db).",
     ),
 ]
+EnvOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        envvar="RECONCILE_ENV",
+        help="The environment of the config to use (one its `environments:` declares; "
+        "required when it declares any). Each has its own state store and locks: "
+        ".reconcile/env/NAME/ next to the config.",
+    ),
+]
 SandboxOpt = Annotated[
     bool,
     typer.Option(
@@ -131,6 +141,7 @@ class Invocation:
     state: Path | None = None
     sandbox: bool = False
     sandbox_url: str | None = None
+    env: str | None = None
 
     def command(self, verb: str, *extra: str, targets: Sequence[str] | None = None) -> str:
         """``reconcile VERB FILE ...``, shell-quoted, with the targets, state and sandbox."""
@@ -139,6 +150,8 @@ class Invocation:
             args += ["--target", name]
         if self.state is not None:
             args += ["--state", str(self.state)]
+        if self.env:
+            args += ["--env", self.env]
         if self.sandbox_url:
             args += ["--sandbox-url", self.sandbox_url]
         elif self.sandbox:
@@ -146,15 +159,26 @@ class Invocation:
         return shlex.join([*args, *extra])
 
 
-def state_path(config_path: Path, state: Path | None, sandboxed: bool) -> Path:
-    """``--state``, or the store next to the config (a separate one for the sandbox)."""
+def state_path(
+    config_path: Path, state: Path | None, sandboxed: bool, env: str | None = None
+) -> Path:
+    """``--state``, or the store next to the config (a separate one for the sandbox, and for
+    each environment)."""
     from ..runtime import default_state_path, sandbox_paths
 
     if state:
         return state
     if sandboxed:
-        return sandbox_paths(config_path)[1]
-    return default_state_path(config_path)
+        return sandbox_paths(config_path, env)[1]
+    return default_state_path(config_path, env)
+
+
+def environment_name(config_path: Path, env: str | None) -> str | None:
+    """``--env``, checked against the environments the config declares, for a command that
+    reads the config no further (a config that declares some needs one chosen)."""
+    from ..config import check_environment
+
+    return check_environment(config_path, env)
 
 
 @contextlib.contextmanager
@@ -164,13 +188,14 @@ def open_reconciler(
     state: Path | None,
     sandbox: bool,
     sandbox_url: str | None = None,
+    env: str | None = None,
 ) -> Iterator[Any]:
     from ..config import load
     from ..manager import Reconciler
     from ..runtime import Overrides
     from ..statestore import StateStore
 
-    config = load(file)
+    config = load(file, env=env)
     with contextlib.ExitStack() as stack:
         overrides = None
         if sandbox_url:
@@ -181,12 +206,12 @@ def open_reconciler(
             from ..runtime import sandbox_paths
             from ..sandbox import Sandbox
 
-            remote_db = sandbox_paths(config.path)[0]
+            remote_db = sandbox_paths(config.path, env)[0]
             remote_db.parent.mkdir(parents=True, exist_ok=True)
             sb = stack.enter_context(Sandbox(remote_db, port=0))
             err.print(f"[dim]Sandbox serving on {sb.url}[/dim]")
             overrides = Overrides.for_sandbox(sb, local=True)
-        store = StateStore(state_path(config.path, state, sandbox or bool(sandbox_url)))
+        store = StateStore(state_path(config.path, state, sandbox or bool(sandbox_url), env))
         stack.callback(store.close)
         yield Reconciler(config, store, targets=targets, overrides=overrides)
 

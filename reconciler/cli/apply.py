@@ -16,6 +16,7 @@ import typer
 from .._printable import literal
 from ._common import (
     EXIT_ERROR,
+    EnvOpt,
     Format,
     Invocation,
     LockWaitOpt,
@@ -77,6 +78,7 @@ def apply(
             "it must be the config the plan was made from.",
         ),
     ] = None,
+    env: EnvOpt = None,
 ) -> None:
     """Make the targets match the config (or apply a saved plan, refusing a stale one).
 
@@ -95,13 +97,13 @@ def apply(
     machine = format is Format.json
     # what running apply again means, as a command (the config, never the saved plan: after a
     # partial apply the plan is stale, and the config plans only what is left)
-    inv = Invocation(config_file, tuple(target or ()), state, sandbox, sandbox_url)
+    inv = Invocation(config_file, tuple(target or ()), state, sandbox, sandbox_url, env)
     again = inv.command(
         "apply", *(["--auto-approve"] if auto_approve else []), *(["--force"] if force else [])
     )
     full_plan = inv.command("plan", "--format", "json")
     with (
-        open_reconciler(config_file, target, state, sandbox, sandbox_url) as rec,
+        open_reconciler(config_file, target, state, sandbox, sandbox_url, env) as rec,
         rec.hold_locks(lock_wait),
     ):
         if saved is None:

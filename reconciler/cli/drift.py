@@ -14,6 +14,7 @@ import typer
 from .._printable import literal
 from ._common import (
     EXIT_CHANGES,
+    EnvOpt,
     FileArg,
     Format,
     Invocation,
@@ -45,12 +46,13 @@ def drift(
             "each target (the snapshot plan --refresh=auto trusts); a stale one is drift.",
         ),
     ] = False,
+    env: EnvOpt = None,
 ) -> None:
     """Read-only check for CI: exit 0 in sync, 2 drifted (with which side moved), 1 error."""
     from ..render import render_drift_markdown, render_drift_text
 
-    inv = Invocation(file, tuple(target or ()), state, sandbox, sandbox_url)
-    with open_reconciler(file, target, state, sandbox, sandbox_url) as rec:
+    inv = Invocation(file, tuple(target or ()), state, sandbox, sandbox_url, env)
+    with open_reconciler(file, target, state, sandbox, sandbox_url, env) as rec:
         check = run_command(rec.drift(full=full))
     check = dataclasses.replace(check, plan=with_path(check.plan, file))
     if format is Format.json:
@@ -80,12 +82,13 @@ def refresh(
     sandbox: SandboxOpt = False,
     sandbox_url: SandboxUrlOpt = None,
     lock_wait: LockWaitOpt = 0.0,
+    env: EnvOpt = None,
 ) -> None:
     """Record in the state store what each target holds now, from a full read; nothing is
     written to the platform (Terraform's apply -refresh-only). Phases the platform cannot read
     (Epsilon segments and access) are kept as last applied."""
     with (
-        open_reconciler(file, target, state, sandbox, sandbox_url) as rec,
+        open_reconciler(file, target, state, sandbox, sandbox_url, env) as rec,
         rec.hold_locks(lock_wait, purpose="refresh"),
     ):
         done = run_command(rec.refresh())

@@ -13,6 +13,7 @@ import typer
 
 from .._printable import literal
 from ._common import (
+    EnvOpt,
     FileArg,
     SandboxOpt,
     StateOpt,
@@ -31,14 +32,15 @@ def explain(
     state: StateOpt = None,
     sandbox: SandboxOpt = False,
     format: Annotated[ValidateFormat, typer.Option("--format", "-f")] = ValidateFormat.text,
+    env: EnvOpt = None,
 ) -> None:
     """Which segments a customer is in, on which targets, and which rule or file put them there;
     the values its rules read; per target, whether it is a member now and after the plan."""
     from ..config import explain_customer, load
 
-    config = load(file)
+    config = load(file, env=env)
     found = explain_customer(config, customer_id)
-    path = state_path(config.path, state, sandbox)
+    path = state_path(config.path, state, sandbox, env)
     targets = _targets(config, found, path)
     if format is ValidateFormat.json:
         write_json({**_as_json(found, targets, config), "applied": path.is_file()})

@@ -13,11 +13,13 @@ from rich.table import Table
 
 from .._printable import literal
 from ._common import (
+    EnvOpt,
     FileArg,
     SandboxOpt,
     StateOpt,
     TargetOpt,
     ValidateFormat,
+    environment_name,
     fail,
     out,
     state_path,
@@ -64,6 +66,7 @@ def history(
     format: Annotated[
         ValidateFormat, typer.Option("--format", "-f", help="Output format.")
     ] = ValidateFormat.text,
+    env: EnvOpt = None,
 ) -> None:
     """Segment sizes over time, as each apply left them (read from the state store)."""
     from ..statestore import StateStore
@@ -73,7 +76,7 @@ def history(
             f"{file}: no such config file (usage: reconcile history [FILE] [SEGMENT]; the "
             "state store is found next to the config)"
         )
-    path = state_path(file.resolve(), state, sandbox)
+    path = state_path(file.resolve(), state, sandbox, environment_name(file, env))
     if not path.is_file():
         fail(f"{path}: no state store yet (nothing was applied with this config)")
     store = StateStore(path)

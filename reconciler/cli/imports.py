@@ -10,6 +10,7 @@ import typer
 
 from .._printable import literal
 from ._common import (
+    EnvOpt,
     FileArg,
     LockWaitOpt,
     SandboxOpt,
@@ -36,6 +37,7 @@ def import_(
     sandbox: SandboxOpt = False,
     sandbox_url: SandboxUrlOpt = None,
     lock_wait: LockWaitOpt = 0.0,
+    env: EnvOpt = None,
 ) -> None:
     """Write a config from a target's remote state that plans to zero changes: every segment
     it holds, with its members (under the target's apply lock)."""
@@ -47,7 +49,7 @@ def import_(
     if out_file.exists():
         fail(f"{out_file} exists; choose another --out or remove it")
     with (
-        open_reconciler(file, [target], state, sandbox, sandbox_url) as rec,
+        open_reconciler(file, [target], state, sandbox, sandbox_url, env) as rec,
         contextlib.closing(
             StateStore(state_path(out_file, state, sandbox or bool(sandbox_url)))
         ) as store,

@@ -13,6 +13,7 @@ from .._printable import literal
 from ._common import (
     EXIT_CHANGES,
     EXIT_ERROR,
+    EnvOpt,
     FileArg,
     Format,
     Invocation,
@@ -55,12 +56,13 @@ def plan(
     sandbox: SandboxOpt = False,
     sandbox_url: SandboxUrlOpt = None,
     full: Annotated[bool, typer.Option("--full", help="List every change in text output.")] = False,
+    env: EnvOpt = None,
 ) -> None:
     """Show what apply would change: segments → access → customers → links.
 
     Exits 1 when apply would refuse the plan as it stands (prevent_destroy, a safety threshold,
     a segment's guard), after saying why and how to accept each refusal."""
-    with open_reconciler(file, target, state, sandbox, sandbox_url) as rec:
+    with open_reconciler(file, target, state, sandbox, sandbox_url, env) as rec:
         result = run_command(rec.plan(refresh_mode(refresh)))
     result = with_path(result, file)
     if out_file:
@@ -68,7 +70,7 @@ def plan(
 
         save_plan(result, out_file, file)
         err.print(f"[dim]Plan saved to {literal(out_file)}[/dim]")
-    inv = Invocation(file, tuple(target or ()), state, sandbox, sandbox_url)
+    inv = Invocation(file, tuple(target or ()), state, sandbox, sandbox_url, env)
     render_plan(result, format, full, inv.command("plan", "--format", "json"))
     if not result.verdict.safe:
         refuse(result.verdict.blocking)

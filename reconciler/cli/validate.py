@@ -20,37 +20,62 @@ def validate(
     format: Annotated[
         ValidateFormat, typer.Option("--format", "-f", help="Report format.")
     ] = ValidateFormat.text,
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env",
+            envvar="RECONCILE_ENV",
+            help="Check this environment of each file (default: every one it declares).",
+        ),
+    ] = None,
 ) -> None:
     """Check config files: schema, then meaning. Every problem is reported, located."""
-    from ..config import load, resolve
-
     report: list[dict[str, Any]] = []
     failed = False
     for file in files or [Path("audiences.yaml")]:
-        try:
-            config = load(file)
-            resolve(config)  # the data files' ids are checked as the members are resolved
-        except ConfigError as exc:
-            failed = True
-            report.append(
-                {"file": str(file), "valid": False, "problems": [p.as_dict() for p in exc.problems]}
-            )
-            if format is ValidateFormat.text:
-                for problem in exc.problems:
-                    err.print(literal(problem))
-                err.print(f"[red]{literal(file)}: {len(exc.problems)} problem(s) found.[/red]")
-            continue
-        report.append({"file": str(file), "valid": True, "problems": [], "digest": config.digest})
-        if format is ValidateFormat.text:
-            err.print(
-                f"[green]{literal(file)} is valid:[/green] {len(config.segments)} segment(s), "
-                f"{len(config.targets)} target(s)."
-            )
+        for name in [env] if env else _environments(file):
+            failed |= not _check(file, name, format, report)
     if format is ValidateFormat.json:
         problems = [p for r in report for p in r["problems"]]
         write_json({"valid": not failed, "problems": problems, "files": report})
     if failed:
         raise typer.Exit(EXIT_ERROR)
+
+
+def _environments(file: Path) -> list[str | None]:
+    """Every environment ``file`` declares (``[None]``: none, or it cannot be read: then the
+    load reports why)."""
+    from ..config import environments
+
+    try:
+        return list(environments(file)) or [None]
+    except ConfigError:
+        return [None]
+
+
+def _check(file: Path, env: str | None, format: ValidateFormat, report: list[Any]) -> bool:
+    """Validate ``file`` in ``env``, print and add to ``report`` what was found; valid?"""
+    from ..config import load, resolve
+
+    label = f"{file} (environment {env})" if env else str(file)
+    entry: dict[str, Any] = {"file": str(file)} | ({"environment": env} if env else {})
+    try:
+        config = load(file, env=env)
+        resolve(config)  # the data files' ids are checked as the members are resolved
+    except ConfigError as exc:
+        report.append(entry | {"valid": False, "problems": [p.as_dict() for p in exc.problems]})
+        if format is ValidateFormat.text:
+            for problem in exc.problems:
+                err.print(literal(problem))
+            err.print(f"[red]{literal(label)}: {len(exc.problems)} problem(s) found.[/red]")
+        return False
+    report.append(entry | {"valid": True, "problems": [], "digest": config.digest})
+    if format is ValidateFormat.text:
+        err.print(
+            f"[green]{literal(label)} is valid:[/green] {len(config.segments)} segment(s), "
+            f"{len(config.targets)} target(s)."
+        )
+    return True
 
 
 def schema(

@@ -5,6 +5,7 @@
 ::
 
     config = load("audiences.yaml")        # ConfigError(problems) with EVERY problem found
+    config = load("audiences.yaml", env="staging")   # one of its environments
     desired = resolve(config)              # {target name: State}
     explain(config, "cust_00042")          # [Reason(segment_id, targets, via, detail, location)]
     schema_text()                          # the JSON Schema, for editors and `reconcile schema`
@@ -12,8 +13,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+from ._environments import ENV_VAR, declared, select
 from ._explain import Explanation, explain, explain_customer
 from ._limits import MAX_FILE_BYTES
 from ._model import (
@@ -36,6 +39,7 @@ from ._targets import TARGET_TYPES, TargetType, target_type
 from ._yaml import load_yaml
 
 __all__ = [
+    "ENV_VAR",
     "TARGET_TYPES",
     "Config",
     "CustomerSource",
@@ -50,6 +54,8 @@ __all__ = [
     "SourceRule",
     "TargetConfig",
     "TargetType",
+    "check_environment",
+    "environments",
     "explain",
     "explain_customer",
     "load",
@@ -59,12 +65,28 @@ __all__ = [
 ]
 
 
-def load(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> Config:
-    """Read and validate a configuration file.
+def load(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, env: str | None = None) -> Config:
+    """Read and validate a configuration file; ``env``: the environment to load it in (one
+    it declares; required when it declares any, see ``environments:``).
 
     Raises :class:`~reconciler.exceptions.ConfigError` carrying every problem found, each located
     as ``file:line:col: field.path: message``.
     """
-    doc = load_yaml(Path(path), max_bytes=max_bytes)
+    doc = select(load_yaml(Path(path), max_bytes=max_bytes), env)
     schema_problems = validate_schema(doc.data, doc.locations, str(doc.path))
-    return analyse(doc, schema_problems)
+    config = analyse(doc, schema_problems)
+    return dataclasses.replace(config, environment=env) if env else config
+
+
+def environments(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, ...]:
+    """The environments a configuration file declares, in the order written (a
+    :class:`~reconciler.exceptions.ConfigError` when it cannot be read as YAML)."""
+    return declared(load_yaml(Path(path), max_bytes=max_bytes))
+
+
+def check_environment(path: str | Path, env: str | None) -> str | None:
+    """``env``, once checked against the environments the file declares (a located
+    :class:`~reconciler.exceptions.ConfigError` as :func:`load` raises), without the rest of
+    the checks of :func:`load`."""
+    select(load_yaml(Path(path)), env)
+    return env

@@ -7,12 +7,12 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..exceptions import ConfigError, Problem
+from ..exceptions import ConfigError, Problem, SecretError
 from ._analyser import Analyser
 from ._locations import NodePath
 from ._model import Guard, Safety, TargetConfig
 from ._schema import validate_branch
-from ._secrets import env_var
+from ._secrets import FILE_PREFIX, env_var, read_secret_file, secret_file
 from ._targets import TARGET_TYPES as TARGET_KINDS
 from ._targets import TargetType, branch, target_type
 
@@ -93,15 +93,14 @@ class TargetChecks(Analyser):
                         self.report((*node, key), why)
                     value = value.rstrip("/")
                 settings[key] = value
-            credentials = {
-                field: env_var(raw[field]) for field in ttype.credentials if field in raw
-            }
+            credentials, file_secrets = self.credentials(node, raw, ttype)
             safety_raw = raw.get("safety") or {}
             out[name] = TargetConfig(
                 name=name,
                 type=ttype.name,
                 settings=MappingProxyType(settings),
                 credentials=MappingProxyType(credentials),
+                file_secrets=MappingProxyType(file_secrets),
                 prune=bool(raw.get("prune", False)),
                 prune_prefix=raw.get("prune_prefix"),
                 safety=Safety(
@@ -111,6 +110,30 @@ class TargetChecks(Analyser):
                 ),
             )
         return out
+
+    def credentials(
+        self, node: NodePath, raw: Mapping[str, Any], ttype: TargetType
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The credential references of a target (field → variable, or ``file:`` and the
+        absolute path), and the
+        values of its ``${file:PATH}`` ones, read now; a file that cannot be read is reported
+        at its field, by path, never by content."""
+        refs: dict[str, str] = {}
+        values: dict[str, str] = {}
+        for field in ttype.credentials:
+            if field not in raw:
+                continue
+            shown = secret_file(raw[field])
+            if shown is None:
+                refs[field] = env_var(raw[field])
+                continue
+            path = self.doc.path.parent.resolve() / shown  # or absolute
+            refs[field] = FILE_PREFIX + str(path)
+            try:
+                values[field] = read_secret_file(path, shown)
+            except SecretError as exc:
+                self.report((*node, field), str(exc))
+        return refs, values
 
     def target_type(self, node: NodePath, raw: Mapping[str, Any]) -> TargetType | None:
         """The type of the target at ``node``, from its provider's declaration; a type named

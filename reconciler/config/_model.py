@@ -35,7 +35,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class TargetConfig:
-    """One named target; ``credentials`` maps a credential field to an ENV VAR NAME, not a value."""
+    """One named target; ``credentials`` maps a credential field to an ENV VAR NAME, not a value
+    (or to ``file:PATH`` for a ``${file:PATH}`` reference, whose value was read at load)."""
 
     name: str
     type: str
@@ -44,14 +45,21 @@ class TargetConfig:
     prune: bool = False
     prune_prefix: str | None = None
     safety: Safety = field(default_factory=Safety)
+    #: the values of the ``${file:PATH}`` credentials, by field (never shown: not in the repr)
+    file_secrets: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False, compare=False
+    )
 
     def credential(self, name: str, environ: Mapping[str, str] | None = None) -> str:
-        """The value of credential ``name``, read from its environment variable.
+        """The value of credential ``name``, read from its environment variable (or from its
+        file, when the config was loaded).
 
         Raises :class:`SecretError` naming the variable (never a value) when it is unset or empty,
         and :class:`KeyError` when this target has no such credential field.
         """
         var = self.credentials[name]
+        if name in self.file_secrets:
+            return self.file_secrets[name]
         return read_secret(
             var, os.environ if environ is None else environ, what=f"{name} of target {self.name}"
         )
@@ -59,7 +67,11 @@ class TargetConfig:
     def check_credentials(self, environ: Mapping[str, str] | None = None) -> None:
         """Raise :class:`SecretError` listing every unset credential variable of this target."""
         env = os.environ if environ is None else environ
-        missing = [var for var in self.credentials.values() if not env.get(var)]
+        missing = [
+            var
+            for name, var in self.credentials.items()
+            if name not in self.file_secrets and not env.get(var)
+        ]
         if missing:
             raise SecretError(
                 f"target {self.name}: environment variable(s) not set: {', '.join(missing)}"
@@ -214,6 +226,8 @@ class Config:
     locations: Locations = field(default_factory=Locations, repr=False, compare=False)
     #: the Spark session of the ``engine: spark`` sources (None when there are none)
     spark: SparkSettings | None = None
+    #: the environment it was loaded in (None: the config declares none)
+    environment: str | None = None
 
     @property
     def digest(self) -> str:

@@ -116,7 +116,9 @@ def _message(error: ValidationError, path: NodePath) -> str:
         pattern = error.validator_value
         if pattern == SECRET_PATTERN:
             # never echo the value: it may be a real secret
-            return "credentials must be an ${ENV_VAR} reference, not a literal value"
+            return (
+                "credentials must be an ${ENV_VAR} or ${file:PATH} reference, not a literal value"
+            )
         title = sch.get("title", "value")
         if "\\t\\r\\n" in pattern:
             return (

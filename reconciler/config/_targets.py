@@ -26,7 +26,9 @@ __all__ = ["GUARDS", "TARGET_TYPES", "TargetType", "branch", "target_def", "targ
 
 _URL_PATTERN = r"^https?://[^\s]+$"
 _CREDENTIAL_NOTE = (
-    " Only an environment-variable reference `${NAME}` is accepted; a literal value is an error."
+    " Only a reference is accepted: `${NAME}` (an environment variable) or `${file:PATH}` (a "
+    "file holding the secret, such as a mounted Docker or Kubernetes secret; PATH relative to "
+    "this YAML file or absolute; a trailing newline is trimmed); a literal value is an error."
 )
 _PATH_NOTE = (
     ", relative to this YAML file; it must resolve inside this YAML file's folder (symlinks "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,12 +79,23 @@ ConfigOption = Annotated[
     ),
 ]
 
+EnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        envvar="RECONCILE_ENV",
+        help="The environment of --config whose sandbox this is (the one --sandbox --env uses).",
+    ),
+]
 
-def _db(db: Path | None, config: Path) -> Path:
-    """``--db``, or the sandbox of ``config`` by the rule every command shares."""
+
+def _db(db: Path | None, config: Path, env: str | None = None) -> Path:
+    """``--db``, or the sandbox of ``config`` (in ``env``) by the rule every command shares."""
     from reconciler.runtime import sandbox_paths
 
-    path = db if db is not None else sandbox_paths(config)[0]
+    if env and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", env):
+        raise SandboxError(f"--env {env!r} is not an environment name")
+    path = db if db is not None else sandbox_paths(config, env)[0]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -111,10 +123,11 @@ def serve_command(
         float, typer.Option(help="Management API requests per second per endpoint (0 = unlimited).")
     ] = 3.0,
     quiet: Annotated[bool, typer.Option(help="Print nothing.")] = False,
+    env: EnvOption = None,
 ) -> None:
     """Serve both platforms until Ctrl-C."""
     try:
-        db = _db(db, config)
+        db = _db(db, config, env)
         rules = parse_fault_spec(faults) if faults else ()
         sandbox_app = build_app(db, faults=rules, talonone_rate_limit=talonone_rate_limit)
         sock = _bind(port)
@@ -145,10 +158,11 @@ def seed_command(
     ] = None,
     db: DbOption = None,
     config: ConfigOption = Path("audiences.yaml"),
+    env: EnvOption = None,
 ) -> None:
     """Load a starting remote state (upsert) into the sandbox database."""
     try:
-        db = _db(db, config)
+        db = _db(db, config, env)
         if file is None:
             data: Any = DEMO_STATE
         else:
@@ -163,10 +177,12 @@ def seed_command(
 
 
 @app.command("reset")
-def reset_command(db: DbOption = None, config: ConfigOption = Path("audiences.yaml")) -> None:
+def reset_command(
+    db: DbOption = None, config: ConfigOption = Path("audiences.yaml"), env: EnvOption = None
+) -> None:
     """Empty the sandbox database."""
     try:
-        db = _db(db, config)
+        db = _db(db, config, env)
         store = Store(db)
         store.reset()
         store.close()

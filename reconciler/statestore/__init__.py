@@ -6,14 +6,27 @@ It is a SQLite file, by default ``.reconcile/state.db`` next to the config: the 
 halfway is resumed by re-reading the remote and re-planning, and the journal says what the
 earlier run did. Membership (customers and links: the bulk, millions of rows) is also kept as a
 columnar snapshot (:mod:`.snapshot`), and each target has an ``flock`` apply lock
-(:mod:`.lock`). Each apply also records the size of every managed segment (:mod:`.history`).
+(:mod:`.lock`). :mod:`.inspect` reads it for people (``reconcile state``); each apply records
+the size of every managed segment (:mod:`.history`). The database carries a schema version and
+is migrated forward when opened (:mod:`._db`).
 """
 
 from __future__ import annotations
 
+from ._db import SCHEMA_VERSION
 from .history import SizeRecord
-from .journal import RunRecord
+from .inspect import SegmentRecord, TargetSummary
+from .journal import RunRecord, StepRecord
 from .snapshot import Snapshot
 from .store import StateStore
 
-__all__ = ["RunRecord", "SizeRecord", "Snapshot", "StateStore"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "RunRecord",
+    "SegmentRecord",
+    "SizeRecord",
+    "Snapshot",
+    "StateStore",
+    "StepRecord",
+    "TargetSummary",
+]

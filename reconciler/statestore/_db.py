@@ -1,4 +1,18 @@
-"""The state store's SQLite database: its schema, one write transaction, one consistent read."""
+"""The state store's SQLite database: its schema and its version, one write transaction, one
+consistent read.
+
+The schema has a version (SQLite's ``PRAGMA user_version``), and a store is brought up to this
+release's version when it is opened, in one transaction:
+
+- :data:`_SCHEMA` holds every table as first released, and the tables added since, each
+  ``CREATE ... IF NOT EXISTS``: a new table needs no migration step, an older store simply gets
+  it;
+- :data:`MIGRATIONS` changes existing tables, step by step: ``MIGRATIONS[i]`` takes a store
+  from version ``i + 1`` to ``i + 2``. Every store runs them, a new one included, so there is
+  one path to the current shape and every step is exercised by every test;
+- a store written before versions were recorded reads ``user_version`` 0: it is version 1;
+- a store newer than this release (a later version wrote it) is refused, never modified.
+"""
 
 from __future__ import annotations
 
@@ -45,7 +59,32 @@ CREATE TABLE IF NOT EXISTS batches (
 CREATE TABLE IF NOT EXISTS sizes (
     target TEXT NOT NULL, segment TEXT NOT NULL, run_id INTEGER NOT NULL, at REAL NOT NULL,
     members INTEGER NOT NULL, PRIMARY KEY (target, segment, run_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS runs_by_target ON runs(target, started);
 """
+
+#: the changes to existing tables, in order: ``MIGRATIONS[i]`` takes version i + 1 to i + 2
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1 -> 2: when each segment was last recorded (``reconcile state show``)
+    ("ALTER TABLE segments ADD COLUMN updated REAL",),
+)
+
+#: the schema version this release writes (and the newest it opens)
+SCHEMA_VERSION = 1 + len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of ``script``, one by one (``executescript`` would commit the
+    transaction the schema is set up in)."""
+    out: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            out.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        out.append(pending.strip())
+    return out
 
 
 def split(segments: str) -> list[str]:
@@ -70,9 +109,47 @@ class Database:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise StateStoreError(f"cannot open the state store {self.path}: {exc}") from exc
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        """Bring the store to :data:`SCHEMA_VERSION` in one transaction (nothing of it is kept
+        when a step fails); refuse a store a newer release wrote."""
+        if self.schema_version == SCHEMA_VERSION:  # the common case: new tables, if any
+            self._db.executescript(_SCHEMA)
+            return
+        self._db.execute("BEGIN IMMEDIATE")  # another process may be migrating it too
+        found = 1
+        try:
+            found = max(self.schema_version, 1)
+            if found > SCHEMA_VERSION:
+                raise StateStoreError(
+                    f"the state store {self.path} has schema version {found}, newer than this "
+                    f"audience-reconciler reads (up to {SCHEMA_VERSION}): a later release wrote "
+                    "it; upgrade audience-reconciler (the store was left as it is)"
+                )
+            for statement in _statements(_SCHEMA):
+                self._db.execute(statement)
+            for step in MIGRATIONS[found - 1 :]:
+                for statement in step:
+                    self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StateStoreError(
+                    f"cannot bring the state store {self.path} from schema version {found} to "
+                    f"{SCHEMA_VERSION}: {exc} (it was left as it was)"
+                ) from exc
+            raise
 
     def close(self) -> None:
         self._db.close()

@@ -6,10 +6,15 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ._db import Database
 
-__all__ = ["Journal", "RunRecord"]
+__all__ = ["Journal", "RunRecord", "StepRecord"]
+
+#: the statuses of a run that did not end by itself: the process died (``running``, until the
+#: next apply on the target closes it) or it was stopped
+UNFINISHED = ("running", "interrupted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +28,35 @@ class RunRecord:
     batches: int
     items_ok: int
     items_failed: int
+    #: what the run reported at its end (applied, failed, requests, retries, unsent)
+    summary: dict[str, object] | None = None
+
+    @property
+    def unfinished(self) -> bool:
+        """The run did not end by itself (its process died, or it was stopped)."""
+        return self.finished is None or self.status in UNFINISHED
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """The batches a run sent in one step (a phase and action), added up."""
+
+    step: str
+    batches: int
+    size: int
+    ok: int
+    failed: int
+    first: float
+    last: float
+
+
+def _run(*row: Any) -> RunRecord:
+    """A row of :meth:`Journal._runs` as a record (the summary decoded)."""
+    run_id, target, digest, started, finished, status, batches, ok, failed, summary = row
+    decoded = json.loads(summary) if summary else None
+    return RunRecord(
+        run_id, target, digest, started, finished, status, batches, ok, failed, decoded
+    )
 
 
 class Journal(Database):
@@ -59,14 +93,54 @@ class Journal(Database):
         return [r for r in self.runs(target) if r.finished is None]
 
     def runs(self, target: str) -> list[RunRecord]:
+        return self._runs("WHERE r.target=? GROUP BY r.id ORDER BY r.id", (target,))
+
+    def _runs(self, where: str, params: tuple[object, ...]) -> list[RunRecord]:
         rows = self._db.execute(
             "SELECT r.id, r.target, r.plan_digest, r.started, r.finished, r.status, "
-            "COUNT(b.seq), COALESCE(SUM(b.ok), 0), COALESCE(SUM(b.failed), 0) "
-            "FROM runs r LEFT JOIN batches b ON b.run_id = r.id WHERE r.target=? "
-            "GROUP BY r.id ORDER BY r.id",
-            (target,),
+            "COUNT(b.seq), COALESCE(SUM(b.ok), 0), COALESCE(SUM(b.failed), 0), r.summary "
+            f"FROM runs r LEFT JOIN batches b ON b.run_id = r.id {where}",
+            params,
         )
-        return [RunRecord(*row) for row in rows]
+        return [_run(*row) for row in rows]
+
+    def recent_runs(self, targets: list[str] | None = None, limit: int = 20) -> list[RunRecord]:
+        """The ``limit`` latest runs (of ``targets``, or all), those that did not end by
+        themselves first, then newest first."""
+        names = sorted(set(targets)) if targets else []
+        where = f"WHERE r.target IN ({','.join('?' * len(names))})" if names else ""
+        return self._runs(
+            f"{where} GROUP BY r.id ORDER BY (r.finished IS NULL OR r.status IN "
+            f"({','.join('?' * len(UNFINISHED))})) DESC, r.id DESC LIMIT ?",
+            (*names, *UNFINISHED, limit),
+        )
+
+    def last_run(self, target: str) -> RunRecord | None:
+        found = self._runs("WHERE r.target=? GROUP BY r.id ORDER BY r.id DESC LIMIT 1", (target,))
+        return found[0] if found else None
+
+    def run_steps(self, run_id: int) -> list[StepRecord]:
+        """The batches of run ``run_id``, added up per step, in the order first sent."""
+        rows = self._db.execute(
+            "SELECT step, COUNT(*), SUM(size), SUM(ok), SUM(failed), MIN(at), MAX(at) "
+            "FROM batches WHERE run_id=? GROUP BY step ORDER BY MIN(seq)",
+            (run_id,),
+        )
+        return [StepRecord(*row) for row in rows]
+
+    def prune_journal(self, before: float) -> tuple[int, int]:
+        """Forget the runs that ended before ``before`` (a Unix time) and their batches; a
+        target's latest run and a run that never ended stay. Returns (runs, batches) removed."""
+        with self._tx():
+            doomed = (
+                "SELECT id FROM runs WHERE finished IS NOT NULL AND finished < ? "
+                "AND id NOT IN (SELECT MAX(id) FROM runs GROUP BY target)"
+            )
+            batches = self._db.execute(
+                f"DELETE FROM batches WHERE run_id IN ({doomed})", (before,)
+            ).rowcount
+            runs = self._db.execute(f"DELETE FROM runs WHERE id IN ({doomed})", (before,)).rowcount
+        return runs, batches
 
     def close_interrupted(self, target: str) -> None:
         self._journal(

@@ -8,6 +8,7 @@ acknowledged — never at the end of a run, so a crash loses nothing.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from . import lock as _lock
 from ._db import SEP as _SEP
 from ._db import split as _split
 from .history import History
-from .journal import Journal
+from .inspect import Inspection
 from .snapshot import Snapshots
 
 __all__ = ["StateStore"]
@@ -27,7 +28,7 @@ __all__ = ["StateStore"]
 log = logger("statestore")
 
 
-class StateStore(Snapshots, Journal, History):
+class StateStore(Snapshots, Inspection, History):
     """Last-applied state per target, the run journal, segment sizes over time and
     per-target locks."""
 
@@ -67,8 +68,7 @@ class StateStore(Snapshots, Journal, History):
                 "SELECT segments FROM links WHERE target=? AND customer=?", (target, customer)
             ).fetchone()
             known = row is not None or (
-                q("SELECT 1 FROM customers WHERE target=? AND id=?", (target, customer))
-                .fetchone()
+                q("SELECT 1 FROM customers WHERE target=? AND id=?", (target, customer)).fetchone()
                 is not None
             )
         if not known:
@@ -124,10 +124,11 @@ class StateStore(Snapshots, Journal, History):
         match change:
             case SegmentChange(action=Action.CREATE | Action.UPDATE, after=Segment() as seg):
                 x(
-                    "INSERT INTO segments(target, id, name, description) VALUES (?,?,?,?) "
-                    "ON CONFLICT(target, id) DO UPDATE SET name=excluded.name, "
-                    "description=excluded.description",
-                    (target, seg.id, seg.name, seg.description),
+                    "INSERT INTO segments(target, id, name, description, updated) "
+                    "VALUES (?,?,?,?,?) ON CONFLICT(target, id) DO UPDATE SET "
+                    "name=excluded.name, description=excluded.description, "
+                    "updated=excluded.updated",
+                    (target, seg.id, seg.name, seg.description, time.time()),
                 )
             case SegmentChange(action=Action.DELETE | Action.FORGET, key=seg_id):
                 x("DELETE FROM segments WHERE target=? AND id=?", (target, seg_id))
@@ -179,6 +180,18 @@ class StateStore(Snapshots, Journal, History):
             rest = [s for s in segs.split(_SEP) if s != seg_id]
             self._record_one(target, LinkChange(customer, frozenset(), frozenset(rest)))
 
+    def forget(self, target: str, segment: str) -> bool:
+        """Drop ``segment`` of ``target`` from the record (its fields, access list and links),
+        the platform untouched: the next plan sees it as never applied. ``False`` when the
+        record holds no such segment."""
+        if segment not in self.managed_segments(target):
+            return False
+        self.record(target, [SegmentChange(Action.FORGET, segment, None, None)])
+        if self._snapshot_meta(target) is not None:
+            self.checkpoint(target)  # the links dropped, folded into the columnar snapshot
+        log.info("%s: segment %s forgotten by the state store", target, segment)
+        return True
+
     def replace(self, target: str, state: State) -> None:
         """Overwrite the last-applied state of ``target`` (import, or a full refresh)."""
         with self._tx():
@@ -190,9 +203,10 @@ class StateStore(Snapshots, Journal, History):
             ).fetchall()
             for table in ("segments", "access", "customers", "links", "dirty", "snapshots"):
                 self._db.execute(f"DELETE FROM {table} WHERE target=?", (target,))
+            now = time.time()
             self._db.executemany(
-                "INSERT INTO segments(target, id, name, description) VALUES (?,?,?,?)",
-                [(target, s.id, s.name, s.description) for s in state.segments.values()],
+                "INSERT INTO segments(target, id, name, description, updated) VALUES (?,?,?,?,?)",
+                [(target, s.id, s.name, s.description, now) for s in state.segments.values()],
             )
             # prevent_destroy is the config's promise, not a fact of the remote: it survives
             self._db.executemany(
