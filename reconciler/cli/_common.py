@@ -43,6 +43,25 @@ class Format(StrEnum):
     markdown = "markdown"
 
 
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class LogLevel(StrEnum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+
+
+def plain() -> None:
+    """No colour from here on: the consoles, the help, and the commands this one starts."""
+    os.environ["NO_COLOR"] = "1"
+    for console in (out, err):
+        console.no_color = True
+
+
 class ValidateFormat(StrEnum):
     text = "text"
     json = "json"
