@@ -20,6 +20,7 @@ from .. import __version__
 from .._printable import literal
 from ..exceptions import ConfigError, ReconcilerError
 from ._common import EXIT_ERROR, LogFormat, LogLevel, app, err, out, plain
+from ._progress import json_lines
 from ._signals import Signalled, on_signal
 from .apply import apply
 from .drift import drift, refresh
@@ -90,6 +91,7 @@ def _root(
     if no_color:
         plain()
     _logging.configure(verbose, log_format.value, _logging.LEVELS[log_level.value])
+    json_lines(log_format is LogFormat.json)
 
 
 def _mount_subcommands() -> None:
