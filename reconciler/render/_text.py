@@ -34,7 +34,7 @@ def render_text(plan: Plan, *, max_items: int | None = 50) -> str:
                 out.append(f"    [{_COLOUR[m]}]{m} {literal(describe(change))}[/{_COLOUR[m]}]")
             if len(shown) < len(changes):
                 out.append(
-                    f"    [dim]… {len(changes) - len(shown):,} more (--full lists them all, "
+                    f"    [dim]… {len(changes) - len(shown):,} more (--all-changes lists them all, "
                     "--format json gives every change)[/dim]"
                 )
         if tp.unchanged_links:
