@@ -58,10 +58,10 @@ def test_every_running_phase_gets_its_line_and_notes_pass_through() -> None:
     progress = PlainProgress(lines.append, interval=10.0, clock=clock)
     progress(ApplyEvent("eps", "links", "start", 0, 100))
     progress(ApplyEvent("talon", "links", "start", 0, 0))
-    progress(ApplyEvent("eps", "links", "note", message="a \x1b[31mnote"))
+    progress(ApplyEvent("eps", "links", "note", message="a \x1b[31mnote [bold]"))
     clock.now += 10
     progress.tick()
-    assert lines[2] == "eps: a \\x1b[31mnote"  # printed literally
+    assert lines[2] == "eps: a \\x1b[31mnote [bold]"  # printed literally
     assert lines[3:] == [
         "eps: links: 0 of 100 (0%), 0/s, ETA ?",
         "talon: links: 0 of 0 (100%), 0/s, ETA ?",
@@ -81,6 +81,9 @@ def test_progress_as_json_lines() -> None:
     assert [e["event"] for e in events] == ["progress_start", "progress_progress", "progress_end"]
     assert events[1] | {"time": None} == {
         "time": None,
+        "level": "info",
+        "logger": "reconciler.progress",
+        "message": "eps: customers: 250 of 1,000 (25%), 25/s, ETA 0:30",
         "event": "progress_progress",
         "target": "eps",
         "step": "customers",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._printable import literal
+from .._printable import literal, printable
 from ._common import err
 
 __all__ = ["INTERVAL", "PlainProgress", "json_lines", "reporter"]
@@ -111,24 +111,38 @@ class PlainProgress:
         )
 
     def _say(self, kind: str, target: str, step: str, **values: Any) -> None:
-        if self._json:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            body = {"time": stamp, "event": f"progress_{kind}", "target": target, "step": step}
-            self._write(json.dumps({**body, **values}, ensure_ascii=False))
+        """One line: text (written as it is, not through Rich markup), or a JSON object of
+        the shape the JSON log lines have (time, level, logger, message, event, fields)."""
+        text = _text(kind, target, step, values)
+        if not self._json:
+            self._write(printable(text))
             return
-        where = f"{literal(target)}: {step}"
-        if kind == "note":
-            self._write(f"{literal(target)}: {literal(values['message'])}")
-        elif kind == "start":
-            self._write(f"{where}: {values['total']:,} change(s)…")
-        else:
-            share = values["done"] / values["total"] if values["total"] else 1.0
-            line = f"{where}: {values['done']:,} of {values['total']:,} ({share:.0%})"
-            if kind == "end":
-                self._write(f"{line} done in {_duration(values['elapsed'])}")
-            else:
-                eta = "?" if values["eta"] is None else _duration(values["eta"])
-                self._write(f"{line}, {values['rate']:,.0f}/s, ETA {eta}")
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        body = {
+            "time": f"{stamp}.{int(now * 1000) % 1000:03d}Z",
+            "level": "info",
+            "logger": "reconciler.progress",
+            "message": text,
+            "event": f"progress_{kind}",
+            "target": target,
+            "step": step,
+        }
+        self._write(json.dumps({**values, **body}, ensure_ascii=False))
+
+
+def _text(kind: str, target: str, step: str, values: dict[str, Any]) -> str:
+    where = f"{target}: {step}"
+    if kind == "note":
+        return f"{target}: {values['message']}"
+    if kind == "start":
+        return f"{where}: {values['total']:,} change(s)…"
+    share = values["done"] / values["total"] if values["total"] else 1.0
+    line = f"{where}: {values['done']:,} of {values['total']:,} ({share:.0%})"
+    if kind == "end":
+        return f"{line} done in {_duration(values['elapsed'])}"
+    eta = "?" if values["eta"] is None else _duration(values["eta"])
+    return f"{line}, {values['rate']:,.0f}/s, ETA {eta}"
 
 
 @contextlib.contextmanager
