@@ -25,7 +25,7 @@ import sys
 import time
 from typing import Literal, TextIO
 
-__all__ = ["FORMATS", "LEVELS", "ROOT", "configure", "fields", "logger"]
+__all__ = ["LEVELS", "ROOT", "configure", "fields", "logger"]
 
 ROOT = "reconciler"
 
@@ -40,7 +40,6 @@ LEVELS = {
     "info": logging.INFO,
     "debug": logging.DEBUG,
 }
-FORMATS = ("text", "json")
 
 #: the attributes every LogRecord has; the others are an event's fields
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}

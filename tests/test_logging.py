@@ -292,7 +292,7 @@ def test_log_format_json_option_and_log_level_variable(
     cfg, env = _sandboxed_config(tmp_path, fresh_sandbox)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("RECONCILE_LOG_LEVEL", "info")
+    monkeypatch.setenv("RECONCILE_LOG_LEVEL", "INFO")  # any case
     done = cli("--log-format", "json", "plan", cfg.name, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     events = _json_events(done.stderr)

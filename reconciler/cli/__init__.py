@@ -67,6 +67,7 @@ def _root(
         typer.Option(
             "--log-format",
             envvar="RECONCILE_LOG_FORMAT",
+            case_sensitive=False,
             help="Log lines as plain text or as JSON, one object per event on stderr.",
         ),
     ] = LogFormat.text,
@@ -75,6 +76,7 @@ def _root(
         typer.Option(
             "--log-level",
             envvar="RECONCILE_LOG_LEVEL",
+            case_sensitive=False,
             help="The least severe events logged when no -v is given.",
         ),
     ] = LogLevel.warning,
