@@ -5,6 +5,10 @@ connection errors, honouring ``Retry-After`` (capped), bounded in attempts and i
 Every write the providers send is idempotent, so a retried request is always safe. Delays go
 through an injectable ``sleep`` so retry tests run instantly.
 
+A host that cannot be reached (the connection refused, the name unknown, no answer to the
+connect within ``connect_timeout``) is retried ``connect_attempts`` times only, and the error
+names the target and the host: a wrong ``base_url`` fails in seconds, not minutes.
+
 Every attempt has one overall deadline (connect, headers and the whole body: httpx's own
 timeouts are per phase, so a server trickling a byte a second would never trip them); the body
 is read streamed, capped and decompressed (:func:`~._reply.read_body`) into a :class:`Reply`.
@@ -22,6 +26,7 @@ import email.utils
 import functools
 import json as jsonlib
 import logging
+import os
 import random
 import ssl
 import time
@@ -37,9 +42,10 @@ from tenacity import (
     stop_after_attempt,
     stop_after_delay,
 )
+from tenacity.stop import stop_base
 
 from . import __version__
-from ._logging import logger
+from ._logging import fields, logger
 from ._redact import Redactor, clip
 from ._reply import ERROR_BODY, MAX_BODY, Reply, read_body
 from .exceptions import CredentialsRefused, RemoteError, StatusError
@@ -63,6 +69,9 @@ class RetryPolicy:
     #: seconds one attempt may take in all (connect, headers, whole body), unless the client
     #: is given its own (a target's ``timeout`` setting)
     timeout: float = 30.0
+    #: attempts, and seconds for each connect, when the host cannot be reached at all
+    connect_attempts: int = 4
+    connect_timeout: float = 10.0
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
@@ -74,9 +83,13 @@ class HttpStats:
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None) -> None:
+    """``kind``: the status (``429``, ``503``), ``timeout``, ``connection`` (a connection
+    dropped) or ``unreachable`` (none could be made)."""
+
+    def __init__(self, message: str, retry_after: float | None, kind: str) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.kind = kind
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -96,7 +109,10 @@ def _retry_after(response: httpx.Response) -> float | None:
 class _RateLimiter:
     """At most ``rate`` request starts per second (a spacing limiter, fair across tasks)."""
 
-    def __init__(self, rate: float, sleep: Callable[[float], Awaitable[None]]) -> None:
+    def __init__(
+        self, rate: float, sleep: Callable[[float], Awaitable[None]], target: str = ""
+    ) -> None:
+        self._target = target
         self._interval = 1.0 / rate
         self._next = 0.0
         self._lock = asyncio.Lock()
@@ -106,10 +122,44 @@ class _RateLimiter:
         async with self._lock:
             now = time.monotonic()
             if self._next > now:
-                log.debug("rate limit: waiting %.3f s before the next request", self._next - now)
-                await self._sleep(self._next - now)
+                wait = self._next - now
+                log.debug(
+                    "rate limit: waiting %.3f s before the next request",
+                    wait,
+                    extra=fields("rate_limit", target=self._target, wait=round(wait, 3)),
+                )
+                await self._sleep(wait)
                 now = time.monotonic()
             self._next = max(now, self._next) + self._interval
+
+
+class _StopUnreachable(stop_base):
+    """A stop: after ``attempts`` when the last one could not connect at all."""
+
+    def __init__(self, attempts: int) -> None:
+        self.attempts = attempts
+
+    def __call__(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        return (
+            isinstance(exc, _Retryable)
+            and exc.kind == "unreachable"
+            and state.attempt_number >= self.attempts
+        )
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The system's reason for a failed connect ("Connection refused", "Name or service not
+    known"), found down the chain of causes (httpx says "All connection attempts failed")."""
+    reason = ""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno is not None:
+            reason = os.strerror(seen.errno) if seen.errno > 0 else str(seen.strerror)
+        seen = seen.__cause__ or seen.__context__
+    return reason
 
 
 @functools.cache
@@ -136,15 +186,19 @@ class Http:
         transport: httpx.AsyncBaseTransport | None = None,
         label: str = "",
         timeout: float | None = None,
+        target: str = "",
     ) -> None:
         #: prefixes messages, e.g. "target 'eps': "
         self.label = f"{label}: " if label else ""
+        #: the target's name, a field of every logged event
+        self.target = target
         self.retry = retry or RetryPolicy()
         #: seconds one attempt may take in all: connect, headers and the whole body
         self.deadline = float(timeout) if timeout else self.retry.timeout
+        self._connect_timeout = min(self.deadline, self.retry.connect_timeout)
         self.stats = HttpStats()
         self._redactor = Redactor(secrets)
-        self._limiter = _RateLimiter(rate_limit, self.retry.sleep) if rate_limit else None
+        self._limiter = _RateLimiter(rate_limit, self.retry.sleep, target) if rate_limit else None
         self._slots = asyncio.Semaphore(max_connections)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -154,7 +208,7 @@ class Http:
                 "Accept-Encoding": "gzip, deflate",
                 **(headers or {}),
             },
-            timeout=self.deadline,
+            timeout=httpx.Timeout(self.deadline, connect=self._connect_timeout),
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
@@ -184,33 +238,14 @@ class Http:
         body over ``max_body`` bytes and :class:`RemoteError` when retries run out."""
         expected = frozenset(expect)
         policy = self.retry
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, _Retryable) and exc.retry_after is not None:
-                return min(exc.retry_after, policy.retry_after_cap)
-            ceiling = min(policy.cap, policy.base * 2 ** (state.attempt_number - 1))
-            return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
-
-        def count(state: RetryCallState) -> None:
-            self.stats.retries += 1
-            if log.isEnabledFor(logging.INFO):
-                exc = state.outcome.exception() if state.outcome else None
-                pause = state.next_action.sleep if state.next_action else 0.0
-                log.info(
-                    "%s",
-                    self.redact(
-                        f"{self.label}{method} {path}: {exc}, retry {state.attempt_number} "
-                        f"in {pause:.2f} s"
-                    ),
-                )
-
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_elapsed),
-            wait=wait,
+            stop=stop_after_attempt(policy.attempts)
+            | stop_after_delay(policy.max_elapsed)
+            | _StopUnreachable(policy.connect_attempts),
+            wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
             sleep=policy.sleep,
-            before_sleep=count,
+            before_sleep=functools.partial(self._retrying, method, path),
             reraise=True,
         )
         try:
@@ -218,13 +253,48 @@ class Http:
                 with attempt:
                     return await self._once(method, path, json, params, headers, expected, max_body)
         except _Retryable as exc:
+            attempts = attempt.retry_state.attempt_number
             message = self.redact(
-                f"{self.label}{method} {path}: {exc} "
-                f"(gave up after {attempt.retry_state.attempt_number} attempts)"
+                f"{self.label}{method} {path}: {exc} (gave up after {attempts} attempts)"
             )
-            log.warning("%s", message)
+            where = self._fields(method, path, status=exc.kind, attempts=attempts)
+            log.warning("%s", message, extra=fields("gave_up", **where))
             raise RemoteError(message) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Seconds before the next attempt: ``Retry-After`` (capped), else full jitter."""
+        policy = self.retry
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, policy.retry_after_cap)
+        ceiling = min(policy.cap, policy.base * 2 ** (state.attempt_number - 1))
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
+
+    def _retrying(self, method: str, path: str, state: RetryCallState) -> None:
+        """Count a retry and log it: the reason, the attempt and the wait."""
+        self.stats.retries += 1
+        if not log.isEnabledFor(logging.INFO):
+            return
+        exc = state.outcome.exception() if state.outcome else None
+        pause = state.next_action.sleep if state.next_action else 0.0
+        kind = exc.kind if isinstance(exc, _Retryable) else type(exc).__name__
+        log.info(
+            "%s",
+            self.redact(
+                f"{self.label}{method} {path}: {exc}, retry {state.attempt_number} in {pause:.2f} s"
+            ),
+            extra=fields(
+                "retry",
+                **self._fields(
+                    method, path, status=kind, attempt=state.attempt_number, wait=round(pause, 3)
+                ),
+            ),
+        )
+
+    def _fields(self, method: str, path: str, **more: object) -> dict[str, object]:
+        """An event's fields about a request: the target, the method and the path (redacted)."""
+        return {"target": self.target, "method": method, "path": self.redact(path), **more}
 
     async def _once(
         self,
@@ -249,7 +319,9 @@ class Http:
                     )
             except TimeoutError:
                 self._count("timeout")
-                raise _Retryable(f"no complete answer within {self.deadline:g} s", None) from None
+                raise _Retryable(
+                    f"no complete answer within {self.deadline:g} s", None, "timeout"
+                ) from None
 
     async def _exchange(
         self,
@@ -273,9 +345,15 @@ class Http:
                 self._count(str(status))
                 if log.isEnabledFor(logging.DEBUG):
                     took = (time.monotonic() - began) * 1000
-                    log.debug("%s", self.redact(f"{where}: HTTP {status} in {took:.0f} ms"))
+                    log.debug(
+                        "%s",
+                        self.redact(f"{where}: HTTP {status} in {took:.0f} ms"),
+                        extra=fields(
+                            "request", **self._fields(method, path, status=status, ms=round(took))
+                        ),
+                    )
                 if status in RETRY_STATUSES:
-                    raise _Retryable(f"HTTP {status}", _retry_after(response))
+                    raise _Retryable(f"HTTP {status}", _retry_after(response), str(status))
                 if status in (401, 403):
                     raise CredentialsRefused(
                         f"{where}: HTTP {status}: the platform refused the credentials "
@@ -287,12 +365,8 @@ class Http:
                 content = await read_body(response, ERROR_BODY, where, truncate=True)
             finally:
                 await response.aclose()
-        except httpx.TimeoutException as exc:
-            self._count("timeout")
-            raise _Retryable(f"timed out ({type(exc).__name__})", None) from exc
         except httpx.TransportError as exc:
-            self._count("connection")
-            raise _Retryable(f"connection failed ({type(exc).__name__})", None) from exc
+            raise self._failed(request, exc) from exc
         reply = Reply(status, response.headers, content, where, self.redact)
         text = clip(self.redact(reply.text))
         try:
@@ -300,6 +374,24 @@ class Http:
         except (ValueError, RecursionError):
             body = None
         raise StatusError(f"{where}: HTTP {status} {text}".strip(), status, text, body)
+
+    def _failed(self, request: httpx.Request, exc: httpx.TransportError) -> _Retryable:
+        """The retryable error of a request that got no answer: a host that could not be
+        reached is named (host and port, and the system's reason)."""
+        timeout = isinstance(exc, httpx.TimeoutException)
+        self._count("timeout" if timeout else "connection")
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            url = request.url
+            port = url.port or (443 if url.scheme == "https" else 80)
+            reason = _os_reason(exc) or str(exc) or type(exc).__name__
+            if timeout:
+                reason = f"no answer to the connect within {self._connect_timeout:g} s"
+            return _Retryable(
+                f"cannot connect to {url.host}:{port} ({reason})", None, "unreachable"
+            )
+        if timeout:
+            return _Retryable(f"timed out ({type(exc).__name__})", None, "timeout")
+        return _Retryable(f"connection failed ({type(exc).__name__})", None, "connection")
 
     def _count(self, key: str) -> None:
         self.stats.by_status[key] = self.stats.by_status.get(key, 0) + 1

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._logging import logger
+from ._logging import fields, logger
 from .config import Config, TargetConfig, resolve
 from .exceptions import PlanError, SnapshotError
 from .membership import membership_inputs
@@ -206,6 +206,10 @@ class Reconciler:
         log.info(
             "%s: read (refresh %s) in %.2f s: %d segment(s), %d customer(s)",
             name, refresh.value, read, len(got.segments), len(got.customers),
+            extra=fields(
+                "read", target=name, refresh=refresh.value, seconds=round(read, 3),
+                segments=len(got.segments), customers=len(got.customers),
+            ),
         )  # fmt: skip
         built = build_target_plan(
             name,
@@ -219,7 +223,13 @@ class Reconciler:
             definitions=definitions(self.config, self.store, name),
         )
         took = time.monotonic() - began
-        log.info("%s: diff in %.2f s: %d change(s)", name, took, len(built.changes))
+        log.info(
+            "%s: diff in %.2f s: %d change(s)",
+            name,
+            took,
+            len(built.changes),
+            extra=fields("diff", target=name, seconds=round(took, 3), changes=len(built.changes)),
+        )
         return self._with_history(dataclasses.replace(built, planned_at=self.endpoint(name)))
 
     def _with_history(self, plan: TargetPlan) -> TargetPlan:

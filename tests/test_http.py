@@ -75,6 +75,61 @@ def test_connection_errors_and_timeouts_are_retried() -> None:
     assert http.stats.by_status == {"connection": 2, "timeout": 1, "200": 1}
 
 
+def test_an_unreachable_host_is_named_after_the_connect_attempts() -> None:
+    """A refused connect (or an unknown name, or a connect timeout) is tried
+    ``connect_attempts`` times, not ``attempts``, and the error names the host, the port and
+    the system's reason, found under httpx's "All connection attempts failed"."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        try:
+            raise ConnectionRefusedError(111, "Connect call failed")
+        except OSError as exc:
+            raise httpx.ConnectError("All connection attempts failed", request=request) from exc
+
+    clock = Clock()
+    http = Http(
+        "https://api.example.com",
+        transport=httpx.MockTransport(refuse),
+        retry=RetryPolicy(attempts=8, connect_attempts=3, sleep=clock.sleep),
+        label="target 'eps'",
+        target="eps",
+    )
+    with pytest.raises(RemoteError) as info:
+        run(http.request("GET", "/v1/customers"))
+    assert str(info.value) == (
+        "target 'eps': GET /v1/customers: cannot connect to api.example.com:443 "
+        "(Connection refused) (gave up after 3 attempts)"
+    )
+    assert http.stats.requests == 3
+    assert len(clock.slept) == 2
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("timed out", request=request)
+
+    http = client(slow, Clock(), attempts=8)
+    with pytest.raises(
+        RemoteError,
+        match=r"cannot connect to 127\.0\.0\.1:9 \(no answer to the "
+        r"connect within 10 s\) \(gave up after 4 attempts\)",
+    ):
+        run(http.request("GET", "/x"))
+
+
+def test_a_dropped_connection_gets_every_attempt() -> None:
+    """Only a host that cannot be reached gets fewer attempts: a connection that breaks once
+    made (a restart, a proxy) is retried as often as a 503."""
+
+    def drop(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("Server disconnected", request=request)
+
+    http = client(drop, Clock(), attempts=6)
+    with pytest.raises(
+        RemoteError, match=r"connection failed \(RemoteProtocolError\) \(gave up after 6"
+    ):
+        run(http.request("GET", "/x"))
+    assert http.stats.requests == 6
+
+
 def test_gives_up_with_a_remote_error_after_the_attempts() -> None:
     http = client(lambda req: httpx.Response(502), Clock(), attempts=3)
     with pytest.raises(RemoteError, match="gave up after 3 attempts"):

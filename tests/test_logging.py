@@ -209,3 +209,120 @@ def test_the_cli_verbose_option_logs_to_stderr(tmp_path: Path) -> None:
     assert re.search(r"^DEBUG reconciler.http: target 'eps': GET ", loud.stderr, re.M)
     for secret in Credentials().as_dict().values():
         assert secret not in loud.stderr
+
+
+def _sandboxed_config(folder: Path, sandbox: Sandbox) -> tuple[Path, dict[str, str]]:
+    """The scenario's config pointed at ``sandbox`` as a real platform would be (its URLs in
+    the YAML, its credentials in the environment), and that environment."""
+    cfg = write_config(folder, ["epsilon", "talonone"])
+    text = cfg.read_text()
+    never = "http://127.0.0.1:9/never-used"
+    text = text.replace(f"base_url: {never}", f"base_url: {sandbox.epsilon_url}", 1)
+    text = text.replace(f"base_url: {never}", f"base_url: {sandbox.talonone_url}", 1)
+    text = text.replace(
+        f"management_url: {never}",
+        f"management_url: {sandbox.talonone_management_url}\n    management_rps: 1000",
+    )
+    assert never not in text
+    cfg.write_text(text)
+    creds = Credentials()
+    env = {
+        "SCENARIO_EPSILON_TOKEN": creds.epsilon_bearer_token,
+        "SCENARIO_EPSILON_KEY": creds.epsilon_api_key,
+        "SCENARIO_TALON_KEY": creds.talonone_api_key,
+        "SCENARIO_TALON_MGMT": creds.talonone_management_key,
+    }
+    return cfg, env
+
+
+def _json_events(stderr: str) -> list[dict[str, object]]:
+    """Every log line of ``stderr`` as the object it holds (each must be one)."""
+    events = []
+    for line in stderr.splitlines():
+        if line.startswith(("DEBUG ", "INFO ", "WARNING ", "ERROR ")):
+            raise AssertionError(f"a text log line in JSON mode: {line}")
+        if line.startswith("{"):
+            events.append(json.loads(line))
+    return events
+
+
+def test_a_full_apply_logs_json_events_with_fields_and_no_secret(
+    fresh_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh_sandbox.set_faults("rate=1,kinds=500,limit=2,route=POST /epsilon/v1/segments")
+    cfg, env = _sandboxed_config(tmp_path, fresh_sandbox)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RECONCILE_LOG_FORMAT", "json")
+    done = cli("-vv", "apply", cfg.name, "--auto-approve", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    events = _json_events(done.stderr)
+    assert all(str(e["logger"]).startswith("reconciler.") for e in events)
+    by_kind: dict[object, list[dict[str, object]]] = {}
+    for e in events:
+        assert {"time", "level", "logger", "message", "event"} <= set(e), e
+        by_kind.setdefault(e["event"], []).append(e)
+    # the two injected 500s: each retry with its status, attempt and wait
+    retries = by_kind["retry"]
+    assert [(r["target"], r["status"], r["path"]) for r in retries] == 2 * [
+        ("eps", "500", "/v1/segments")
+    ]
+    assert all(r["attempt"] in (1, 2) and isinstance(r["wait"], float) for r in retries)
+    # each request, each batch and each phase, start and end, for both targets
+    assert {r["target"] for r in by_kind["request"]} == {"eps", "talon"}
+    assert {(r["method"], r["status"]) for r in by_kind["request"]} >= {("POST", 500)}
+    batch = by_kind["batch"][0]
+    assert {"target", "step", "size", "status"} <= set(batch)
+    sizes = [b["size"] for b in by_kind["batch"] if (b["target"], b["step"]) == ("eps", "segments")]
+    assert sizes == [1, 1, 1]  # Epsilon creates one segment a request
+    starts = {(e["target"], e["step"]) for e in by_kind["phase_start"]}
+    ends = {(e["target"], e["step"]) for e in by_kind["phase_end"]}
+    assert starts == ends
+    assert ("eps", "segments") in starts
+    assert {e["target"] for e in by_kind["run_end"]} == {"eps", "talon"}
+    # never a credential, in any line of either stream
+    for secret in env.values():
+        assert secret not in done.stderr
+        assert secret not in done.stdout
+
+
+def test_log_format_json_option_and_log_level_variable(
+    fresh_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg, env = _sandboxed_config(tmp_path, fresh_sandbox)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RECONCILE_LOG_LEVEL", "INFO")  # any case
+    done = cli("--log-format", "json", "plan", cfg.name, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    events = _json_events(done.stderr)
+    assert {e["event"] for e in events} >= {"read", "diff"}
+    assert {e["level"] for e in events} <= {"info", "warning", "error"}  # no DEBUG at info
+    diff = next(e for e in events if e["event"] == "diff" and e["target"] == "eps")
+    assert isinstance(diff["changes"], int)
+    assert diff["changes"] > 0
+    bad = cli("--log-format", "xml", "plan", cfg.name, cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "--log-format" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_an_unreachable_host_is_named_promptly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused connection is tried a few times, each try logged, then one line names the
+    target and the host (not eight silent attempts over a quarter of a minute)."""
+    cfg = write_config(tmp_path, ["epsilon"])
+    monkeypatch.setenv("SCENARIO_EPSILON_TOKEN", "t" * 8)
+    monkeypatch.setenv("SCENARIO_EPSILON_KEY", "k" * 8)
+    done = cli("-v", "plan", cfg.name, cwd=tmp_path)
+    assert done.returncode == 1
+    retries = [line for line in done.stderr.splitlines() if "retry" in line]
+    assert len(retries) == 3, done.stderr
+    assert all("target 'eps'" in r and "cannot connect to 127.0.0.1:9" in r for r in retries)
+    error = done.stderr.splitlines()[-1]
+    assert re.fullmatch(
+        r"Error: target 'eps': GET /\S+: cannot connect to 127\.0\.0\.1:9 \(.+\) "
+        r"\(gave up after 4 attempts\)",
+        error,
+    ), done.stderr

@@ -99,7 +99,7 @@ def test_text_of_an_empty_plan_and_shortened_lists() -> None:
         "  customers (5)",
         "    + customer c0",
         "    + customer c1",
-        "    … 3 more (--full lists them all, --format json gives every change)",
+        "    … 3 more (--all-changes lists them all, --format json gives every change)",
     ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .._logging import logger
+from .._logging import fields, logger
 from ..exceptions import BatchRejected, RemoteError
 from ..plan.changes import Action, Change, LinkChange, Phase
 from ..providers.base import ItemResult, Provider
@@ -69,7 +69,14 @@ async def send(provider: Provider, phase: Phase, batch: Sequence[Change]) -> lis
         results = await provider.write(phase, batch)
     except BatchRejected as exc:
         if len(batch) == 1:
-            log.info("%s %s: %s refused: %s", provider.name, phase.value, batch[0].key, exc)
+            log.info(
+                "%s %s: %s refused: %s",
+                provider.name,
+                phase.value,
+                batch[0].key,
+                exc,
+                extra=fields("refused", target=provider.name, phase=phase.value, size=1),
+            )
             return [ItemResult(batch[0].key, False, str(exc))]
         mid = len(batch) // 2
         log.info(
@@ -77,10 +84,20 @@ async def send(provider: Provider, phase: Phase, batch: Sequence[Change]) -> lis
             provider.name,
             phase.value,
             len(batch),
+            extra=fields("split", target=provider.name, phase=phase.value, size=len(batch)),
         )
         return await send(provider, phase, batch[:mid]) + await send(provider, phase, batch[mid:])
     except RemoteError as exc:
-        log.warning("%s %s: a batch of %d failed: %s", provider.name, phase.value, len(batch), exc)
+        log.warning(
+            "%s %s: a batch of %d failed: %s",
+            provider.name,
+            phase.value,
+            len(batch),
+            exc,
+            extra=fields(
+                "batch", target=provider.name, phase=phase.value, size=len(batch), status="failed"
+            ),
+        )
         return [ItemResult(c.key, False, str(exc)) for c in batch]
     if len(results) != len(batch):  # pragma: no cover - provider contract
         raise RemoteError(f"{provider.name}: {len(results)} results for {len(batch)} changes")

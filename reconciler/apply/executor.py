@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import time
 
-from .._logging import logger
+from .._logging import fields, logger
 from ..exceptions import StateStoreError
 from ..plan import TargetPlan
 from ..plan.changes import Change, Phase, Step
@@ -63,7 +63,13 @@ async def apply_target(
         _resume(store, result, report)
         run_id = store.start_run(target, plan_digest)
         status = "failed"
-        log.info("%s: apply run %d starts: %d change(s)", target, run_id, len(plan.changes))
+        log.info(
+            "%s: apply run %d starts: %d change(s)",
+            target,
+            run_id,
+            len(plan.changes),
+            extra=fields("run_start", target=target, run=run_id, changes=len(plan.changes)),
+        )
 
         def finish() -> None:
             _finish(provider, store, run_id, status, result, started)
@@ -102,6 +108,18 @@ async def apply_target(
         result.requests,
         result.retries,
         result.seconds,
+        extra=fields(
+            "run_end",
+            target=target,
+            run=run_id,
+            status=status,
+            applied=result.applied,
+            failed=len(result.failures),
+            unsent=result.unsent,
+            requests=result.requests,
+            retries=result.retries,
+            seconds=round(result.seconds, 3),
+        ),
     )
     return result
 
@@ -172,6 +190,9 @@ async def _run_step(
         step.name,
         total,
         len(changes) - total,
+        extra=fields(
+            "phase_start", target=target, step=step.name, size=total, skipped=len(changes) - total
+        ),
     )
     report(ApplyEvent(target, step.name, "start", 0, total))
     size = provider.capabilities.batch_size.get(phase, 1)
@@ -221,6 +242,15 @@ async def _run_step(
                 len(batch.parts),
                 len(ok),
                 len(bad),
+                extra=fields(
+                    "batch",
+                    target=target,
+                    step=step.name,
+                    size=len(batch.parts),
+                    ok=len(ok),
+                    failed=len(bad),
+                    status="ok" if not bad else "failed" if not ok else "partial",
+                ),
             )
             report(ApplyEvent(target, step.name, "advance", done, total))
 
@@ -239,6 +269,14 @@ async def _run_step(
         done,
         total,
         time.monotonic() - began,
+        extra=fields(
+            "phase_end",
+            target=target,
+            step=step.name,
+            done=done,
+            size=total,
+            seconds=round(time.monotonic() - began, 3),
+        ),
     )
     report(ApplyEvent(target, step.name, "end", done, total))
 

@@ -19,7 +19,8 @@ import typer
 from .. import __version__
 from .._printable import literal
 from ..exceptions import ConfigError, ReconcilerError
-from ._common import EXIT_ERROR, app, err, out
+from ._common import EXIT_ERROR, LogFormat, LogLevel, app, err, out, plain
+from ._progress import json_lines
 from ._signals import Signalled, on_signal
 from .apply import apply
 from .drift import drift, refresh
@@ -58,13 +59,46 @@ def _root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
     verbose: Annotated[
-        int, typer.Option("--verbose", "-v", count=True, help="Log to stderr: -v steps, -vv all.")
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="Log to stderr: -v steps, -vv each request (overrides --log-level).",
+        ),
     ] = 0,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format",
+            envvar="RECONCILE_LOG_FORMAT",
+            case_sensitive=False,
+            help="Log lines as plain text or as JSON, one object per event on stderr.",
+        ),
+    ] = LogFormat.text,
+    log_level: Annotated[
+        LogLevel,
+        typer.Option(
+            "--log-level",
+            envvar="RECONCILE_LOG_LEVEL",
+            case_sensitive=False,
+            help="The least severe events logged when no -v is given.",
+        ),
+    ] = LogLevel.warning,
+    no_color: Annotated[
+        bool,
+        typer.Option(
+            "--no-color", help="No colour in any output (as the NO_COLOR environment variable)."
+        ),
+    ] = False,
 ) -> None:
     """audience-reconciler: audiences as code."""
     from .. import _logging
 
-    _logging.configure(verbose)
+    if no_color:
+        plain()
+    _logging.configure(verbose, log_format.value, _logging.LEVELS[log_level.value])
+    json_lines(log_format is LogFormat.json)
 
 
 def _mount_subcommands() -> None:

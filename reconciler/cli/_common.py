@@ -24,9 +24,10 @@ app = typer.Typer(
     name="reconcile",
     help="Declarative plan/apply for customer audiences (Epsilon Retail Media, Talon.One).",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    # help as plain text: no markup to eat a "[default: ...]" or a bracket in a help text, no
+    # type shown after a flag (the help is the same on every typer the floors allow)
+    rich_markup_mode=None,
 )
 
 # every string from elsewhere (a platform, the config, an error) goes into markup through
@@ -41,6 +42,27 @@ class Format(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class LogLevel(StrEnum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+
+
+def plain() -> None:
+    """No colour nor any other terminal style from here on (bold, dim: NO_COLOR leaves them),
+    on both consoles, even when FORCE_COLOR is set; and NO_COLOR for what this one starts."""
+    os.environ["NO_COLOR"] = "1"
+    for console in (out, err):
+        console.no_color = True
+        console._color_system = None  # Rich's switch for every style; no public setter
 
 
 class ValidateFormat(StrEnum):
@@ -65,12 +87,15 @@ def _seconds(value: float) -> float:
 
 TargetOpt = Annotated[
     list[str] | None,
-    typer.Option("--target", "-t", help="Only this target (repeatable).", callback=_unique),
+    typer.Option(
+        "--target", "-t", metavar="NAME", help="Only this target (repeatable).", callback=_unique
+    ),
 ]
 LockWaitOpt = Annotated[
     float,
     typer.Option(
         "--lock-wait",
+        metavar="SECONDS",
         help="Seconds to wait for another apply's lock (a finite number, 0 or more).",
         callback=_seconds,
     ),
@@ -80,8 +105,10 @@ StateOpt = Annotated[
     typer.Option(
         "--state",
         envvar="RECONCILE_STATE",
-        help="State store file (default: .reconcile/state.db next to the config; with the "
-        "sandbox, .reconcile/sandbox/state.db).",
+        metavar="FILE",
+        help="State store file.",
+        show_default=".reconcile/state.db next to the config; with the sandbox, "
+        ".reconcile/sandbox/state.db",
     ),
 ]
 EnvOpt = Annotated[
@@ -109,6 +136,7 @@ SandboxUrlOpt = Annotated[
     typer.Option(
         "--sandbox-url",
         envvar="RECONCILE_SANDBOX_URL",
+        metavar="URL",
         help="Use a sandbox already running at this URL (see `reconcile sandbox serve`).",
     ),
 ]
@@ -116,10 +144,28 @@ RefreshOpt = Annotated[
     str,
     typer.Option(
         "--refresh",
+        metavar="auto|full|false",
         help="'auto' reads live what the plan needs (on Epsilon: the customers that changed and "
         "a sample); 'full' reads every customer; 'false' plans from the state store alone.",
     ),
 ]
+
+
+AllChangesOpt = Annotated[
+    bool, typer.Option("--all-changes", help="List every change in text output (not only 50).")
+]
+#: the old spelling of --all-changes: --full means the full checks (drift --full, --refresh=full)
+FullOpt = Annotated[bool, typer.Option("--full", hidden=True)]
+
+
+def all_changes(value: bool, full: bool) -> bool:
+    """``--all-changes``, or its deprecated spelling ``--full`` (with a one-line notice)."""
+    if full:
+        err.print(
+            "[yellow]--full is deprecated here: use --all-changes (--full means the full "
+            "checks of drift --full and --refresh=full)[/yellow]"
+        )
+    return value or full
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:

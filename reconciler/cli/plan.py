@@ -13,15 +13,18 @@ from .._printable import literal
 from ._common import (
     EXIT_CHANGES,
     EXIT_ERROR,
+    AllChangesOpt,
     EnvOpt,
     FileArg,
     Format,
+    FullOpt,
     Invocation,
     RefreshOpt,
     SandboxOpt,
     SandboxUrlOpt,
     StateOpt,
     TargetOpt,
+    all_changes,
     err,
     fail,
     open_reconciler,
@@ -40,7 +43,8 @@ def plan(
     file: FileArg = Path("audiences.yaml"),
     target: TargetOpt = None,
     out_file: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Save the plan as JSON (for apply).")
+        Path | None,
+        typer.Option("--out", "-o", metavar="FILE", help="Save the plan as JSON (for apply)."),
     ] = None,
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
     detailed_exitcode: Annotated[
@@ -55,13 +59,15 @@ def plan(
     state: StateOpt = None,
     sandbox: SandboxOpt = False,
     sandbox_url: SandboxUrlOpt = None,
-    full: Annotated[bool, typer.Option("--full", help="List every change in text output.")] = False,
+    all_changes_: AllChangesOpt = False,
+    full: FullOpt = False,
     env: EnvOpt = None,
 ) -> None:
     """Show what apply would change: segments → access → customers → links.
 
     Exits 1 when apply would refuse the plan as it stands (prevent_destroy, a safety threshold,
     a segment's guard), after saying why and how to accept each refusal."""
+    every = all_changes(all_changes_, full)
     with open_reconciler(file, target, state, sandbox, sandbox_url, env) as rec:
         result = run_command(rec.plan(refresh_mode(refresh)))
     result = with_path(result, file)
@@ -71,7 +77,7 @@ def plan(
         save_plan(result, out_file, file)
         err.print(f"[dim]Plan saved to {literal(out_file)}[/dim]")
     inv = Invocation(file, tuple(target or ()), state, sandbox, sandbox_url, env)
-    render_plan(result, format, full, inv.command("plan", "--format", "json"))
+    render_plan(result, format, every, inv.command("plan", "--format", "json"))
     if not result.verdict.safe:
         refuse(result.verdict.blocking)
     if detailed_exitcode and result.has_changes:
@@ -90,13 +96,15 @@ def refuse(refusals: Sequence[Refusal], headline: str = "apply would refuse this
 def show(
     plan_file: Annotated[Path, typer.Argument(help="A plan saved with plan --out.")],
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
-    full: Annotated[bool, typer.Option("--full", help="List every change in text output.")] = False,
+    all_changes_: AllChangesOpt = False,
+    full: FullOpt = False,
 ) -> None:
     """Render a saved plan."""
+    every = all_changes(all_changes_, full)
     from ..plan import read_plan_file
 
     saved = read_plan_file(plan_file)
     if saved is None:
         fail(f"{plan_file} is not a plan (save one with `reconcile plan --out FILE`)")
     full_plan = shlex.join(["reconcile", "show", relative(plan_file), "--format", "json"])
-    render_plan(saved, format, full, full_plan)
+    render_plan(saved, format, every, full_plan)

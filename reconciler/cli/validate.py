@@ -15,7 +15,7 @@ from ._common import EXIT_ERROR, ValidateFormat, err, write_json
 
 def validate(
     files: Annotated[
-        list[Path] | None, typer.Argument(help="Audiences files [default: audiences.yaml].")
+        list[Path] | None, typer.Argument(help="Audiences files.", show_default="audiences.yaml")
     ] = None,
     format: Annotated[
         ValidateFormat, typer.Option("--format", "-f", help="Report format.")

@@ -206,6 +206,7 @@ class Provider(abc.ABC):
             secrets=tuple(self.credentials.values()),
             retry=self.context.retry,
             label=f"target {self.name!r}",
+            target=self.name,
             **options,
         )
 

@@ -1,6 +1,6 @@
 """The terminal rendering: Rich markup. The safety verdict first; per target the per-segment
 table (coloured), the definition diffs and samples, then the record lists with ``+ ~ -``
-markers (shortened unless ``--full``); a Terraform-style summary line last."""
+markers (shortened unless ``--all-changes``); a Terraform-style summary line last."""
 
 from __future__ import annotations
 
@@ -148,7 +148,7 @@ def _records(tp: TargetPlan, max_items: int | None) -> list[str]:
             out.append(f"    [{_COLOUR[m]}]{m} {literal(describe(change))}[/{_COLOUR[m]}]")
         if len(shown) < len(changes):
             out.append(
-                f"    [dim]… {len(changes) - len(shown):,} more (--full lists them all, "
+                f"    [dim]… {len(changes) - len(shown):,} more (--all-changes lists them all, "
                 "--format json gives every change)[/dim]"
             )
     return out

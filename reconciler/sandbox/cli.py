@@ -25,6 +25,7 @@ app = typer.Typer(
     "audiences.yaml in the current folder): the database `reconcile plan|apply --sandbox FILE` "
     "uses, from whatever folder either runs.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # as the reconcile command's help: plain text
 )
 
 DEMO_STATE: dict[str, Any] = {

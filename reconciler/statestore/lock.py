@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .._logging import logger
+from .._logging import fields, logger
 from ..exceptions import LockedError
 
 __all__ = ["hold"]
@@ -47,7 +47,12 @@ def hold(lock_dir: Path, target: str, *, wait: float, purpose: str) -> Iterator[
                 time.sleep(0.1)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {purpose}".encode(), 0)
-        log.debug("%s: %s lock taken", target, purpose)
+        log.debug(
+            "%s: %s lock taken",
+            target,
+            purpose,
+            extra=fields("lock", target=target, purpose=purpose),
+        )
         try:
             yield
         finally:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._logging import logger
+from .._logging import fields, logger
 from ..exceptions import StateStoreError
 from ..plan.fingerprint import row_sums
 from ._db import Database
@@ -235,6 +235,7 @@ class Snapshots(Database):
             name,
             customers,
             links,
+            extra=fields("snapshot", target=target, customers=customers, links=links),
         )
         kept = {name, keep, current.path.name if old is not None and current else None}
         for stale in folder.glob(f"{safe}.*.parquet"):

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from .._logging import logger
+from .._logging import fields, logger
 from ..exceptions import StateStoreError
 from ..model import Segment, State, StateBuilder
 from ..plan.changes import AccessChange, Action, Change, CustomerChange, LinkChange, SegmentChange
@@ -117,7 +117,12 @@ class StateStore(Snapshots, Inspection, History):
             self._dirty_seq = None
             for change in changes:
                 self._record_one(target, change)
-        log.debug("%s: %d acknowledged change(s) recorded", target, len(changes))
+        log.debug(
+            "%s: %d acknowledged change(s) recorded",
+            target,
+            len(changes),
+            extra=fields("recorded", target=target, changes=len(changes)),
+        )
 
     def _record_one(self, target: str, change: Change) -> None:
         x = self._db.execute

@@ -1,0 +1,144 @@
+"""Command-line conventions: plain help with every default shown and no type after a flag,
+--no-color, shell completion, one meaning for --full, and stdout that holds only JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _scenario import cli, write_config
+
+#: every command with options, as typed after ``reconcile``
+COMMANDS = [
+    [],
+    ["validate"],
+    ["schema"],
+    ["plan"],
+    ["apply"],
+    ["show"],
+    ["drift"],
+    ["refresh"],
+    ["import"],
+    ["explain"],
+    ["sandbox", "serve"],
+    ["sandbox", "seed"],
+    ["sandbox", "reset"],
+]
+
+
+def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``reconcile`` in a child process with the environment given (colour not turned off)."""
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**base, "COLUMNS": "200", **env},
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "reconcile")
+def test_help_shows_defaults_and_no_type_after_a_flag(command: list[str], tmp_path: Path) -> None:
+    done = run(*command, "--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "<bool>" not in done.stdout
+    assert "\x1b[" not in done.stdout
+    for line in done.stdout.splitlines():  # a flag's row holds no metavar
+        words = line.split()
+        if words[:1] in (["--help"], ["--sandbox"], ["--auto-approve"], ["--force"]):
+            assert not words[1].startswith("<"), line
+
+
+def test_the_state_store_and_other_defaults_are_visible(tmp_path: Path) -> None:
+    plan = run("plan", "--help", cwd=tmp_path).stdout
+    joined = " ".join(plan.split())
+    assert "[env var: RECONCILE_STATE; default: (.reconcile/state.db next to the config;" in joined
+    assert "--refresh auto|full|false" in joined
+    assert "[default: auto]" in joined
+    assert "[default: audiences.yaml]" in joined
+    validate = " ".join(run("validate", "--help", cwd=tmp_path).stdout.split())
+    assert "Audiences files. [default: (audiences.yaml)]" in validate
+    root = " ".join(run("--help", cwd=tmp_path).stdout.split())
+    assert "[env var: RECONCILE_LOG_FORMAT; default: text]" in root
+    assert "[env var: RECONCILE_LOG_LEVEL; default: warning]" in root
+
+
+def test_no_color_turns_colour_off(tmp_path: Path) -> None:
+    write_config(tmp_path, ["epsilon"])
+    coloured = run("plan", "audiences.yaml", "--sandbox", cwd=tmp_path, FORCE_COLOR="1")
+    assert coloured.returncode == 0, coloured.stderr
+    assert "\x1b[" in coloured.stdout + coloured.stderr
+    plain = run("--no-color", "plan", "audiences.yaml", "--sandbox", cwd=tmp_path, FORCE_COLOR="1")
+    assert plain.returncode == 0, plain.stderr
+    assert "\x1b[" not in plain.stdout + plain.stderr
+    assert "--no-color" in run("--help", cwd=tmp_path).stdout
+
+
+def test_shell_completion_is_on(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("reconcile")
+    if not script.exists():  # pragma: no cover - the package is not installed as a command
+        pytest.skip("the reconcile command is not installed beside this Python")
+    env = {**os.environ, "_RECONCILE_COMPLETE": "complete_bash", "COMP_CWORD": "2"}
+
+    def complete(words: str) -> list[str]:
+        done = subprocess.run(
+            [str(script)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env={**env, "COMP_WORDS": words},
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert complete("reconcile plan --all") == ["--all-changes"]
+    assert "--refresh" in complete("reconcile plan --")
+    assert "--full" not in complete("reconcile plan --")  # the deprecated spelling is hidden
+    shown = run("--show-completion", "bash", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "complete " in shown.stdout
+
+
+def test_full_on_plan_and_show_is_a_deprecated_alias_of_all_changes(tmp_path: Path) -> None:
+    write_config(tmp_path, ["epsilon"])
+    saved = cli("plan", "audiences.yaml", "--sandbox", "--out", "plan.json", cwd=tmp_path)
+    assert saved.returncode == 0, saved.stderr
+    short = cli("show", "plan.json", cwd=tmp_path)
+    every = cli("show", "plan.json", "--all-changes", cwd=tmp_path)
+    old = cli("show", "plan.json", "--full", cwd=tmp_path)
+    assert short.returncode == every.returncode == old.returncode == 0, old.stderr
+    assert "--all-changes lists them all" in short.stdout
+    assert len(every.stdout.splitlines()) > len(short.stdout.splitlines())
+    assert old.stdout == every.stdout
+    assert "--full is deprecated here: use --all-changes" in old.stderr
+    assert "deprecated" not in every.stderr
+    assert "--full" not in cli("show", "--help", cwd=tmp_path).stdout
+    planned = cli("plan", "audiences.yaml", "--sandbox", "--full", cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    assert "--full is deprecated here" in planned.stderr
+
+
+def test_apply_format_json_prints_only_json_on_stdout(tmp_path: Path) -> None:
+    write_config(tmp_path, ["epsilon", "talonone"])
+    done = cli(
+        "-v", "apply", "audiences.yaml", "--sandbox", "--auto-approve", "--format", "json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)  # the whole of stdout is one document
+    assert set(document) == {"plan", "results", "interrupted"}
+    assert {r["target"] for r in document["results"]} == {"eps", "talon"}
+    assert all(r["ok"] for r in document["results"])
+    assert "INFO reconciler." in done.stderr  # the logs and the progress went to stderr
+    again = cli(
+        "apply", "audiences.yaml", "--sandbox", "--auto-approve", "-f", "json", cwd=tmp_path
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["results"] == []  # nothing to apply: still one document
