@@ -14,6 +14,8 @@ from typing import Any
 
 import duckdb
 import pytest
+from test_membership_warehouse_golden import SNAPSHOT as GOLDEN_SNAPSHOT
+from test_membership_warehouse_golden import golden_sql
 
 from reconciler.config import load
 from reconciler.exceptions import ConfigError, PlanError
@@ -22,6 +24,7 @@ from reconciler.membership import snowflake as pushdown
 from reconciler.membership import warehouse_sql
 from reconciler.plan import Refresh, Source
 from reconciler.plan.changes import Phase
+from reconciler.rules import SNOWFLAKE
 from reconciler.runtime import Overrides
 from reconciler.statestore import StateStore
 
@@ -154,8 +157,27 @@ def snapshot_rows(server: dict[str, Any], table: str) -> list[tuple[Any, ...]]:
         con.close()
 
 
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements every Snowflake engine runs from now on."""
+    from reconciler.engines import SnowflakeEngine
+
+    ran: list[str] = []
+    real = SnowflakeEngine.execute
+
+    def spy(self: SnowflakeEngine, sql: str, params: Any = ()) -> Any:
+        ran.append(sql)
+        return real(self, sql, params)
+
+    monkeypatch.setattr(SnowflakeEngine, "execute", spy)
+    return ran
+
+
 def test_the_example_over_snowflake_plans_as_duckdb_applies_and_replans_to_nothing(
-    env: dict[str, Any], fresh_sandbox: Any, tmp_path: Path, spied: list[str]
+    env: dict[str, Any],
+    fresh_sandbox: Any,
+    tmp_path: Path,
+    spied: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     state = tmp_path / "state.db"
     first = reconciler(
@@ -182,9 +204,18 @@ def test_the_example_over_snowflake_plans_as_duckdb_applies_and_replans_to_nothi
     )
     for rec in (snow, duck):
         rec.sample, rec.sample_seed = 100, 7
+    assert snow.config.snowflake is not None
+    before = snow.store.snapshot("epsilon")
+    assert before is not None
     spied.clear()
+    ran = recorded(monkeypatch)
     auto = asyncio.run(snow.plan(Refresh.AUTO))
     assert spied == ["epsilon"]  # Talon.One reads everything live in auto
+    # what ran in Snowflake is what the golden files show
+    table = SNOWFLAKE.ident(pushdown.snapshot_table(snow.config.snowflake, before.path))
+    for name in ("lists", "counts", "changed", "last-no-overlay"):
+        golden = golden_sql("snowflake", name).replace(SNOWFLAKE.ident(GOLDEN_SNAPSHOT), "T")
+        assert golden in {sql.replace(table, "T") for sql in ran}
     eps = auto.target("epsilon")
     assert eps.sources[Phase.LINKS] == Source.TARGETED.value
     assert eps.changes
@@ -198,9 +229,6 @@ def test_the_example_over_snowflake_plans_as_duckdb_applies_and_replans_to_nothi
     assert eps.remote_fingerprint == full.remote_fingerprint
 
     # the snapshot of the first apply is a table of RECONCILER, as the state store holds it
-    assert snow.config.snowflake is not None
-    before = snow.store.snapshot("epsilon")
-    assert before is not None
     table = pushdown.snapshot_table(snow.config.snowflake, before.path)
     assert table.startswith("RECONCILER.RECONCILE_SNAPSHOT_")
     local = parquet_rows(before.path)
