@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from _fakesnow import serve
 from test_membership_warehouse_golden import SNAPSHOT as GOLDEN_SNAPSHOT
 from test_membership_warehouse_golden import golden_sql
 
@@ -48,10 +49,9 @@ PASSWORD = "SNOWFLAKE_TEST_PASSWORD"
 @pytest.fixture(scope="module")
 def server() -> Iterator[dict[str, Any]]:
     """A fakesnow server on 127.0.0.1, holding the example's customers in CRM.SHOP.CUSTOMERS."""
-    import fakesnow
     import snowflake.connector
 
-    with fakesnow.server() as kwargs:
+    with serve() as kwargs:
         con = snowflake.connector.connect(**kwargs, database="CRM", schema="SHOP")
         local = duckdb.connect()
         read = "SELECT * FROM read_csv(?, types={'customer_id': 'VARCHAR'})"
