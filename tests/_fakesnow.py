@@ -31,10 +31,43 @@ def inline(sql: str, params: Sequence[Any]) -> str:
     return "".join([*out, sql[at:]])
 
 
+_SERVED: dict[str, Any] = {}
+
+
+def _start() -> dict[str, Any]:
+    """fakesnow's ASGI app on a free loopback port, in a daemon thread (``fakesnow.server()``
+    can start once per process: its module then shadows the function of the same name)."""
+    import importlib
+    import threading
+    import time
+
+    import uvicorn
+
+    app = importlib.import_module("fakesnow.server").app
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="fakesnow", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60  # only catches a server that never starts
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "fakesnow did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return {
+        "user": "fake",
+        "password": "snow",
+        "account": "fakesnow",
+        "host": "127.0.0.1",
+        "port": port,
+        "protocol": "http",
+        "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
+        "network_timeout": 30,
+    }
+
+
 @contextmanager
 def serve() -> Iterator[dict[str, Any]]:
-    """A fakesnow server's connection arguments (its database shared by every session)."""
-    import fakesnow
+    """The process's fakesnow server (one database shared by every session and test file:
+    each file uses tables of its own), with the gap above closed while in use."""
     from fakesnow.cursor import FakeSnowflakeCursor
 
     real = FakeSnowflakeCursor.execute
@@ -45,6 +78,8 @@ def serve() -> Iterator[dict[str, Any]]:
             command, kw = inline(command, bound), {**kw, "binding_params": None}
         return real(self, command, params, *args, **kw)
 
-    with pytest.MonkeyPatch.context() as patch, fakesnow.server() as kwargs:
+    if not _SERVED:
+        _SERVED.update(_start())
+    with pytest.MonkeyPatch.context() as patch:
         patch.setattr(FakeSnowflakeCursor, "execute", execute)
-        yield kwargs
+        yield dict(_SERVED)

@@ -65,7 +65,9 @@ def server() -> Iterator[dict[str, Any]]:
         local.close()
         cur = con.cursor()
         cur.execute(
-            "CREATE TABLE CUSTOMERS (" + ", ".join(f"{n} {k}" for n, k in columns.items()) + ")"
+            "CREATE OR REPLACE TABLE CUSTOMERS ("
+            + ", ".join(f"{n} {k}" for n, k in columns.items())
+            + ")"
         )
         marks = ", ".join("%s" for _ in columns)
         cur.executemany(f"INSERT INTO CUSTOMERS VALUES ({marks})", values)

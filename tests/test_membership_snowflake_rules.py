@@ -111,7 +111,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str,
         con = snowflake.connector.connect(**kwargs, database="CRM", schema="SHOP")
         cur = con.cursor()
         cur.execute(
-            "CREATE TABLE SHOPPERS (id VARCHAR, score NUMBER(38,0), share FLOAT, "
+            "CREATE OR REPLACE TABLE SHOPPERS (id VARCHAR, score NUMBER(38,0), share FLOAT, "
             "region VARCHAR, email VARCHAR, vip BOOLEAN, signup DATE, seen TIMESTAMP_NTZ)"
         )
         cur.execute(f"PUT 'file://{path}' @%SHOPPERS")

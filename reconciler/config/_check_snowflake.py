@@ -65,7 +65,7 @@ class SnowflakeChecks(Analyser):
         try:
             engine = snowflake_engine(settings)
         except SecretError as exc:
-            return None, f"snowflake.password: {first_line(exc)}"
+            return None, first_line(exc)
         try:
             bounded(lambda: engine.con, settings.timeout)
         except TimeoutError:

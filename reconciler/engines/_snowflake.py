@@ -13,6 +13,7 @@ the same column, as they do in DuckDB and Spark.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -224,9 +225,9 @@ def _table_stage(table: str) -> str:
 
 
 def _why(exc: BaseException) -> str:
-    """The connector's message without its error-number prefix and the query id."""
-    text = first_line(exc)
+    """The connector's message on one line, without its error number and SQL state
+    (``002003 (42S02): SQL compilation error:`` then the reason on the next line)."""
     msg = getattr(exc, "msg", None)
-    if isinstance(msg, str) and msg.strip():
-        text = msg.strip().splitlines()[0]
-    return text
+    text = msg if isinstance(msg, str) and msg.strip() else str(exc)
+    text = " ".join(text.split())
+    return re.sub(r"^\d{6} \([0-9A-Z]{5}\): ", "", text) or type(exc).__name__
