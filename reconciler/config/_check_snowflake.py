@@ -13,7 +13,7 @@ from ..exceptions import PlanError, SecretError
 from ._analyser import Analyser, first_line
 from ._locations import NodePath
 from ._model import SnowflakeSettings
-from ._sources import bounded, snowflake_engine
+from ._sources import bounded, reach, snowflake_engine
 
 if TYPE_CHECKING:
     from ..engines import SnowflakeEngine, SourceRef
@@ -53,7 +53,9 @@ class SnowflakeChecks(Analyser):
         if self._snowflake is None:
             self._snowflake = self._open(settings)
         engine, why = self._snowflake
-        where: NodePath = ("snowflake", "password" if "password" in why else "account")
+        # the credential is the problem when it cannot be read or the login refused it
+        password = why.startswith("environment variable") or "password" in why.lower()
+        where: NodePath = ("snowflake", "password" if password else "account")
         return engine, why, where
 
     def _open(self, settings: SnowflakeSettings) -> tuple[SnowflakeEngine | None, str]:
@@ -66,6 +68,10 @@ class SnowflakeChecks(Analyser):
             engine = snowflake_engine(settings)
         except SecretError as exc:
             return None, first_line(exc)
+        url = settings.url or f"https://{settings.account}.snowflakecomputing.com"
+        unreachable = reach(url, settings.timeout)
+        if unreachable is not None:  # the connector retries a refused connection for minutes
+            return None, f"cannot reach Snowflake account {settings.account}: {unreachable}"
         try:
             bounded(lambda: engine.con, settings.timeout)
         except TimeoutError:

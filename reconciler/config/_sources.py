@@ -29,13 +29,14 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-#: default ports of a master URL without one
-_PORTS = {"sc": 15002, "spark": 7077}
+#: default ports of a master URL (or a Snowflake account's URL) without one
+_PORTS = {"sc": 15002, "spark": 7077, "http": 80, "https": 443}
 
 
 def reach(master: str, timeout: float) -> str | None:
-    """Why the host:port of a remote master (``sc://``, ``spark://``) does not accept a TCP
-    connection within ``timeout`` seconds; None when it does (or for a local master)."""
+    """Why the host:port of a remote master (``sc://``, ``spark://``) or an account's URL
+    (``https://``) does not accept a TCP connection within ``timeout`` seconds; None when it
+    does (or for a local master)."""
     parts = urlsplit(master)
     if parts.scheme not in _PORTS:
         return None

@@ -30,7 +30,7 @@ from ..statestore import Snapshot
 from .diff import ABSENT, DiffRows, MembershipDiff, Row
 from .duckdb import DuckDBDiff
 from .snapshot import LastApplied, unreadable
-from .snowflake import SnowflakeDiff, uses_snowflake
+from .snowflake import SnowflakeDiff, rule_engines, uses_snowflake
 from .spark import SparkDiff, spark_snapshot, uses_spark
 
 __all__ = ["membership_diff", "membership_inputs"]
@@ -55,6 +55,15 @@ def membership_diff(
         return SnowflakeDiff(config, name, snapshot, sorted(managed))
     if not uses_spark(config, name):
         return DuckDBDiff(config, name)
+    if "snowflake" in rule_engines(config, name):
+        return DuckDBDiff(
+            config,
+            name,
+            notes=[
+                f"the members of target {name} were streamed back from Spark and Snowflake "
+                "to be diffed here: a diff runs in one engine"
+            ],
+        )
     location = spark_snapshot(config, snapshot.path)
     if location is None:
         return DuckDBDiff(

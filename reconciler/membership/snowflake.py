@@ -41,21 +41,27 @@ if TYPE_CHECKING:
     from ..config._model import SnowflakeSettings
     from ..engines import SnowflakeEngine
 
-__all__ = ["SnowflakeDiff", "snapshot_table", "snowflake_diff", "uses_snowflake"]
+__all__ = ["SnowflakeDiff", "rule_engines", "snapshot_table", "snowflake_diff", "uses_snowflake"]
 
 #: the snapshot tables' names start so, followed by the target's key and the checkpoint's
 PREFIX = "RECONCILE_SNAPSHOT_"
 _TEXT = {"customer_id": "VARCHAR", "known": "BOOLEAN", "segments": "VARCHAR"}
 
 
-def uses_snowflake(config: Config, target: str) -> bool:
-    """Whether the rules of ``target`` run on Snowflake (and on no Spark source)."""
-    engines = {
+def rule_engines(config: Config, target: str) -> set[str]:
+    """The engines the rules of ``target``'s segments run on."""
+    return {
         config.customer_sources[sel.rule.source].engine
         for seg in target_segments(config, target)
         for sel, _ in selections(seg)
         if sel.rule is not None
     }
+
+
+def uses_snowflake(config: Config, target: str) -> bool:
+    """Whether the rules of ``target`` run on Snowflake (and on no Spark source: a target
+    whose rules run on both is diffed here, its members streamed back from each)."""
+    engines = rule_engines(config, target)
     return "snowflake" in engines and "spark" not in engines
 
 
