@@ -311,3 +311,39 @@ def test_a_plan_that_does_not_add_up_is_refused(
     monkeypatch.setattr(warehouse_sql.Statements, "changed", dropped)
     with pytest.raises(PlanError, match="does not add up"):
         asyncio.run(edited.plan(Refresh.AUTO))
+
+
+def test_customers_changed_since_the_checkpoint_win_over_the_snapshot_table(
+    env: dict[str, Any], fresh_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An apply whose checkpoint did not happen leaves its changes as the overlay: they are
+    sent beside the snapshot table and win over its rows, as over the local file's."""
+    state = tmp_path / "state.db"
+    first = config(tmp_path, "snow", env, engine="snowflake", edited=False)
+    rec = reconciler(first, fresh_sandbox, state)
+    assert all(r.failures == [] for r in asyncio.run(rec.apply(asyncio.run(rec.plan()))))
+    edited = reconciler(
+        config(tmp_path, "snow-edited", env, engine="snowflake", edited=True), fresh_sandbox, state
+    )
+    with monkeypatch.context() as patch:
+        patch.setattr(StateStore, "checkpoint", lambda *args, **kw: None)
+        plan = asyncio.run(edited.plan(Refresh.AUTO))
+        assert all(r.failures == [] for r in asyncio.run(edited.apply(plan, force=True)))
+    snapshot = edited.store.snapshot("epsilon")
+    assert snapshot is not None
+    assert snapshot.overlay  # the edit is not in the file, nor in its table
+
+    # back to the first config: Snowflake (the table and the overlay) plans as DuckDB does
+    snow = reconciler(first, fresh_sandbox, state)
+    duck = reconciler(
+        config(tmp_path, "duck", env, engine="duckdb", edited=False), fresh_sandbox, state
+    )
+    for r in (snow, duck):
+        r.sample, r.sample_seed = 100, 3
+    back = asyncio.run(snow.plan(Refresh.AUTO)).target("epsilon")
+    assert back.sources[Phase.LINKS] == Source.TARGETED.value
+    assert back.changes
+    other = asyncio.run(duck.plan(Refresh.AUTO)).target("epsilon")
+    assert back.changes == other.changes
+    assert back.remote_fingerprint == other.remote_fingerprint
+    assert not asyncio.run(edited.plan(Refresh.AUTO)).has_changes
