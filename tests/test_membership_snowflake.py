@@ -347,3 +347,44 @@ def test_customers_changed_since_the_checkpoint_win_over_the_snapshot_table(
     assert back.changes == other.changes
     assert back.remote_fingerprint == other.remote_fingerprint
     assert not asyncio.run(edited.plan(Refresh.AUTO)).has_changes
+
+
+def test_a_snapshot_table_another_plan_copied_first_is_used(
+    env: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two plans that both find the checkpoint's table missing both copy it: the second
+    rename fails, and that plan reads the table the first one put in place."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from reconciler.config._sources import snowflake_engine
+    from reconciler.membership.warehouse_sql import SNOWFLAKE_DIFF, Statements
+
+    settings = load(config(tmp_path, "snow", env, engine="snowflake", edited=False)).snowflake
+    assert settings is not None
+    local = tmp_path / "race-0a1b2c3d.7-8.parquet"
+    pq.write_table(
+        pa.table({"customer_id": ["a", "b"], "known": [True, True], "segments": ["x", ""]}),
+        local,
+    )
+    table = pushdown.snapshot_table(settings, local)
+    engine = snowflake_engine(settings)
+    try:
+        pushdown._mirror(engine, Statements(SNOWFLAKE_DIFF), table, local)
+        real = engine.fetch
+        hidden: list[str] = []
+
+        def late(sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+            if sql.startswith("SHOW TABLES") and not hidden:  # the first look misses it
+                hidden.append(sql)
+                return []
+            return real(sql, params)
+
+        monkeypatch.setattr(engine, "fetch", late)
+        pushdown._mirror(engine, Statements(SNOWFLAKE_DIFF), table, local)
+        assert hidden
+        assert real(f"SELECT COUNT(*) FROM {table}") == [(2,)]
+        leftovers = real("SHOW TABLES LIKE 'RECONCILE_SNAPSHOT_LOADING%' IN SCHEMA RECONCILER")
+        assert leftovers == []
+    finally:
+        engine.close()

@@ -109,10 +109,16 @@ def _mirror(engine: SnowflakeEngine, statements: Statements, table: str, local: 
             engine.fetch(f"ALTER TABLE {ident(loading)} RENAME TO {ident(table)}")
         except PlanError:
             engine.fetch(f"DROP TABLE IF EXISTS {ident(loading)}")
-            raise
+            if not _listed(engine, schema, name):  # else a plan beside this one copied it first
+                raise
     older = sorted((t for t in found if t != name), key=found.__getitem__)
     for stale in older[:-1]:
         engine.fetch(f"DROP TABLE IF EXISTS {ident(schema + '.' + stale)}")
+
+
+def _listed(engine: SnowflakeEngine, schema: str, name: str) -> bool:
+    rows = engine.fetch(f"SHOW TABLES LIKE '{name}' IN SCHEMA {engine.dialect.ident(schema)}")
+    return any(str(row[1]).upper() == name for row in rows)
 
 
 def _invalid(cid: str | None) -> bool:
