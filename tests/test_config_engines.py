@@ -69,7 +69,7 @@ def test_path_and_table_exactly_one() -> None:
 
 def test_a_table_needs_spark_and_no_format() -> None:
     assert _problems(CONFIGS / "duckdb-table.yaml") == [
-        "5:21: customer_sources.shoppers.table: a table needs engine: spark "
+        "5:21: customer_sources.shoppers.table: a table needs engine: spark or snowflake "
         "(DuckDB reads files: give a path)",
         "6:55: customer_sources.formatted.format: format applies to a path, not a table",
     ]

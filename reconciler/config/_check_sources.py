@@ -1,5 +1,5 @@
 """The semantic checks of the ``spark`` and ``customer_sources`` sections: each source's file or
-Spark table and its columns.
+Spark table and its columns (a Snowflake table's are :mod:`._check_snowflake`'s).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import duckdb
 
 from ..engines.readers import describe, source_format
 from ..exceptions import PlanError
-from ._analyser import Analyser, first_line, read_error
+from ._analyser import first_line, read_error
+from ._check_snowflake import SnowflakeChecks
 from ._limits import file_kind
 from ._locations import NodePath, format_path
 from ._model import CustomerSource, SparkSettings
@@ -37,7 +38,7 @@ def _is_uri(text: str) -> bool:
     return "://" in text and len(scheme) > 1
 
 
-class SourceChecks(Analyser):
+class SourceChecks(SnowflakeChecks):
     """The ``spark`` and ``customer_sources`` sections."""
 
     def spark(self, raw: Any) -> None:
@@ -176,7 +177,7 @@ class SourceChecks(Analyser):
         path: Path | None,
         fmt: str | None,
         table: str | None,
-        engine: Literal["duckdb", "spark"],
+        engine: Literal["duckdb", "spark", "snowflake"],
         uri: str | None = None,
     ) -> CustomerSource | None:
         id_column = raw["id_column"]
@@ -213,10 +214,17 @@ class SourceChecks(Analyser):
             if raw.get("engine", "duckdb") == "spark":
                 out[name] = self.spark_source(name, raw, node)
                 continue
+            if raw.get("engine") == "snowflake":
+                found = self.snowflake_source(name, raw, node)
+                if found is not None:
+                    out[name] = self._with_columns(
+                        name, raw, node, found[0], None, None, found[1], "snowflake"
+                    )
+                continue
             if "table" in raw:
                 self.report(
                     (*node, "table"),
-                    "a table needs engine: spark (DuckDB reads files: give a path)",
+                    "a table needs engine: spark or snowflake (DuckDB reads files: give a path)",
                 )
                 continue
             if _is_uri(raw["path"]):

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engines.readers import file_ids_sql, source_sql, temp_table
-from ..exceptions import ConfigError, PlanError
+from ..exceptions import ConfigError, PlanError, SecretError
 from ..rules import compile_rule
 from ._located import first_line, problem
 from ._model import Config, CustomerSource, SegmentConfig, Selection, SourceRule
-from ._sources import source_ref, spark_engine
+from ._sources import source_engine, source_ref
 
 __all__ = ["WORD", "duckdb_relation", "selections"]
 
@@ -169,12 +169,11 @@ def _engine_members(
     """
     from ..engines import SegmentRule
 
-    assert config.spark is not None
-    engine = spark_engine(config.spark)
     segments = [SegmentRule(str(k), rule.rule) for k, (_, _, rule) in enumerate(rules)]
     try:
-        yield from engine.members(source_ref(source), segments)
-    except PlanError as exc:
+        with source_engine(config, source) as engine:
+            yield from engine.members(source_ref(source), segments)
+    except (PlanError, SecretError) as exc:
         message = first_line(exc).removeprefix(f"engine {source.engine}: ")
         error = ConfigError(
             [

@@ -27,6 +27,7 @@ __all__ = [
     "Safety",
     "SegmentConfig",
     "Selection",
+    "SnowflakeSettings",
     "SourceRule",
     "SparkSettings",
     "TargetConfig",
@@ -98,19 +99,65 @@ class SparkSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SnowflakeSettings:
+    """The one Snowflake connection of a config, and the schema the reconciler owns there."""
+
+    account: str
+    user: str
+    #: the credential as written in the YAML (a reference such as ``${SNOWFLAKE_PASSWORD}``)
+    password: str
+    warehouse: str | None = None
+    database: str | None = None
+    schema: str | None = None
+    role: str | None = None
+    #: the schema (``db.schema`` or a name in ``database``) where the reconciler keeps each
+    #: target's last-applied snapshot as a table of its own (created on first use)
+    snapshot_schema: str = "RECONCILER"
+    #: ``https://host[:port]`` when the account is not reached at its default address
+    url: str | None = None
+    #: seconds to log in, and for each request to answer
+    timeout: float = 30.0
+
+    def connect_args(self, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The keyword arguments of ``snowflake.connector.connect``, the password read from its
+        reference (raises :class:`SecretError` naming the reference, never a value)."""
+        from urllib.parse import urlsplit
+
+        from ._secrets import env_var
+
+        env = os.environ if environ is None else environ
+        args: dict[str, Any] = {
+            "account": self.account,
+            "user": self.user,
+            "password": read_secret(env_var(self.password), env, what="snowflake.password"),
+        }
+        for key in ("warehouse", "database", "schema", "role"):
+            value = getattr(self, key)
+            if value is not None:
+                args[key] = value
+        if self.url is not None:
+            parts = urlsplit(self.url)
+            args["host"] = parts.hostname
+            args["protocol"] = parts.scheme
+            args["port"] = parts.port or (443 if parts.scheme == "https" else 80)
+        return args
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerSource:
     """A table of customers with an id column and attributes: a file (CSV, JSON lines or
-    Parquet) read by DuckDB, or a path or table read by Spark (``engine == "spark"``)."""
+    Parquet) read by DuckDB, a path or table read by Spark (``engine == "spark"``), or a
+    table of Snowflake (``engine == "snowflake"``)."""
 
     name: str
-    #: exactly one of ``path`` and ``table`` is set (a table needs the spark engine)
+    #: exactly one of ``path`` and ``table`` is set (a table needs the spark or snowflake engine)
     path: Path | None
     format: Literal["csv", "jsonl", "parquet"] | None
     id_column: str
     #: column name → DuckDB type name, as DESCRIBE reports it (Spark types mapped to these)
     columns: Mapping[str, str]
     node: NodePath
-    engine: Literal["duckdb", "spark"] = "duckdb"
+    engine: Literal["duckdb", "spark", "snowflake"] = "duckdb"
     table: str | None = None
     #: a path given as a URI (``s3a://…``): read by Spark where it runs, never by this process
     uri: str | None = None
@@ -226,6 +273,8 @@ class Config:
     locations: Locations = field(default_factory=Locations, repr=False, compare=False)
     #: the Spark session of the ``engine: spark`` sources (None when there are none)
     spark: SparkSettings | None = None
+    #: the Snowflake connection of the ``engine: snowflake`` sources (None when there are none)
+    snowflake: SnowflakeSettings | None = None
     #: the environment it was loaded in (None: the config declares none)
     environment: str | None = None
 

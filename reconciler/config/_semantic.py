@@ -64,6 +64,7 @@ def analyse(doc: Document, schema_problems: list[tuple[NodePath, Problem]]) -> C
                 items = ids if isinstance(ids, list) else []
                 access_lists[name] = frozenset(i for i in items if isinstance(i, str))
         an.spark(data.get("spark"))
+        an.snowflake(data.get("snowflake"))
         sources_raw = data.get("customer_sources")
         sources = an.sources(sources_raw) if isinstance(sources_raw, Mapping) else {}
         segs_raw = data.get("segments")
@@ -95,4 +96,5 @@ def analyse(doc: Document, schema_problems: list[tuple[NodePath, Problem]]) -> C
         removed=tuple(removed),
         locations=doc.locations,
         spark=an.spark_settings if an.uses_spark or "spark" in data else None,
+        snowflake=an.snowflake_settings,
     )

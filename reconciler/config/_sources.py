@@ -1,6 +1,7 @@
-"""The engines behind ``engine: spark`` customer sources, as the configuration names them: the
-process's Spark session for its settings, a source as the engine sees it, and bounded checks of
-a remote master (a client that retries for minutes must not hold validation).
+"""The engines behind ``engine: spark`` and ``engine: snowflake`` customer sources, as the
+configuration names them: the process's Spark session for its settings, a Snowflake session for
+the ``snowflake`` section, a source as the engine sees it, and bounded checks of a remote master
+or account (a client that retries for minutes must not hold validation).
 """
 
 from __future__ import annotations
@@ -13,20 +14,29 @@ from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # the engines import pyarrow: import them on first use
-    from ..engines import SourceRef, SparkEngine
-    from ._model import CustomerSource, SparkSettings
+    from ..engines import Engine, SnowflakeEngine, SourceRef, SparkEngine
+    from ._model import Config, CustomerSource, SnowflakeSettings, SparkSettings
 
-__all__ = ["bounded", "in_background", "reach", "source_ref", "spark_engine"]
+__all__ = [
+    "bounded",
+    "in_background",
+    "reach",
+    "snowflake_engine",
+    "source_engine",
+    "source_ref",
+    "spark_engine",
+]
 
 _T = TypeVar("_T")
 
-#: default ports of a master URL without one
-_PORTS = {"sc": 15002, "spark": 7077}
+#: default ports of a master URL (or a Snowflake account's URL) without one
+_PORTS = {"sc": 15002, "spark": 7077, "http": 80, "https": 443}
 
 
 def reach(master: str, timeout: float) -> str | None:
-    """Why the host:port of a remote master (``sc://``, ``spark://``) does not accept a TCP
-    connection within ``timeout`` seconds; None when it does (or for a local master)."""
+    """Why the host:port of a remote master (``sc://``, ``spark://``) or an account's URL
+    (``https://``) does not accept a TCP connection within ``timeout`` seconds; None when it
+    does (or for a local master)."""
     parts = urlsplit(master)
     if parts.scheme not in _PORTS:
         return None
@@ -87,6 +97,24 @@ def spark_engine(settings: SparkSettings) -> SparkEngine:
     conf = dict(settings.conf)
     session = SparkEngine(settings.master, conf=conf).session
     return SparkEngine(settings.master, conf=conf, session=session)
+
+
+def snowflake_engine(settings: SnowflakeSettings) -> SnowflakeEngine:
+    """An engine on a new Snowflake session for ``settings`` (logged in on first use; closing
+    the engine ends the session). Raises :class:`~reconciler.exceptions.SecretError` when the
+    password's reference cannot be read."""
+    from ..engines import SnowflakeEngine
+
+    return SnowflakeEngine(settings.connect_args(), timeout=settings.timeout)
+
+
+def source_engine(config: Config, source: CustomerSource) -> Engine:
+    """The engine that evaluates the rules over ``source`` (Spark's or Snowflake's)."""
+    if source.engine == "snowflake":
+        assert config.snowflake is not None
+        return snowflake_engine(config.snowflake)
+    assert config.spark is not None
+    return spark_engine(config.spark)
 
 
 def source_ref(source: CustomerSource) -> SourceRef:

@@ -8,7 +8,8 @@ dialect and evaluated in one scan, the members streamed back as Arrow record bat
             ...                                          # customer_id, segment_id
 
 ``SparkEngine("local[*]")`` or ``SparkEngine("sc://host:15002")`` runs the same SQL on Spark
-(pyspark is the ``spark`` extra); :func:`compile_members` gives the same statement for
+(pyspark is the ``spark`` extra), ``SnowflakeEngine(connect_args)`` on Snowflake (the
+``warehouse`` extra); :func:`compile_members` gives the same statement for
 Snowflake and BigQuery (sqlglot is the ``warehouse`` extra). :mod:`.readers` spells DuckDB's
 readers of CSV, JSON lines and Parquet files.
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from ..rules import BIGQUERY, DIALECTS, DUCKDB_SQL, SNOWFLAKE, SPARK_SQL, Query, SegmentRule
     from ._base import MEMBERS_SCHEMA, Engine, SourceRef
     from ._duckdb import DuckDBEngine
+    from ._snowflake import SnowflakeEngine
     from ._spark import SparkEngine
     from ._warehouse import compile_members
 
@@ -40,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "Engine": "reconciler.engines._base",
     "SourceRef": "reconciler.engines._base",
     "DuckDBEngine": "reconciler.engines._duckdb",
+    "SnowflakeEngine": "reconciler.engines._snowflake",
     "SparkEngine": "reconciler.engines._spark",
     "compile_members": "reconciler.engines._warehouse",
 }
@@ -55,6 +58,7 @@ __all__ = [
     "Engine",
     "Query",
     "SegmentRule",
+    "SnowflakeEngine",
     "SourceRef",
     "SparkEngine",
     "compile_members",

@@ -1,6 +1,7 @@
 """Warehouse SQL (Snowflake, BigQuery): the same members query, compiled to the dialect,
-checked and formatted by sqlglot, to be run by the warehouse's own client. (A membership diff
-on a warehouse is to be built on :mod:`reconciler.membership`'s contract.)
+checked and formatted by sqlglot, to be run by the warehouse's own client (Snowflake's:
+:mod:`._snowflake`; the membership diff's statements are
+:mod:`reconciler.membership.warehouse_sql`'s, formatted here too).
 
 The semantics come from :mod:`reconciler.rules` (one operator table, ``matches`` spelled per
 dialect, the pattern re-spelled per regex flavour); sqlglot only parses each statement in its

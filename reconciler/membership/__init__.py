@@ -1,6 +1,7 @@
 """The membership diff: a target's desired members against the snapshot of what was last
 applied, one contract (:class:`MembershipDiff`) implemented per engine (:class:`DuckDBDiff`, the
-default; :class:`SparkDiff`, where the members live in Spark), and the shared steps around it
+default; :class:`SparkDiff`, where the members live in Spark; :class:`SnowflakeDiff`, where they
+live in Snowflake), and the shared steps around it
 (the snapshot read in DuckDB, the sample, the live read, the fingerprint correction).
 
 ::
@@ -15,12 +16,14 @@ from .desired import Wanted, desired_table
 from .diff import DiffRows, MembershipDiff
 from .duckdb import DuckDBDiff
 from .inputs import membership_diff, membership_inputs
+from .snowflake import SnowflakeDiff
 from .spark import SparkDiff
 
 __all__ = [
     "DiffRows",
     "DuckDBDiff",
     "MembershipDiff",
+    "SnowflakeDiff",
     "SparkDiff",
     "Wanted",
     "desired_table",

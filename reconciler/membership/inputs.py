@@ -31,6 +31,7 @@ from ..statestore import Snapshot
 from .diff import ABSENT, DiffRows, MembershipDiff, Row
 from .duckdb import DuckDBDiff
 from .snapshot import LastApplied, unreadable
+from .snowflake import SnowflakeDiff, rule_engines, uses_snowflake
 from .spark import SparkDiff, spark_snapshot, uses_spark
 
 __all__ = ["membership_diff", "membership_inputs"]
@@ -49,10 +50,21 @@ def _sums(rows: Iterable[tuple[str, Row]]) -> tuple[int, int, int]:
 def membership_diff(
     config: Config, name: str, snapshot: Snapshot, managed: Iterable[str]
 ) -> MembershipDiff:
-    """The engine that diffs target ``name``: Spark when a rule of it runs there and the
-    Spark master can read the snapshot, else DuckDB."""
+    """The engine that diffs target ``name``: Snowflake when its rules run there, Spark when
+    a rule of it runs there and the Spark master can read the snapshot, else DuckDB."""
+    if uses_snowflake(config, name):
+        return SnowflakeDiff(config, name, snapshot, sorted(managed))
     if not uses_spark(config, name):
         return DuckDBDiff(config, name)
+    if "snowflake" in rule_engines(config, name):
+        return DuckDBDiff(
+            config,
+            name,
+            notes=[
+                f"the members of target {name} were streamed back from Spark and Snowflake "
+                "to be diffed here: a diff runs in one engine"
+            ],
+        )
     location = spark_snapshot(config, snapshot.path)
     if location is None:
         return DuckDBDiff(

@@ -1,0 +1,4 @@
+-- params: []
+SELECT DISTINCT
+  segments
+FROM RECONCILE_LAST

@@ -1,0 +1,32 @@
+-- params: []
+CREATE OR REPLACE TEMPORARY TABLE RECONCILE_WANTED AS
+SELECT
+  cid,
+  LISTAGG(seg, CHR(  31)) WITHIN GROUP (ORDER BY
+    seg) AS want
+FROM (
+  SELECT
+    cid,
+    seg
+  FROM (
+    (
+      SELECT
+        CAST(NULL AS VARCHAR) AS cid,
+        CAST(NULL AS VARCHAR) AS seg,
+        0 AS x
+      FROM (
+        SELECT
+          1 AS one
+      ) AS e
+      WHERE
+        1 = 0
+    )
+  ) AS c
+  GROUP BY
+    cid,
+    seg
+  HAVING
+    MAX(x) = 0
+) AS p
+GROUP BY
+  cid
