@@ -113,9 +113,27 @@ def test_a_missing_table_and_column(url: str, tmp_path: Path) -> None:
 
 def test_the_password_is_a_reference(url: str, tmp_path: Path) -> None:
     assert _problems(_write(tmp_path, url, password="hunter2")) == [
-        "14:13: snowflake.password: credentials must be an ${ENV_VAR} reference, not a "
-        "literal value",
+        "14:13: snowflake.password: credentials must be an ${ENV_VAR} or ${file:PATH} "
+        "reference, not a literal value",
     ]
+
+
+def test_the_password_may_be_a_mounted_secret_file(
+    url: str, server: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``${file:PATH}`` (relative to the config's folder) is read when a session opens."""
+    monkeypatch.delenv(PASSWORD)
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "snowflake").write_text(server["password"] + "\n")
+    path = _write(tmp_path, url, password="${file:secrets/snowflake}")
+    config = load(path)
+    assert config.snowflake is not None
+    assert config.snowflake.password.startswith("${file:")  # the reference, not the value
+    assert config.snowflake.connect_args()["password"] == server["password"]
+    (tmp_path / "secrets" / "snowflake").unlink()
+    (missing,) = _problems(path)
+    assert missing.startswith("14:13: snowflake.password: cannot read the secret file")
+    assert missing.endswith("secrets/snowflake: No such file or directory")
 
 
 def test_an_unset_password_variable(

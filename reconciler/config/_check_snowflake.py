@@ -36,7 +36,7 @@ class SnowflakeChecks(Analyser):
         self.snowflake_settings = SnowflakeSettings(
             account=str(raw["account"]),
             user=str(raw["user"]),
-            password=str(raw["password"]),
+            password=self._password(str(raw["password"])),
             warehouse=raw.get("warehouse"),
             database=raw.get("database"),
             schema=raw.get("schema"),
@@ -45,6 +45,14 @@ class SnowflakeChecks(Analyser):
             url=raw.get("url"),
             timeout=float(raw.get("timeout", 30.0)),
         )
+
+    def _password(self, reference: str) -> str:
+        """The password's reference, a ``${file:PATH}`` one made absolute (relative to the
+        config's folder), so it reads the same file wherever the session is opened from."""
+        from ._secrets import secret_file
+
+        path = secret_file(reference)
+        return reference if path is None else "${file:" + str(self.resolve_path(path)) + "}"
 
     def snowflake_engine(self) -> tuple[SnowflakeEngine | None, str, NodePath]:
         """The session (opened once per validation), or why there is none and where to say so."""

@@ -123,14 +123,16 @@ class SnowflakeSettings:
         reference (raises :class:`SecretError` naming the reference, never a value)."""
         from urllib.parse import urlsplit
 
-        from ._secrets import env_var
+        from ._secrets import env_var, read_secret_file, secret_file
 
         env = os.environ if environ is None else environ
-        args: dict[str, Any] = {
-            "account": self.account,
-            "user": self.user,
-            "password": read_secret(env_var(self.password), env, what="snowflake.password"),
-        }
+        path = secret_file(self.password)
+        password = (
+            read_secret(env_var(self.password), env, what="snowflake.password")
+            if path is None
+            else read_secret_file(Path(path), path)
+        )
+        args: dict[str, Any] = {"account": self.account, "user": self.user, "password": password}
         for key in ("warehouse", "database", "schema", "role"):
             value = getattr(self, key)
             if value is not None:
