@@ -184,6 +184,8 @@ def test_a_forced_or_safe_verdict_and_one_force_cannot_override() -> None:
     md = render_markdown(held)
     assert "(1 reason)" in md  # the forced one is accepted, prevent_destroy stands
     assert "To accept: nothing here accepts it (`--force` does not override it)." in md
+    assert "> `--force` accepts the 1 other refusal(s).\n" in md
+    assert "  --force accepts the 1 other refusal(s)\n" in _plain(render_text(held))
     safe = _big_plan(10, Verdict())
     assert "**Safe:** no guard refuses this plan." in render_markdown(safe)
     assert _plain(render_text(safe)).startswith("Safe: no guard refuses this plan.\n")

@@ -93,6 +93,9 @@ def _verdict(verdict: Verdict, has_changes: bool) -> str:
         accept = md_inline(r.accept) if r.accept else "nothing here accepts it"
         force = "" if r.forceable else " (`--force` does not override it)"
         said.append(f">   To accept: {accept}{force}.")
+    accepted = len(verdict.refusals) - len(blocking)
+    if blocking and accepted:
+        said += [">", f"> `--force` accepts the {accepted:,} other refusal(s)."]
     return "\n".join(said) + "\n\n"
 
 
@@ -123,7 +126,7 @@ def _heading(i: int, tp: TargetPlan, said: str) -> Block:
 
 def _table_row(row: Row, largest: int, history: bool) -> str:
     r = row.review
-    name = row.segment[len(r.id) :].strip()
+    name = f"({r.name})" if r.name and r.name != r.id else ""
     before, after = bar(r.before, largest, _BAR_WIDTH), bar(r.after, largest, _BAR_WIDTH)
     picture = "<br>".join(
         f"`{b}` {n}" if b else n for b, n in ((before, row.before), (after, row.after))

@@ -51,6 +51,9 @@ def _verdict(verdict: Verdict, has_changes: bool) -> list[str]:
         accept = literal(r.accept) if r.accept else "nothing here accepts it"
         force = "" if r.forceable else " (--force does not override it)"
         out.append(f"    [dim]to accept:[/dim] {accept}{force}")
+    accepted = len(verdict.refusals) - len(blocking)
+    if blocking and accepted:
+        out.append(f"  [dim]--force accepts the {accepted:,} other refusal(s)[/dim]")
     return [*out, ""]
 
 
