@@ -13,6 +13,7 @@ from reconciler.exceptions import PlanError, UnsafePlanError
 from reconciler.model import Segment, State, StateBuilder
 from reconciler.plan import (
     Capabilities,
+    Guard,
     Guards,
     Plan,
     RemoteState,
@@ -150,9 +151,9 @@ def test_safety_threshold_refuses_then_force_allows() -> None:
     with pytest.raises(UnsafePlanError, match=r"removes 40 of 100 links \(40.0%\).*by 10.0%"):
         enforce(tp)
     notes = enforce(tp, force=True)
-    assert len(notes) == 1
-    assert "forced" in notes[0]
-    relaxed = judge(tp, Guards(Safety(max_delete_share=0.5)))
+    assert len(notes) == 2  # the target's links, and segment s's own removal guard
+    assert all(n.startswith("forced: ") for n in notes)
+    relaxed = judge(tp, Guards(Safety(max_delete_share=0.5, guards=Guard(max_removed_share=0.5))))
     assert enforce(dataclasses.replace(tp, verdict=relaxed)) == []
 
 
