@@ -43,14 +43,6 @@ JOIN = (
 )
 
 
-#: the customers that can change are found in ONE pass of this join, which also counts the rows
-#: it paired from each side (to compare with plain scans of the two tables)
-JOIN = (
-    "wanted AS w FULL OUTER JOIN last AS l ON w.cid = l.customer_id "
-    "LEFT JOIN _lists AS s ON s.segments = l.segments"
-)
-
-
 #: the rows that come back: a customer that changes, or a candidate for the sample (a known
 #: customer that does not change, whose salted hash falls under ``$limit``)
 _BACK = "ch = 1 OR (known AND hash(customer_id, $salt) < $limit)"
