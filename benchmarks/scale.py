@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import _data
+from benchmarks import _data, startup
+from benchmarks import diff as membership_diff
 
 GIB = 2**30
 
@@ -348,6 +349,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--naive-sample", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=1, help="plan runs (best is shown)")
     parser.add_argument(
+        "--repeat-commands", type=int, default=5, help="plan / parse command pairs, run in turn"
+    )
+    parser.add_argument(
         "--latency-ms",
         type=float,
         default=0.0,
@@ -569,6 +573,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{dd['deepdiff_items']:,} items; ours {dd['deepdiff_s'] / dd['ours_s']:.0f}x "
             "faster (target >= 50x)",
         )
+    startup.report(args.customers, args.repeat_commands, args.segments)
+    membership_diff.report((args.deepdiff_customers, args.customers))
 
 
 if __name__ == "__main__":

@@ -7,11 +7,11 @@ segment, a removed segment, and a rename. Counts below are what a minimal apply 
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from _command import invoke
 
 from reconciler.config import load
 from reconciler.manager import Reconciler
@@ -130,12 +130,7 @@ def writes(sandbox: Any, since: int = 0) -> list[dict[str, Any]]:
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``reconcile`` as a user would, in a child process, without colour."""
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
+    """Run ``reconcile`` as a user would, without colour: its entry point, in this process
+    (:func:`_command.invoke`; a test of signals or kills starts a child process itself)."""
+    code, out, err = invoke(*args, cwd=cwd)
+    return subprocess.CompletedProcess(["reconcile", *args], code, out, err)

@@ -1,17 +1,40 @@
-"""Shared fixtures: one sandbox per test session (per xdist worker), reset for each test."""
+"""Shared fixtures: one sandbox per test session (per xdist worker), reset for each test; one
+local Spark session per worker, started by the first test that needs it and shared by every
+Spark test (a JVM start and its warm-up cost more than most tests)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from reconciler.sandbox import Sandbox
 
+if TYPE_CHECKING:
+    from reconciler.engines import SparkEngine
+
 #: High enough that the Management API limit never trips unless a test lowers it.
 FAST_RATE_LIMIT = 10_000.0
+
+#: the settings of the one Spark session; a config naming ``spark: {master: local[2]}`` gets
+#: this session back (``getOrCreate``)
+SPARK_MASTER = "local[2]"
+SPARK_CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
+
+
+@pytest.fixture(scope="session")
+def spark_engine() -> Iterator[SparkEngine]:
+    """The local Spark session of this worker, started once (skipped without pyspark)."""
+    pytest.importorskip("pyspark")
+    from reconciler.engines import SparkEngine
+
+    engine = SparkEngine(SPARK_MASTER, conf=SPARK_CONF)
+    engine.session  # noqa: B018 - started here, shared through getOrCreate
+    yield engine
+    engine.close()
 
 
 @pytest.fixture(scope="session")

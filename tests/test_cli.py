@@ -44,6 +44,56 @@ def test_every_command_has_help(command: str) -> None:
     assert "Usage" in done.stdout
 
 
+def test_the_help_lists_every_command() -> None:
+    done = cli("--help")
+    assert done.returncode == 0, done.stderr
+    for command in COMMANDS:
+        assert command in done.stdout, command
+
+
+CREDENTIALS = [
+    "EPSILON_BEARER_TOKEN",
+    "EPSILON_API_KEY",
+    "TALONONE_API_KEY",
+    "TALONONE_MANAGEMENT_KEY",
+]
+#: a command run in a fresh interpreter, then whether the sandbox was imported
+_IMPORTS_PROBE = """
+import sys
+from reconciler.cli import main
+sys.argv = ["reconcile", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print("sandbox imported:", any(m.startswith("reconciler.sandbox") for m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "imported"),
+    [
+        (["validate", str(EXAMPLE)], False),
+        (["-v", "plan", str(EXAMPLE), "--refresh=false", "--state", "{state}"], False),
+        (["sandbox", "--help"], True),
+    ],
+)
+def test_only_the_sandbox_commands_import_the_sandbox(
+    tmp_path: Path, args: list[str], imported: bool
+) -> None:
+    """The simulations and uvicorn are imported by the command that serves them, not by
+    every command's start."""
+    argv = [a.format(state=tmp_path / "state.db") for a in args]
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_PROBE, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1", **{k: "x" for k in CREDENTIALS}},
+    )
+    assert f"sandbox imported: {imported}" in done.stdout, done.stdout + done.stderr
+
+
 def test_validate_the_example() -> None:
     done = cli("validate", str(EXAMPLE))
     assert done.returncode == 0, done.stderr

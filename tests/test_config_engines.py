@@ -7,9 +7,8 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pytest
@@ -36,16 +35,10 @@ SPARK_SECTION = (
 
 
 @pytest.fixture(scope="session")
-def spark_session() -> Iterator[SparkSession]:
-    """One local Spark session for this worker; configs naming ``local[2]`` reuse it."""
-    pytest.importorskip("pyspark")
-    from reconciler.engines import SparkEngine
-
-    engine = SparkEngine(
-        "local[2]", conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
-    )
-    yield engine.session
-    engine.close()
+def spark_session(spark_engine: Any) -> SparkSession:
+    """The worker's local Spark session; configs naming ``local[2]`` reuse it."""
+    session: SparkSession = spark_engine.session
+    return session
 
 
 def _problems(path: Path) -> list[str]:

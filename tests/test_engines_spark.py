@@ -22,12 +22,8 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[SparkEngine]:
-    engine = SparkEngine(
-        "local[2]", conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
-    )
-    yield engine
-    engine.close()
+def spark(spark_engine: SparkEngine) -> SparkEngine:
+    return spark_engine
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from _scenario import TARGETS, write_config, writes
-from hostile.remote import cli, run_cli
+from hostile.remote import cli, run_cli, run_process
 
 from reconciler.sandbox import Sandbox
 
@@ -296,7 +296,7 @@ def test_lock_wait_refuses_non_finite_and_negative_values(tmp_path: Path, value:
     cfg = _talon_config(tmp_path)
     for command in ("apply", "refresh"):
         extra = "--auto-approve" if command == "apply" else "--target=talon"
-        code, _, err = run_cli(
+        code, _, err = run_process(
             command, str(cfg), "--sandbox", f"--lock-wait={value}", extra, timeout=60
         )
         assert code == 1
@@ -307,7 +307,7 @@ def test_lock_wait_refuses_non_finite_and_negative_values(tmp_path: Path, value:
 def test_a_target_named_twice_is_applied_once(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
     cfg = _talon_config(tmp_path)
     common = _common(fresh_sandbox, tmp_path)
-    code, out, err = run_cli(
+    code, out, err = run_process(
         "apply",
         str(cfg),
         *common,

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from hostile.platform import HUGE, Platform
-from hostile.remote import run_cli
+from hostile.remote import run_process
 
 from reconciler._http import MAX_BODY, Http, RetryPolicy
 from reconciler.config import load
@@ -87,7 +87,7 @@ def write_config(folder: Path, kind: str, url: str, timeout: float | None = None
 
 
 def reconcile(*args: str) -> tuple[int, str, str]:
-    code, out, err = run_cli(*args, env=SECRETS, timeout=GUARD)
+    code, out, err = run_process(*args, env=SECRETS, timeout=GUARD)
     for text in (out, err):
         assert "Traceback" not in text, text
         assert "Internal error" not in text, text

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +43,9 @@ EDITS = [
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The example's customers as Parquet, and its VIP list."""
-    pytest.importorskip("pyspark")
-    from reconciler.engines import SparkEngine
-
-    engine = SparkEngine(
-        "local[2]", conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
-    )
-    engine.session  # noqa: B018 - started here, shared through getOrCreate
+def folder(tmp_path_factory: pytest.TempPathFactory, spark_engine: Any) -> Path:
+    """The example's customers as Parquet, and its VIP list (with the worker's Spark session
+    started: a config naming ``local[2]`` gets it back)."""
     out = tmp_path_factory.mktemp("pushdown")
     (out / "data").mkdir()
     shutil.copy(EXAMPLE / "data" / "vip.txt", out / "data" / "vip.txt")
@@ -63,8 +56,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         [str(EXAMPLE / "data" / "customers.csv")],
     )
     con.close()
-    yield out
-    engine.close()
+    return out
 
 
 def config(folder: Path, name: str, *, engine: str, edited: bool, extra: str = "") -> Path:

@@ -45,6 +45,12 @@ app.command()(explain)
 app.command()(history)
 app.add_typer(state_app, name="state")
 
+#: the top-level commands registered above, by the name they are typed as
+_COMMANDS = frozenset(
+    command.name or (command.callback.__name__ if command.callback else "")
+    for command in app.registered_commands
+)
+
 
 def _version(value: bool) -> None:
     if value:
@@ -101,7 +107,14 @@ def _root(
     json_lines(log_format is LogFormat.json)
 
 
-def _mount_subcommands() -> None:
+def _mount_subcommands(args: list[str]) -> None:
+    """The ``sandbox`` commands, mounted only when the command line may run or list them
+    (their module imports the simulations and uvicorn: ~0.15 s no other command needs)."""
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command is not None and command != "sandbox" and command in _COMMANDS:
+        return
+    if any(group.name == "sandbox" for group in app.registered_groups):
+        return
     from ..sandbox.cli import app as sandbox_app
 
     app.add_typer(sandbox_app, name="sandbox", help="Serve, seed or reset the local sandbox.")
@@ -119,7 +132,7 @@ def _process_wide() -> None:
 def main() -> None:
     """Entry point: one line per error, never a traceback."""
     _process_wide()
-    _mount_subcommands()
+    _mount_subcommands(sys.argv[1:])
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, on_signal)

@@ -10,7 +10,7 @@ prefix). A customer's links to unmanaged segments are always carried over unchan
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 from ..model import EMPTY, Segment, State
 from .changes import (
@@ -54,11 +54,9 @@ def segment_fields(before: Segment, after: Segment) -> tuple[str, ...]:
     """The names of the fields that differ between two versions of a segment."""
     if before == after:
         return ()
-    from deepdiff import DeepDiff  # imported when a segment differs (it is slow to import)
-
-    delta = DeepDiff(asdict(before), asdict(after), ignore_order=True)
-    changed = delta.get("values_changed", {}) | delta.get("type_changes", {})
-    return tuple(sorted(str(path).removeprefix("root['").removesuffix("']") for path in changed))
+    return tuple(
+        sorted(f.name for f in fields(before) if getattr(before, f.name) != getattr(after, f.name))
+    )
 
 
 def _sorted(changes: Iterable[Change]) -> tuple[Change, ...]:

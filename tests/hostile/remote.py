@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _command import invoke
+
 from reconciler._http import RetryPolicy
 from reconciler.config import load, resolve
 from reconciler.model import State
@@ -139,9 +141,17 @@ def cli(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[by
     )
 
 
-def run_cli(
+def run_process(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
 ) -> tuple[int, str, str]:
+    """:func:`cli` run to its end (``timeout``: a hung client fails the test, not the run)."""
     proc = cli(*args, env=env)
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def run_cli(*args: str, env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+    """``reconcile ARGS`` run to its end in this process (see :func:`_command.invoke`):
+    ``(exit code, stdout, stderr)``; :func:`cli` is the child process a signal or a kill is
+    sent to."""
+    return invoke(*args, env={"COLUMNS": "200", **(env or {})})
