@@ -39,6 +39,7 @@ from tenacity import (
 )
 
 from . import __version__
+from ._limit import AdaptiveLimit
 from ._logging import logger
 from ._redact import Redactor, clip
 from ._reply import ERROR_BODY, MAX_BODY, Reply, read_body
@@ -47,6 +48,10 @@ from .exceptions import CredentialsRefused, RemoteError, StatusError
 __all__ = ["MAX_BODY", "RETRY_STATUSES", "Http", "HttpStats", "Reply", "RetryPolicy"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: the most connections of one httpx pool (a client of more holds several)
+POOL = 8
+#: the answers that say the platform is overloaded: the in-flight limit halves
+OVERLOAD_STATUSES = frozenset({429, 503, 504})
 
 log = logger("http")
 
@@ -133,6 +138,7 @@ class Http:
         retry: RetryPolicy | None = None,
         rate_limit: float | None = None,
         max_connections: int = 32,
+        grow_to: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         label: str = "",
         timeout: float | None = None,
@@ -145,28 +151,39 @@ class Http:
         self.stats = HttpStats()
         self._redactor = Redactor(secrets)
         self._limiter = _RateLimiter(rate_limit, self.retry.sleep) if rate_limit else None
-        self._slots = asyncio.Semaphore(max_connections)
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers={
-                "User-Agent": f"audience-reconciler/{__version__}",
-                # the encodings read_body decodes in bounded steps
-                "Accept-Encoding": "gzip, deflate",
-                **(headers or {}),
-            },
-            timeout=self.deadline,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
-            verify=_tls(),
-        )
+        #: requests in flight: ``max_connections``, growing to ``grow_to`` while the platform
+        #: keeps its pace (see :mod:`._limit`)
+        self.slots = AdaptiveLimit(max_connections, grow_to)
+        # pools of at most POOL connections: httpcore scans every connection of a pool on each
+        # request, so one pool of 64 costs a request twice the CPU of eight pools of 8
+        pools = -(-self.slots.ceiling // POOL)
+        size = -(-self.slots.ceiling // pools)
+        self._pools = [
+            httpx.AsyncClient(
+                base_url=base_url.rstrip("/"),
+                headers={
+                    "User-Agent": f"audience-reconciler/{__version__}",
+                    # the encodings read_body decodes in bounded steps
+                    "Accept-Encoding": "gzip, deflate",
+                    **(headers or {}),
+                },
+                timeout=self.deadline,
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                transport=transport,
+                verify=_tls(),
+            )
+            for _ in range(pools)
+        ]
+        #: requests in flight in each pool (a request goes to the least busy)
+        self._busy = [0] * pools
+        self._client = self._pools[0]
 
     def redact(self, text: str) -> str:
         return self._redactor.text(text)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for pool in self._pools:
+            await pool.aclose()
 
     async def request(
         self,
@@ -238,7 +255,8 @@ class Http:
     ) -> Reply:
         # a connection first, then the pace: requests are spaced as sent; neither wait counts
         # against the deadline
-        async with self._slots:
+        await self.slots.acquire()
+        try:
             if self._limiter:
                 await self._limiter.acquire()
             self.stats.requests += 1
@@ -249,7 +267,10 @@ class Http:
                     )
             except TimeoutError:
                 self._count("timeout")
+                self.slots.overloaded()
                 raise _Retryable(f"no complete answer within {self.deadline:g} s", None) from None
+        finally:
+            self.slots.release()
 
     async def _exchange(
         self,
@@ -262,15 +283,21 @@ class Http:
         max_body: int,
     ) -> Reply:
         where = f"{self.label}{method} {path}"
-        request = self._client.build_request(
-            method, path, json=json, params=params, headers=headers
-        )
+        busy = self._busy
+        pool = busy.index(min(busy))
+        client = self._pools[pool]
+        request = client.build_request(method, path, json=json, params=params, headers=headers)
+        busy[pool] += 1
         try:
             began = time.monotonic()
-            response = await self._client.send(request, stream=True)
+            response = await client.send(request, stream=True)
             try:
                 status = response.status_code
                 self._count(str(status))
+                if status in OVERLOAD_STATUSES:
+                    self.slots.overloaded()
+                else:
+                    self.slots.answered(time.monotonic() - began)
                 if log.isEnabledFor(logging.DEBUG):
                     took = (time.monotonic() - began) * 1000
                     log.debug("%s", self.redact(f"{where}: HTTP {status} in {took:.0f} ms"))
@@ -289,10 +316,13 @@ class Http:
                 await response.aclose()
         except httpx.TimeoutException as exc:
             self._count("timeout")
+            self.slots.overloaded()
             raise _Retryable(f"timed out ({type(exc).__name__})", None) from exc
         except httpx.TransportError as exc:
             self._count("connection")
             raise _Retryable(f"connection failed ({type(exc).__name__})", None) from exc
+        finally:
+            busy[pool] -= 1
         reply = Reply(status, response.headers, content, where, self.redact)
         text = clip(self.redact(reply.text))
         try:

@@ -105,7 +105,8 @@ def apply_reads(sandbox: Any, rec: Reconciler, **apply: Any) -> tuple[int, int, 
     planned = len(gets(sandbox, since))
     since = mark(sandbox)
     (result,) = asyncio.run(rec.apply(plan, **apply))
-    assert result.ok and result.remaining == 0
+    assert result.ok
+    assert result.remaining == 0
     verify = gets(sandbox, since)
     return planned, len(verify), asked(verify)
 
@@ -134,7 +135,8 @@ def test_full_refresh_and_full_verify_keep_the_full_reads(
     assert len(gets(fresh_sandbox, since)) == size // 1000
     since = mark(fresh_sandbox)
     (result,) = asyncio.run(rec.apply(plan, verify=Refresh.FULL))
-    assert result.ok and result.remaining == 0
+    assert result.ok
+    assert result.remaining == 0
     pages = gets(fresh_sandbox, since)
     assert len(pages) == (size + CHURN) // 1000 + 1  # every page, the customers now held
     assert asked(pages) == set()  # paged, not filtered
@@ -181,7 +183,8 @@ def test_an_apply_keeps_what_the_platform_added_to_a_customer_it_writes(
     )
     plan = asyncio.run(rec.plan(Refresh.AUTO))
     (result,) = asyncio.run(rec.apply(plan))
-    assert result.ok and result.remaining == 0
+    assert result.ok
+    assert result.remaining == 0
     held = {c["id"]: c["segmentIds"] for c in fresh_sandbox.state()["epsilon"]["customers"]}
     assert held[cid(4)] == ["x"]
     rec.store.close()
