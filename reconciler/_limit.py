@@ -1,9 +1,10 @@
 """How many requests one client keeps in flight: a limit that adapts to the platform.
 
 The limit starts at a target's ``concurrency`` and may grow to its ``max_concurrency``, like
-TCP's congestion window: while the platform answers as fast as it did at its best, each window
-of answers (as many as the limit) widens it, by half (slow start) until the first sign of
-load, then by one; an answer slower than :data:`SLOWER` times the best round trip narrows it by
+TCP's congestion window (as TCP Vegas reads it): while the platform answers as fast as it did
+at its best, each window of answers (as many as the limit) widens it, by half (slow start)
+until the first sign of load, then by one; a window whose fastest answer took :data:`SLOWER`
+times the best round trip (a queue has built: every answer waits, not a few) narrows it by
 one, and an overloaded platform (429, 5xx, a timeout, a dropped connection) halves it (never
 below 1). A ``Retry-After`` is honoured by the retry that follows (see :mod:`._http`). With
 ``max_concurrency`` equal to ``concurrency`` the limit is fixed, as a semaphore.
@@ -17,8 +18,8 @@ from collections import deque
 
 __all__ = ["SLOWER", "AdaptiveLimit"]
 
-#: a window whose mean round trip exceeds the best one by this factor means the platform (or
-#: the network, or this process) is saturated: the limit stops growing and narrows by one
+#: a window whose fastest round trip exceeds the best one by this factor means the platform
+#: (or the network, or this process) is saturated: the limit stops growing and narrows by one
 SLOWER = 1.5
 #: round trips shorter than this are as good as the best (loopback jitter is not load)
 _SLACK = 0.002
@@ -82,9 +83,9 @@ class AdaptiveLimit:
         self._window.append(seconds)
         if len(self._window) < self.limit:
             return
-        mean = sum(self._window) / len(self._window)
+        fastest = min(self._window)
         self._window.clear()
-        if mean > self._best * SLOWER + _SLACK:
+        if fastest > self._best * SLOWER + _SLACK:
             self._slow_start = False
             self.limit = max(self.start, self.limit - 1)
             return
