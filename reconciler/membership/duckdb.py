@@ -121,12 +121,22 @@ def _diff(
             f"{w_join} desired and {l_join} last-applied customers, but the tables hold "
             f"{w_scan} and {l_scan}"
         )
+    candidates, included, want, last = _sorted_out(found, wanted, frozenset(include))
+    sampled = pick(candidates, sample)
+    return DiffRows(needed, sampled, want, last, int(known_now), int(w_scan), sorted(included))
+
+
+def _sorted_out(
+    found: list[dict[str, Any]], wanted: Wanted, named: frozenset[str]
+) -> tuple[list[tuple[int, str]], list[str], dict[str, str], dict[str, Row]]:
+    """The rows the join sent back, sorted out: the sample's candidates (salted hash, id),
+    the customers asked for by name that do not change, what each wants and its last row."""
     candidates: list[tuple[int, str]] = []
     included: list[str] = []
     want: dict[str, str] = {}
     last: dict[str, Row] = {}
     joined: dict[tuple[int, ...], str] = {}
-    named = frozenset(include)
+    words = range(wanted.words)
     for row in found:
         cid = row["c"]
         if not row["ch"]:
@@ -141,8 +151,7 @@ def _diff(
                 text = joined[mask] = wanted.joined(mask)
             want[cid] = text
         last[cid] = (bool(row["k"]), row["s"] or "") if row["k"] is not None else ABSENT
-    sampled = pick(candidates, sample)
-    return DiffRows(needed, sampled, want, last, int(known_now), int(w_scan), sorted(included))
+    return candidates, included, want, last
 
 
 class DuckDBDiff(MembershipDiff):
