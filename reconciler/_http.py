@@ -39,7 +39,7 @@ from tenacity import (
 )
 
 from . import __version__
-from ._limit import AdaptiveLimit
+from ._limit import AdaptiveLimit, NotSent, may_send
 from ._logging import logger
 from ._redact import Redactor, clip
 from ._reply import ERROR_BODY, MAX_BODY, Reply, read_body
@@ -262,6 +262,11 @@ class Http:
         # against the deadline
         await self.slots.acquire()
         try:
+            check = may_send.get()
+            if check is not None:
+                may_send.set(None)
+                if not check():
+                    raise NotSent(f"{method} {path}")
             if self._limiter:
                 await self._limiter.acquire()
             self.stats.requests += 1

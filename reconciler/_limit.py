@@ -13,10 +13,24 @@ below 1). A ``Retry-After`` is honoured by the retry that follows (see :mod:`._h
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 from collections import deque
+from collections.abc import Callable
 
-__all__ = ["SLOWER", "AdaptiveLimit"]
+__all__ = ["SLOWER", "AdaptiveLimit", "NotSent", "may_send"]
+
+#: set by a caller whose next request may be dropped while it waits for a slot: asked once the
+#: slot is held, before the request is sent (and then cleared, so the retries and the further
+#: requests of the same task go on). The executor sets it before each batch, so that a stop,
+#: or a state store that cannot record, asked for while the batch waited sends nothing new.
+may_send: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar(
+    "may_send", default=None
+)
+
+
+class NotSent(Exception):
+    """The request was not sent: :data:`may_send` said no once a slot was free."""
 
 #: a window whose fastest round trip exceeds the best one by this factor means the platform
 #: (or the network, or this process) is saturated: the limit stops growing and narrows by one

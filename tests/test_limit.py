@@ -8,9 +8,10 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from reconciler._http import Http, RetryPolicy
-from reconciler._limit import AdaptiveLimit
+from reconciler._limit import AdaptiveLimit, NotSent, may_send
 
 
 def window(limit: AdaptiveLimit, seconds: float) -> None:
@@ -122,3 +123,31 @@ def test_the_client_backs_off_on_429_honouring_retry_after() -> None:
 
     assert asyncio.run(main()) == 4  # 16, halved twice
     assert slept == [0.5, 0.5]
+
+
+def test_a_request_the_caller_no_longer_wants_once_it_has_a_slot_is_not_sent() -> None:
+    """The executor asks again once a batch holds a connection (it may have waited for one):
+    a stop asked for meanwhile sends nothing; the question is asked once, not of the retries
+    or the task's further requests."""
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(200)
+
+    async def main() -> None:
+        transport = httpx.MockTransport(handler)
+        http = Http("http://127.0.0.1:9", max_connections=1, transport=transport)
+        try:
+            may_send.set(lambda: False)
+            with pytest.raises(NotSent):
+                await http.request("POST", "/dropped")
+            # its one slot was given back: the next request does not wait for it
+            await asyncio.wait_for(http.request("POST", "/next"), 5)
+            may_send.set(lambda: True)
+            await http.request("POST", "/wanted")
+        finally:
+            await http.aclose()
+
+    asyncio.run(main())
+    assert sent == ["/next", "/wanted"]

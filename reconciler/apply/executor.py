@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import time
 
+from .._limit import NotSent, may_send
 from .._logging import logger
 from ..exceptions import StateStoreError
 from ..plan import TargetPlan
@@ -195,7 +196,12 @@ async def _run_step(
                 return
             if stop is not None and stop.requested:
                 break
-            results = await send(provider, phase, batch.parts)
+            # asked again once the batch holds a connection: it may have waited for one
+            may_send.set(lambda: not unrecorded and not (stop is not None and stop.requested))
+            try:
+                results = await send(provider, phase, batch.parts)
+            except NotSent:
+                break
             # from here to the record, nothing awaits: a cancellation cannot fall between the
             # platform's acknowledgement and the state store's record of it
             ok, bad = _settle(phase, batch, results, sendable, left, errors)
