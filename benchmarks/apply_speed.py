@@ -15,6 +15,7 @@ are told apart in the sandbox's request log by the times the apply process recor
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable
@@ -78,6 +79,10 @@ def phase_apply(directory: Path, url: str) -> dict[str, Any]:
 
     EpsilonProvider.aclose = aclose  # type: ignore[method-assign]
     rec = _reconciler(directory, url)
+    # the width may grow from 16 to 64 while the round trip holds (the target's max_concurrency)
+    settings = {k: dict(v) for k, v in rec.overrides.settings.items()}
+    settings.setdefault("epsilon", {})["max_concurrency"] = 64
+    rec.overrides = dataclasses.replace(rec.overrides, settings=settings)
     plan = run(rec.plan(Refresh.AUTO))
     marks.append(("plan", time.time(), time.process_time()))
     (directory / "plan.json").write_text(plan_json(plan, indent=None), encoding="utf-8")

@@ -32,6 +32,7 @@ may_send: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.Contex
 class NotSent(Exception):
     """The request was not sent: :data:`may_send` said no once a slot was free."""
 
+
 #: a window whose fastest round trip exceeds the best one by this factor means the platform
 #: (or the network, or this process) is saturated: the limit stops growing and narrows by one
 SLOWER = 1.5

@@ -94,7 +94,6 @@ class EpsilonProvider(Provider):
             f"it, but the segment stays on the platform; {_FEED_HINT}",
         },
         concurrency=16,
-        max_concurrency=64,
         reads_by_id=True,
         offline_from_store=True,
     )
@@ -123,7 +122,7 @@ class EpsilonProvider(Provider):
         ),
         credential("bearer_token", "Bearer token", "Partner API bearer token (segments, access)."),
         credential("api_key", "API key", "Integration API key (customers, links), sent as Basic."),
-        *http_settings(capabilities.concurrency, capabilities.max_concurrency),
+        *http_settings(capabilities.concurrency, adaptive=True),
     )
 
     def __init__(

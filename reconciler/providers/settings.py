@@ -94,20 +94,20 @@ def directory(name: str, title: str, description: str, *, required: bool = True)
     return Setting(name, title, description, {}, None, required, "path")
 
 
-def http_settings(concurrency: int, ceiling: int = 0) -> tuple[Setting, ...]:
+def http_settings(concurrency: int, *, adaptive: bool = False) -> tuple[Setting, ...]:
     """``concurrency`` (its default: the platform's own, ``Capabilities.concurrency``) and
     ``timeout``, the settings of every provider that speaks HTTP through
-    :meth:`Provider.http`; with a ``ceiling`` (``Capabilities.max_concurrency``), also
-    ``max_concurrency``, what an apply's writes may grow to."""
+    :meth:`Provider.http`; ``adaptive``: also ``max_concurrency``, what an apply's writes may
+    grow to (by default nothing: the width is fixed)."""
     grow = (
         Setting(
             "max_concurrency",
             "Max concurrency",
             "Most requests in flight at once that an apply's writes may grow to, from "
             "`concurrency`, while the platform answers at its pace (halved on 429, 503, 504 "
-            "or a timeout). Set it to `concurrency` for a fixed width.",
+            "or a timeout). Unset: fixed at `concurrency`.",
             {"type": "integer", "minimum": 1, "maximum": 256},
-            ceiling,
+            None,
         ),
     )
     return (
@@ -119,7 +119,7 @@ def http_settings(concurrency: int, ceiling: int = 0) -> tuple[Setting, ...]:
             {"type": "integer", "minimum": 1, "maximum": 64},
             concurrency,
         ),
-        *(grow if ceiling else ()),
+        *(grow if adaptive else ()),
         Setting(
             "timeout",
             "Timeout",
