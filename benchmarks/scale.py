@@ -6,9 +6,10 @@ measures — every timed phase in its own process, so each peak RSS is its own:
 
 - parse floor: DuckDB reading the customer CSV (``count(*)``, and materialising every column);
 - plan: wall time and peak RSS, split into config load, resolve, read remote, diff + plan build;
-- apply: write requests sent (from the sandbox request log) against the minimum
-  ``ceil(new customers / 100) + one per customer whose set changed``, and changes/second;
-- a naive sequential script (one request per change, no batching, no concurrency) on a sample;
+- apply (:mod:`benchmarks.apply_speed`): its read requests against a full read's, its write
+  requests against the minimum ``ceil(new customers / 100) + one per customer whose set
+  changed``, its changes/s and requests/s per phase against a naive sequential script (one
+  request per change, no batching, no concurrency) on a sample, and where the time goes;
 - deepdiff over the two states as plain dicts, against our diff, at ``--deepdiff-customers``.
 
 Only 127.0.0.1 is contacted (the sandbox runs in a child process).
@@ -17,7 +18,6 @@ Only 127.0.0.1 is contacted (the sandbox runs in a child process).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import resource
 import shutil
@@ -30,6 +30,11 @@ from typing import Any
 
 from benchmarks import _data, startup
 from benchmarks import diff as membership_diff
+from benchmarks.apply_speed import Bench, Section, apply_sections, phase_apply
+
+#: the sections measured beside the plan's rows, each printed once all have measured (so the
+#: figures of one run sit side by side): ``--skip NAME`` leaves one out
+SECTIONS: dict[str, Section] = {"apply": apply_sections}
 
 GIB = 2**30
 
@@ -131,30 +136,6 @@ def phase_plan(directory: Path, url: str, refresh: str = "full") -> dict[str, An
     return {"times": times, "peak_mib": _peak_mib(), **_plan_summary(plan)}
 
 
-def phase_apply(directory: Path, url: str) -> dict[str, Any]:
-    (rec, plan), times = _timed_plan(directory, url)
-    from reconciler.plan import plan_json
-    from reconciler.runtime import run
-
-    (directory / "plan.json").write_text(plan_json(plan, indent=None), encoding="utf-8")
-    start = time.perf_counter()
-    gc.freeze()  # as `reconcile apply` does around an apply (process wide: the library does not)
-    try:
-        (result,) = run(rec.apply(plan, verify=False))
-    finally:
-        gc.unfreeze()
-    apply_s = time.perf_counter() - start
-    return {
-        "plan_s": times["total"],
-        "apply_s": apply_s,
-        "applied": result.applied,
-        "failures": len(result.failures),
-        "requests": result.requests,
-        "retries": result.retries,
-        "changes": len(plan.targets[0].changes),
-    }
-
-
 def phase_deepdiff(directory: Path, customers: int) -> dict[str, Any]:
     """Our diff against ``DeepDiff`` over the same two states as plain dicts."""
     from deepdiff import DeepDiff
@@ -194,41 +175,6 @@ def phase_deepdiff(directory: Path, customers: int) -> dict[str, Any]:
         "ours_changes": len(ours.changes),
         "deepdiff_items": sum(len(v) for v in theirs.values()),
     }
-
-
-# -- the naive script -------------------------------------------------------------------------
-def naive(url: str, plan_path: Path, sample: int) -> dict[str, Any]:
-    """One request per change, in order, one at a time, no batching: creates, then links."""
-    import httpx
-
-    from reconciler.plan import plan_from_json
-    from reconciler.plan.changes import CustomerChange, LinkChange
-    from reconciler.sandbox import EPSILON_API_KEY
-
-    (tp,) = plan_from_json(plan_path.read_text(encoding="utf-8")).targets
-    links = [c for c in tp.changes if isinstance(c, LinkChange)]
-    new = {c.key for c in tp.changes if isinstance(c, CustomerChange)}
-    ratio = len(links) / (len(links) + len(new))
-    stride = max(1, round(len(links) / (sample * ratio)))
-    picked = links[::stride]
-    creates = [c.key for c in picked if c.key in new]
-    headers = {"Authorization": f"Basic {EPSILON_API_KEY}", "accept": "application/json"}
-    sent = 0
-    with httpx.Client(base_url=f"{url}/epsilon", headers=headers, trust_env=False) as client:
-        start = time.perf_counter()
-        for cid in creates:
-            client.post("/v1/customers", json={"customers": [{"id": cid}]}).raise_for_status()
-            sent += 1
-        for change in picked:
-            body = {
-                "customerId": change.key,
-                "teamId": _data.RETAILER,
-                "segments": {"segmentIds": sorted(change.after)},
-            }
-            client.post("/v1/customers/manage-segments", json=body).raise_for_status()
-            sent += 1
-        seconds = time.perf_counter() - start
-    return {"changes": sent, "seconds": seconds, "rate": sent / seconds}
 
 
 # -- as commands ------------------------------------------------------------------------------
@@ -357,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
         default=0.0,
         help="a network round trip the sandbox adds to every API request (0: loopback)",
     )
-    parser.add_argument("--skip", default="", help="comma list of: apply,naive,deepdiff")
+    parser.add_argument("--skip", default="", help="comma list of: apply,deepdiff")
     parser.add_argument("--workdir", type=Path, help="keep (and reuse) the dataset here")
     parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -407,7 +353,6 @@ def main(argv: list[str] | None = None) -> None:
             if kept is not None:
                 shutil.copytree(big, kept)
         seed_rate = info["seed_state_rate"]
-        shutil.copy(big / "sandbox.db", big / "naive.db")
 
         # the floor is measured again beside each auto plan (below): on a shared machine the
         # speed drifts between minutes, and a ratio is only fair between neighbours
@@ -420,7 +365,9 @@ def main(argv: list[str] | None = None) -> None:
         with Sandbox(
             big / "sandbox.db", subprocess=True, talonone_rate_limit=0, faults=faults
         ) as sb:
+            since = sb.requests()[-1]["id"] if sb.requests() else 0
             plans = [_child("plan", str(big), sb.url) for _ in range(args.repeat)]
+            full_gets = sum(1 for r in sb.requests(since=since) if r["method"] == "GET")
             best = min(plans, key=lambda p: p["times"]["total"])
             autos = []
             ratios = []
@@ -439,19 +386,8 @@ def main(argv: list[str] | None = None) -> None:
                 key=lambda p: p["times"]["total"],
             )
             commands = _commands(big, sb.url, args.repeat)
-            apply = verify = None
-            writes: list[dict[str, Any]] = []
-            if "apply" not in skip:
-                since = sb.requests()[-1]["id"] if sb.requests() else 0
-                apply = _child("apply", str(big), sb.url)
-                writes = [r for r in sb.requests(since=since) if r["method"] != "GET"]
-                verify = _child("plan", str(big), sb.url)
-        naive_result = None
-        if "naive" not in skip and (big / "plan.json").exists():
-            with Sandbox(
-                big / "naive.db", subprocess=True, talonone_rate_limit=0, faults=faults
-            ) as sb:
-                naive_result = naive(sb.url, big / "plan.json", args.naive_sample)
+            bench = Bench(big, sb, info, args, _child, faults, full_gets // len(plans))
+            shows = [section(bench) for name, section in SECTIONS.items() if name not in skip]
         dd = None
         if "deepdiff" not in skip:
             small = root / "small"
@@ -538,29 +474,6 @@ def main(argv: list[str] | None = None) -> None:
         f"{best['peak_mib'] * 2**20 / GIB:.2f} GiB (target <= 1 GiB)",
     )
     _row("plan changes", f"{best['changes']:,}", json.dumps(best["by_phase"]))
-    if apply is not None and verify is not None:
-        n_writes = len(writes)
-        _row(
-            "apply write requests / minimal",
-            f"{n_writes:,} / {churn['minimal_writes']:,}",
-            f"ratio {n_writes / churn['minimal_writes']:.2f} (must be 1.00)",
-        )
-        rate = apply["changes"] / apply["apply_s"]
-        _row(
-            "apply throughput (reconciler)",
-            f"{rate:,.0f} changes/s",
-            f"{apply['changes']:,} changes in {apply['apply_s']:.1f} s, "
-            f"{apply['failures']} failures, {apply['retries']} retries",
-        )
-        if naive_result is not None:
-            _row(
-                "apply throughput (naive sequential)",
-                f"{naive_result['rate']:,.0f} changes/s",
-                f"{naive_result['changes']:,} sampled in {naive_result['seconds']:.1f} s; "
-                f"reconciler {rate / naive_result['rate']:.1f}x faster; naive would take "
-                f"{apply['changes'] / naive_result['rate']:.0f} s",
-            )
-        _row("plan after apply", f"{verify['changes']} changes", "(must be 0)")
     if dd is not None:
         _row(
             f"diff at {dd['customers']:,} customers: ours",
@@ -573,6 +486,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{dd['deepdiff_items']:,} items; ours {dd['deepdiff_s'] / dd['ours_s']:.0f}x "
             "faster (target >= 50x)",
         )
+    for show in shows:
+        show()
     startup.report(args.customers, args.repeat_commands, args.segments)
     membership_diff.report((args.deepdiff_customers, args.customers))
 

@@ -45,6 +45,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from . import __version__
+from ._limit import AdaptiveLimit, NotSent, may_send
 from ._logging import fields, logger
 from ._redact import Redactor, clip
 from ._reply import ERROR_BODY, MAX_BODY, Reply, read_body
@@ -53,6 +54,12 @@ from .exceptions import CredentialsRefused, RemoteError, StatusError
 __all__ = ["MAX_BODY", "RETRY_STATUSES", "Http", "HttpStats", "Reply", "RetryPolicy"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: the most connections of one httpx pool (a client of more holds several)
+POOL = 8
+#: the most absolute URLs a client keeps parsed (one per distinct path)
+_URLS = 1024
+#: the answers that say the platform is overloaded: the in-flight limit halves
+OVERLOAD_STATUSES = frozenset({429, 503, 504})
 
 log = logger("http")
 
@@ -183,6 +190,7 @@ class Http:
         retry: RetryPolicy | None = None,
         rate_limit: float | None = None,
         max_connections: int = 32,
+        grow_to: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         label: str = "",
         timeout: float | None = None,
@@ -199,28 +207,42 @@ class Http:
         self.stats = HttpStats()
         self._redactor = Redactor(secrets)
         self._limiter = _RateLimiter(rate_limit, self.retry.sleep, target) if rate_limit else None
-        self._slots = asyncio.Semaphore(max_connections)
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers={
-                "User-Agent": f"audience-reconciler/{__version__}",
-                # the encodings read_body decodes in bounded steps
-                "Accept-Encoding": "gzip, deflate",
-                **(headers or {}),
-            },
-            timeout=httpx.Timeout(self.deadline, connect=self._connect_timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
-            verify=_tls(),
-        )
+        #: requests in flight: ``max_connections``, growing to ``grow_to`` while the platform
+        #: keeps its pace (see :mod:`._limit`)
+        self.slots = AdaptiveLimit(max_connections, grow_to)
+        # pools of at most POOL connections: httpcore scans every connection of a pool on each
+        # request, so one pool of 64 costs a request twice the CPU of eight pools of 8
+        pools = -(-self.slots.ceiling // POOL)
+        size = -(-self.slots.ceiling // pools)
+        self._pools = [
+            httpx.AsyncClient(
+                base_url=base_url.rstrip("/"),
+                headers={
+                    "User-Agent": f"audience-reconciler/{__version__}",
+                    # the encodings read_body decodes in bounded steps
+                    "Accept-Encoding": "gzip, deflate",
+                    **(headers or {}),
+                },
+                timeout=httpx.Timeout(self.deadline, connect=self._connect_timeout),
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                transport=transport,
+                verify=_tls(),
+            )
+            for _ in range(pools)
+        ]
+        #: requests in flight in each pool (a request goes to the least busy)
+        self._busy = [0] * pools
+        self._client = self._pools[0]
+        #: path → its absolute URL, parsed once (httpx parses and joins a relative one on every
+        #: request: a tenth of a write's CPU)
+        self._urls: dict[str, httpx.URL] = {}
 
     def redact(self, text: str) -> str:
         return self._redactor.text(text)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for pool in self._pools:
+            await pool.aclose()
 
     async def request(
         self,
@@ -308,7 +330,13 @@ class Http:
     ) -> Reply:
         # a connection first, then the pace: requests are spaced as sent; neither wait counts
         # against the deadline
-        async with self._slots:
+        await self.slots.acquire()
+        try:
+            check = may_send.get()
+            if check is not None:
+                may_send.set(None)
+                if not check():
+                    raise NotSent(f"{method} {path}")
             if self._limiter:
                 await self._limiter.acquire()
             self.stats.requests += 1
@@ -319,9 +347,12 @@ class Http:
                     )
             except TimeoutError:
                 self._count("timeout")
+                self.slots.overloaded()
                 raise _Retryable(
                     f"no complete answer within {self.deadline:g} s", None, "timeout"
                 ) from None
+        finally:
+            self.slots.release()
 
     async def _exchange(
         self,
@@ -334,15 +365,23 @@ class Http:
         max_body: int,
     ) -> Reply:
         where = f"{self.label}{method} {path}"
-        request = self._client.build_request(
-            method, path, json=json, params=params, headers=headers
+        busy = self._busy
+        pool = busy.index(min(busy))
+        client = self._pools[pool]
+        request = client.build_request(
+            method, self._url(path), json=json, params=params, headers=headers
         )
+        busy[pool] += 1
         try:
             began = time.monotonic()
-            response = await self._client.send(request, stream=True)
+            response = await client.send(request, stream=True)
             try:
                 status = response.status_code
                 self._count(str(status))
+                if status in OVERLOAD_STATUSES:
+                    self.slots.overloaded()
+                else:
+                    self.slots.answered(time.monotonic() - began)
                 if log.isEnabledFor(logging.DEBUG):
                     took = (time.monotonic() - began) * 1000
                     log.debug(
@@ -366,7 +405,11 @@ class Http:
             finally:
                 await response.aclose()
         except httpx.TransportError as exc:
+            if isinstance(exc, httpx.TimeoutException):
+                self.slots.overloaded()
             raise self._failed(request, exc) from exc
+        finally:
+            busy[pool] -= 1
         reply = Reply(status, response.headers, content, where, self.redact)
         text = clip(self.redact(reply.text))
         try:
@@ -392,6 +435,15 @@ class Http:
         if timeout:
             return _Retryable(f"timed out ({type(exc).__name__})", None, "timeout")
         return _Retryable(f"connection failed ({type(exc).__name__})", None, "connection")
+
+    def _url(self, path: str) -> httpx.URL:
+        url = self._urls.get(path)
+        if url is None:
+            base, relative = self._client.base_url, httpx.URL(path)  # as httpx joins them
+            url = base.copy_with(raw_path=base.raw_path + relative.raw_path.lstrip(b"/"))
+            if len(self._urls) < _URLS:
+                self._urls[path] = url
+        return url
 
     def _count(self, key: str) -> None:
         self.stats.by_status[key] = self.stats.by_status.get(key, 0) + 1

@@ -160,7 +160,9 @@ class Reconciler:
         return {name: self.store.load(name) for name in self.target_names}
 
     # -- plan -----------------------------------------------------------------------------
-    async def _plan_one(self, name: str, refresh: Refresh) -> TargetPlan:
+    async def _plan_one(
+        self, name: str, refresh: Refresh, include: Sequence[str] = ()
+    ) -> TargetPlan:
         target = self.config.targets[name]
         provider = self.provider(name)
         overview: Overview | None = None
@@ -187,6 +189,7 @@ class Reconciler:
                         sample=self.sample,
                         seed=self.sample_seed,
                         offline=offline,
+                        include=include,
                     )
                 except SnapshotError as exc:  # the database holds the record it came from
                     notes.append(
@@ -240,8 +243,15 @@ class Reconciler:
         review = tuple(dataclasses.replace(r, history=recent.get(r.id, ())) for r in plan.review)
         return dataclasses.replace(plan, review=review)
 
-    async def plan(self, refresh: Refresh = Refresh.FULL) -> Plan:
-        plans = await asyncio.gather(*(self._plan_one(n, refresh) for n in self.target_names))
+    async def plan(
+        self, refresh: Refresh = Refresh.FULL, *, include: Mapping[str, Sequence[str]] | None = None
+    ) -> Plan:
+        """The plan of every target. ``include``: per target, customers read live besides
+        what ``refresh`` reads (under ``auto``; ``full`` reads them all anyway)."""
+        include = include or {}
+        plans = await asyncio.gather(
+            *(self._plan_one(n, refresh, include.get(n, ())) for n in self.target_names)
+        )
         # what apply would refuse, decided now and carried in the plan
         plans = [
             dataclasses.replace(tp, verdict=judge(tp, self.config.guards(tp.target)))
@@ -263,17 +273,24 @@ class Reconciler:
         *,
         config: Path | None = None,
         replan: str = REPLAN,
+        refresh: Refresh | None = None,
     ) -> Plan:
         """The plan of now in place of ``saved``, refusing (:class:`StalePlanError`) a saved
         plan that was planned somewhere else than where its targets now go, one whose config
         is not ``config`` (the one named to apply it with, if any), or one whose changes are
         no longer exactly the same. ``source`` names the plan in messages; ``replan``: the
         command that makes a new one. Hold the locks (:meth:`hold_locks`) around this and the
-        apply, so that nothing comes in between."""
+        apply, so that nothing comes in between.
+
+        The plan of now reads as ``refresh`` asks (by default as ``saved`` was read, live: a
+        plan from the state store alone is planned again with ``auto``), and every customer
+        ``saved`` would write is read live besides, so none is written from a stale record."""
         check_endpoints(saved, source, {n: self.endpoint(n) for n in self.target_names})
         if config is not None:
             check_config(saved, source, config, self.config.digest)
-        current = await self.plan()  # for this reconciler's targets: a plan for others is stale
+        mode = refresh or (Refresh.AUTO if saved.refresh is Refresh.NONE else saved.refresh)
+        # for this reconciler's targets: a plan for others is stale
+        current = await self.plan(mode, include=saved.customers_written)
         check_fresh(saved, current, replan)
         check_verdict(saved, current, replan)
         return current
@@ -304,7 +321,7 @@ class Reconciler:
         *,
         force: bool = False,
         reporter: Reporter | None = None,
-        verify: bool = True,
+        verify: bool | Refresh = True,
         lock_wait: float = 0.0,
         stop: Stop | None = None,
     ) -> list[ApplyResult]:
@@ -312,10 +329,16 @@ class Reconciler:
         every target ends between batches, its results say what was not sent, and the verify
         read is skipped (or dropped).
 
-        A plan this reconciler did not make itself (one read from a file, or edited since) is
-        planned again first, under the locks, and refused unless its changes are still exactly
-        the same (:meth:`replan`); the plan of now is then applied."""
-        if not self._made_here(plan):
+        ``verify``: the plan made after the apply, whose changes are each result's
+        ``remaining``: True (``Refresh.AUTO``) reads back the customers the plan wrote, by id,
+        with the drift sample (where the platform reads by id; else everything);
+        ``Refresh.FULL`` reads everything; False reads nothing.
+
+        A plan this reconciler did not make itself (one read from a file, or edited since),
+        or one made from the state store alone, is planned again first, under the locks, and
+        refused unless its changes are still exactly the same (:meth:`replan`); the plan of
+        now is then applied."""
+        if not self._made_here(plan) or plan.refresh is Refresh.NONE:
             with contextlib.ExitStack() as stack:
                 if not self._held:
                     stack.enter_context(self.hold_locks(lock_wait))
@@ -328,7 +351,7 @@ class Reconciler:
         plan: Plan,
         force: bool,
         reporter: Reporter | None,
-        verify: bool,
+        verify: bool | Refresh,
         lock_wait: float,
         stop: Stop | None,
     ) -> list[ApplyResult]:
@@ -361,19 +384,22 @@ class Reconciler:
         for tp in plan.targets:
             if not tp.changes:  # nothing to do: what is declared is what the target holds
                 record_definitions(self.config, self.store, tp.target)
-        if verify and results and not (stop is not None and stop.requested):
-            after = await self._verify(stop)
+        if verify is not False and results and not (stop is not None and stop.requested):
+            mode = Refresh.AUTO if verify is True else Refresh(verify)
+            after = await self._verify(stop, mode, plan.customers_written)
             if after is not None:
                 for result in results:
                     result.remaining = len(after.target(result.target).changes)
         return results
 
-    async def _verify(self, stop: Stop | None) -> Plan | None:
-        """The plan after an apply; ``None`` when a stop is asked for first (it only reads,
-        so it is dropped at once)."""
+    async def _verify(
+        self, stop: Stop | None, mode: Refresh, written: Mapping[str, Sequence[str]]
+    ) -> Plan | None:
+        """The plan after an apply, reading as ``mode`` asks and the customers ``written``;
+        ``None`` when a stop is asked for first (it only reads, so it is dropped at once)."""
         if stop is None:
-            return await self.plan()
-        verifying = asyncio.ensure_future(self.plan())
+            return await self.plan(mode, include=written)
+        verifying = asyncio.ensure_future(self.plan(mode, include=written))
         stopping = asyncio.ensure_future(stop.wait_requested())
         try:
             await asyncio.wait([verifying, stopping], return_when=asyncio.FIRST_COMPLETED)

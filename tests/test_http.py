@@ -159,3 +159,22 @@ def test_backoff_grows_and_is_capped() -> None:
         run(http.request("GET", "/x"))
     assert len(clock.slept) == 7
     assert all(0 <= s <= 4.0 for s in clock.slept)
+
+
+@pytest.mark.parametrize(
+    "base", ["http://127.0.0.1:9/epsilon", "https://x.talon.one", "http://h:1/a/"]
+)
+@pytest.mark.parametrize("path", ["/v1/customers", "/v1/segments/a%2Fb:manage-access", "/v1/a b"])
+def test_a_path_parsed_once_is_the_url_httpx_would_join(base: str, path: str) -> None:
+    async def main() -> None:
+        http = Http(base)
+        try:
+            joined = http._client.build_request("GET", path, params={"q": "1"}).url
+            assert http._client.build_request("GET", http._url(path), params={"q": "1"}).url == (
+                joined
+            )
+            assert http._url(path) is http._url(path)  # parsed once
+        finally:
+            await http.aclose()
+
+    asyncio.run(main())

@@ -3,8 +3,10 @@
 - Steps run in :data:`~reconciler.changes.STEPS` order; within a step, batches of the provider's
   size (in its :meth:`~reconciler.providers.base.Provider.cost` of a change) are filled across
   the whole step — a change split over two batches where the platform allows it — and sent by
-  a fixed pool of workers (``provider.concurrency``). A change split in parts is confirmed, and
-  recorded, when its last part is; it fails whole if any part fails.
+  a pool of workers (``provider.max_concurrency``), as many at once as the HTTP client's
+  limit lets through (``concurrency``, growing while the platform keeps its pace). A change
+  split in parts is confirmed, and recorded, when its last part is; it fails whole if any
+  part fails.
 - Retries live in the HTTP layer (every write is idempotent). A batch the platform rejects as a
   whole is split in halves until the bad items are isolated; they are reported, and the rest goes
   through. The next run retries them, since their change is still in the plan.
@@ -24,6 +26,7 @@ import asyncio
 import contextlib
 import time
 
+from .._limit import NotSent, may_send
 from .._logging import fields, logger
 from ..exceptions import StateStoreError
 from ..plan import TargetPlan
@@ -215,7 +218,12 @@ async def _run_step(
                 return
             if stop is not None and stop.requested:
                 break
-            results = await send(provider, phase, batch.parts)
+            # asked again once the batch holds a connection: it may have waited for one
+            may_send.set(lambda: not unrecorded and not (stop is not None and stop.requested))
+            try:
+                results = await send(provider, phase, batch.parts)
+            except NotSent:
+                break
             # from here to the record, nothing awaits: a cancellation cannot fall between the
             # platform's acknowledgement and the state store's record of it
             ok, bad = _settle(phase, batch, results, sendable, left, errors)
@@ -254,7 +262,8 @@ async def _run_step(
             )
             report(ApplyEvent(target, step.name, "advance", done, total))
 
-    workers = max(1, min(provider.concurrency, total))
+    # as many workers as the client may grow to: its limit decides how many send at once
+    workers = max(1, min(provider.max_concurrency, total))
     # every worker finishes the batch it has in flight (and records it if it can) before an
     # error is raised: nothing the platform acknowledged is left to a cancelled task, unless a
     # second signal abandons the batches in flight

@@ -28,6 +28,7 @@ from ._common import (
     fail,
     open_reconciler,
     out,
+    refresh_mode,
     relative,
     render_plan,
     with_path,
@@ -39,6 +40,25 @@ from .plan import refuse
 
 #: seconds an interrupted apply waits for the batches in flight before abandoning them
 INTERRUPT_GRACE = 10.0
+
+ApplyRefreshOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--refresh",
+        help="What the plan inside apply reads live, as `plan --refresh` does: 'auto' (the "
+        "default for a config) the customers that change and a sample; 'full' every customer. "
+        "A saved plan is read again as it was made. Never 'false': every customer apply "
+        "writes is read live first.",
+    ),
+]
+VerifyOpt = Annotated[
+    str,
+    typer.Option(
+        "--verify",
+        help="What is read back after the apply: 'auto' the customers it wrote, by id, and a "
+        "sample (where the platform reads by id); 'full' everything; 'false' nothing.",
+    ),
+]
 
 
 def apply(
@@ -61,6 +81,8 @@ def apply(
     sandbox: SandboxOpt = False,
     sandbox_url: SandboxUrlOpt = None,
     lock_wait: LockWaitOpt = 0.0,
+    refresh: ApplyRefreshOpt = None,
+    verify: VerifyOpt = "auto",
     format: Annotated[
         Format,
         typer.Option(
@@ -95,11 +117,16 @@ def apply(
     elif config is not None:
         fail(f"--config goes with a saved plan; {file} is a config, not a plan")
     machine = format is Format.json
+    reading, verifying = _reads(refresh, verify, saved is None)
     # what running apply again means, as a command (the config, never the saved plan: after a
     # partial apply the plan is stale, and the config plans only what is left)
     inv = Invocation(config_file, tuple(target or ()), state, sandbox, sandbox_url, env)
     again = inv.command(
-        "apply", *(["--auto-approve"] if auto_approve else []), *(["--force"] if force else [])
+        "apply",
+        *(["--auto-approve"] if auto_approve else []),
+        *(["--force"] if force else []),
+        *([f"--refresh={refresh}"] if refresh else []),
+        *([f"--verify={verify}"] if verify != "auto" else []),
     )
     full_plan = inv.command("plan", "--format", "json")
     with (
@@ -107,10 +134,12 @@ def apply(
         rec.hold_locks(lock_wait),
     ):
         if saved is None:
-            current = run_command(rec.plan())
+            current = run_command(rec.plan(reading))
         else:  # the library refuses a stale plan, or one meant for elsewhere
             replan = inv.command("plan", "--out", relative(file))
-            current = run_command(rec.replan(saved, file, config=config, replan=replan))
+            current = run_command(
+                rec.replan(saved, file, config=config, replan=replan, refresh=reading)
+            )
         current = with_path(current, config_file)
         if not current.has_changes:
             if machine:
@@ -138,8 +167,30 @@ def apply(
 
         stop = Stop(grace=INTERRUPT_GRACE)
         with reporter() as report, _frozen():
-            results = run_command(rec.apply(current, force=force, reporter=report, stop=stop), stop)
+            applying = rec.apply(current, force=force, reporter=report, stop=stop, verify=verifying)
+            results = run_command(applying, stop)
     _finish(current, results, stop, again, machine=machine)
+
+
+def _reads(refresh: str | None, verify: str, fresh: bool) -> tuple[Any, Any]:
+    """What the plan inside apply reads (``None``: a saved plan's own refresh) and what the
+    verification reads (``False``: nothing), from the two options."""
+    from ..plan import Refresh
+
+    reading = refresh_mode(refresh) if refresh is not None else None
+    if reading is Refresh.NONE:
+        fail(
+            "apply takes --refresh 'auto' or 'full', not 'false': every customer it writes is "
+            "read live first (Epsilon sets a customer's whole segment list)"
+        )
+    if reading is None and fresh:
+        reading = Refresh.AUTO
+    v = verify.strip().lower()
+    if v in ("false", "none", "0", "no"):
+        return reading, False
+    if v not in ("auto", "full"):
+        fail(f"--verify takes 'auto', 'full' or 'false', not {verify!r}")
+    return reading, Refresh(v)
 
 
 def _finish(current: Any, results: list[Any], stop: Any, again: str, *, machine: bool) -> None:

@@ -17,9 +17,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
+from ..engines.readers import temp_table
 from ..model import State
 
-__all__ = ["ABSENT", "DiffRows", "MembershipDiff", "Row", "pick", "sample_limit"]
+__all__ = ["ABSENT", "DiffRows", "MembershipDiff", "Row", "include_table", "pick", "sample_limit"]
 
 #: the salted hashes the sample is drawn by: DuckDB's ``hash`` is 64 bits
 _HASHES = 1 << 64
@@ -33,8 +34,10 @@ ABSENT: Row = (False, "")
 class DiffRows:
     """What the diff sends back to Python: the customers that change (sorted) and the sample,
     with what each wants (``want``, absent for nothing) and its last-applied row (``last``);
-    the number of customers known to exist, and the number with a desired segment; and the
-    counts of the membership pairs the per-segment sizes come from."""
+    the number of customers known to exist, and the number with a desired segment.
+    ``included``: the customers asked for by name (``include``) that neither change nor were
+    sampled, read live like the sample (an apply's verification: the customers it wrote); and
+    ``pairs``: the counts of the membership pairs the per-segment sizes come from."""
 
     needed: list[str]
     sampled: list[str]
@@ -42,6 +45,7 @@ class DiffRows:
     last: dict[str, Row]
     known: int
     wanted: int
+    included: list[str] = dataclasses.field(default_factory=list)
     #: the whole target's distinct (last-applied segments, desired segments) pairs, each
     #: joined by SEP (None: the customer is not on that side), with how many customers hold
     #: each (see :class:`~reconciler.plan._sizes.Tally`)
@@ -66,13 +70,20 @@ class MembershipDiff(ABC):
 
     @abstractmethod
     def rows(
-        self, con: Any, managed: Sequence[str], sample: int, salt: int, known: int
+        self,
+        con: Any,
+        managed: Sequence[str],
+        sample: int,
+        salt: int,
+        known: int,
+        include: Sequence[str] = (),
     ) -> DiffRows:
         """The customers whose managed segments (``managed``: the desired and last-applied
         segment ids) change or who must be created, and a sample of ``sample`` others drawn
         by their hash salted with ``salt`` (``known``: the customers the snapshot file
-        knows). Raises :class:`~reconciler.exceptions.PlanError` when the join does not add
-        up against plain counts of its two sides."""
+        knows), and the customers of ``include`` (``DiffRows.included``: those of them that
+        are neither). Raises :class:`~reconciler.exceptions.PlanError` when the join does not
+        add up against plain counts of its two sides."""
 
 
 def sample_limit(sample: int, known: int) -> int:
@@ -88,3 +99,13 @@ def sample_limit(sample: int, known: int) -> int:
 def pick(candidates: list[tuple[int, str]], sample: int) -> list[str]:
     """The ``sample`` candidates of lowest salted hash: a uniform sample, repeatable by salt."""
     return [cid for _, cid in sorted(candidates)[:sample]]
+
+
+def include_table(con: Any, include: Sequence[str]) -> str:
+    """The temporary table ``_include(cid)`` of ``include`` in ``con``, and the SQL condition
+    that a customer id (``{}`` in it) is one of them: FALSE (and no table) when there are none,
+    so a plan that names nobody runs the join it always ran."""
+    if not include:
+        return "false"
+    temp_table(con, "_include", {"cid": ("VARCHAR", list(dict.fromkeys(include)))})
+    return "{} IN (SELECT cid FROM _include)"

@@ -18,7 +18,7 @@ from ..engines.readers import temp_table
 from ..exceptions import PlanError
 from ..model import State
 from .desired import Wanted, desired_table
-from .diff import ABSENT, DiffRows, MembershipDiff, Row, pick, sample_limit
+from .diff import ABSENT, DiffRows, MembershipDiff, Row, include_table, pick, sample_limit
 
 __all__ = ["JOIN", "DuckDBDiff"]
 
@@ -44,8 +44,9 @@ JOIN = (
 
 
 #: the rows that come back: a customer that changes, or a candidate for the sample (a known
-#: customer that does not change, whose salted hash falls under ``$limit``)
-_BACK = "ch = 1 OR (known AND hash(customer_id, $salt) < $limit)"
+#: customer that does not change, whose salted hash falls under ``$limit``), or one asked for
+#: by name (``{}``: the condition :func:`include_table` gives)
+_BACK = "ch = 1 OR (known AND hash(customer_id, $salt) < $limit) OR {}"
 
 
 def _lists(con: Any, wanted: Wanted, managed: list[str]) -> None:
@@ -63,7 +64,13 @@ def _lists(con: Any, wanted: Wanted, managed: list[str]) -> None:
 
 
 def _diff(
-    con: Any, wanted: Wanted, managed: list[str], sample: int, salt: int, known: int
+    con: Any,
+    wanted: Wanted,
+    managed: list[str],
+    sample: int,
+    salt: int,
+    known: int,
+    include: Sequence[str] = (),
 ) -> DiffRows:
     """The membership diff in ONE pass of the join: the rows of the customers whose managed
     segments change or who must be created, and of the sample candidates, come back as they
@@ -76,13 +83,14 @@ def _diff(
     When ``wanted`` may hold a customer twice, the join tells: a last-applied row paired
     twice, or a new customer found twice. The rows are then grouped and the join run again."""
     _lists(con, wanted, managed)
+    back = _BACK.format(include_table(con, include).format("coalesce(cid, customer_id)"))
     words = range(wanted.words)
     masks = ", ".join(f"w.m{i}" for i in words)
     fields = ", ".join(f"'m{i}': m{i}" for i in words)
     query = (
         f"SELECT coalesce(list({{'c': coalesce(cid, customer_id), {fields}, 'k': known, "
         "'s': segments, 'ch': ch, 'h': hash(customer_id, $salt)}) "
-        f"FILTER (WHERE {_BACK}), []), count(cid), count(customer_id), "
+        f"FILTER (WHERE {back}), []), count(cid), count(customer_id), "
         f"histogram({{'s': segments, {fields}}}), count(*) "
         f"FROM (SELECT w.cid, {masks}, l.customer_id, l.known, l.segments, "
         f"{_changes(wanted.words)} AS ch FROM {JOIN})"
@@ -106,14 +114,31 @@ def _diff(
             f"{w_join} desired and {l_join} last-applied customers, but the tables hold "
             f"{w_scan} and {l_scan}"
         )
+    candidates, included, want, last = _sorted_out(found, wanted, frozenset(include))
+    sampled = pick(candidates, sample)
+    rows = DiffRows(needed, sampled, want, last, int(known_now), int(w_scan), sorted(included))
+    rows.pairs = _pairs(wanted, pairs, {}, rows_joined)
+    return rows
+
+
+def _sorted_out(
+    found: list[dict[str, Any]], wanted: Wanted, named: frozenset[str]
+) -> tuple[list[tuple[int, str]], list[str], dict[str, str], dict[str, Row]]:
+    """The rows the join sent back, sorted out: the sample's candidates (salted hash, id),
+    the customers asked for by name that do not change, what each wants and its last row."""
     candidates: list[tuple[int, str]] = []
+    included: list[str] = []
     want: dict[str, str] = {}
     last: dict[str, Row] = {}
     joined: dict[tuple[int, ...], str] = {}
+    words = range(wanted.words)
     for row in found:
         cid = row["c"]
         if not row["ch"]:
-            candidates.append((row["h"], cid))
+            if cid in named:
+                included.append(cid)
+            else:
+                candidates.append((row["h"], cid))
         if row["m0"] is not None:
             mask = tuple(row[f"m{i}"] for i in words)
             text = joined.get(mask)
@@ -121,9 +146,7 @@ def _diff(
                 text = joined[mask] = wanted.joined(mask)
             want[cid] = text
         last[cid] = (bool(row["k"]), row["s"] or "") if row["k"] is not None else ABSENT
-    rows = DiffRows(needed, pick(candidates, sample), want, last, int(known_now), int(w_scan))
-    rows.pairs = _pairs(wanted, pairs, joined, rows_joined)
-    return rows
+    return candidates, included, want, last
 
 
 def _pairs(
@@ -170,7 +193,13 @@ class DuckDBDiff(MembershipDiff):
         return self._wanted.skeleton
 
     def rows(
-        self, con: Any, managed: Sequence[str], sample: int, salt: int, known: int
+        self,
+        con: Any,
+        managed: Sequence[str],
+        sample: int,
+        salt: int,
+        known: int,
+        include: Sequence[str] = (),
     ) -> DiffRows:
         assert self._wanted is not None, "desired() first"
-        return _diff(con, self._wanted, list(managed), sample, salt, known)
+        return _diff(con, self._wanted, list(managed), sample, salt, known, include)

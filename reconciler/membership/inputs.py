@@ -88,6 +88,7 @@ async def membership_inputs(
     sample: int = 1000,
     seed: int | None = None,
     offline: RemoteState | None = None,
+    include: Sequence[str] = (),
 ) -> tuple[State, RemoteState, Overview] | None:
     """What to plan target ``name`` from: the desired and remote states of the customers that
     can change (and the sample), and the overview of the whole remote. ``None`` when reading
@@ -96,6 +97,7 @@ async def membership_inputs(
     ``managed``: the segment ids last applied; ``seed`` makes the sample repeatable.
     ``offline`` (Refresh.NONE): nothing is read live; the remote is what the state store
     holds, this being its segments and access lists and where each phase comes from.
+    ``include``: customers read live besides (an apply's verification: the ones it wrote).
     """
     if offline is not None:
         sample = 0
@@ -108,8 +110,8 @@ async def membership_inputs(
         frame.frame()
         managed_ids = sorted(set(skeleton.segments) | set(managed))
         salt = seed if seed is not None else random.getrandbits(62)
-        rows = diff.rows(frame.con, managed_ids, sample, salt, snapshot.customers)
-        small = [*rows.needed, *rows.sampled]
+        rows = diff.rows(frame.con, managed_ids, sample, salt, snapshot.customers, include)
+        small = [*rows.needed, *rows.sampled, *rows.included]
         batches = [] if offline else provider.targeted_batches(small, rows.known)
         if batches is None:
             return None

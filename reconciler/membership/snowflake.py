@@ -278,7 +278,13 @@ class SnowflakeDiff(MembershipDiff):
         return self._found.skeleton
 
     def rows(
-        self, con: Any, managed: Sequence[str], sample: int, salt: int, known: int
+        self,
+        con: Any,
+        managed: Sequence[str],
+        sample: int,
+        salt: int,
+        known: int,
+        include: Sequence[str] = (),
     ) -> DiffRows:
         assert self._found is not None, "desired() first"
-        return _pushed(con, self._found, list(managed), sample, salt, known)
+        return _pushed(con, self._found, list(managed), sample, salt, known, include)

@@ -30,7 +30,7 @@ from ..config._sources import spark_engine
 from ..engines.readers import temp_table
 from ..exceptions import PlanError
 from ..model import State
-from .diff import ABSENT, DiffRows, MembershipDiff, Row, pick, sample_limit
+from .diff import ABSENT, DiffRows, MembershipDiff, Row, include_table, pick, sample_limit
 from .spark_wanted import INVALID, Session, check_ids, wanted_sql
 
 if TYPE_CHECKING:
@@ -261,29 +261,42 @@ _MINE_HERE = (
 
 
 def _pushed(
-    con: Any, pushed: SparkChanges, managed: list[str], sample: int, salt: int, known: int
+    con: Any,
+    pushed: SparkChanges,
+    managed: list[str],
+    sample: int,
+    salt: int,
+    known: int,
+    include: Sequence[str] = (),
 ) -> DiffRows:
-    """The rows of :class:`DiffRows` when Spark found the changes: their last-applied rows
-    and the sample come from the snapshot here (one scan of it)."""
+    """The rows of :class:`DiffRows` when Spark found the changes: their last-applied rows,
+    the sample and the customers of ``include`` come from the snapshot here (one scan)."""
     needed = [cid for cid, _ in pushed.changed]
     temp_table(con, "needed", {"cid": ("VARCHAR", needed)})
+    named = include_table(con, include).format("l.customer_id")
     found = con.execute(
         f"SELECT l.customer_id, l.known, l.segments, {_MINE_HERE}, n.cid IS NOT NULL, "
         "hash(l.customer_id, $salt) FROM last AS l LEFT JOIN needed AS n "
         "ON n.cid = l.customer_id WHERE n.cid IS NOT NULL OR "
-        "(l.known AND hash(l.customer_id, $salt) < $limit)",
+        f"(l.known AND hash(l.customer_id, $salt) < $limit) OR {named}",
         {"managed": managed, "salt": salt, "limit": sample_limit(sample, known)},
     ).fetchall()
     want = {cid: w for cid, w in pushed.changed if w}
     last: dict[str, Row] = dict.fromkeys(needed, ABSENT)
     candidates: list[tuple[int, str]] = []
+    included: list[str] = []
+    asked = frozenset(include)
     for cid, k, segs, mine, is_needed, h in found:
         last[cid] = (bool(k), segs or "")
         if not is_needed:
-            candidates.append((h, cid))
+            if cid in asked:
+                included.append(cid)
+            else:
+                candidates.append((h, cid))
             if mine:  # a customer that does not change wants what it has of the managed
                 want[cid] = mine
-    rows = DiffRows(needed, pick(candidates, sample), want, last, pushed.known, pushed.wanted)
+    sampled = pick(candidates, sample)
+    rows = DiffRows(needed, sampled, want, last, pushed.known, pushed.wanted, sorted(included))
     rows.pairs = pushed.pairs
     return rows
 
@@ -314,7 +327,13 @@ class SparkDiff(MembershipDiff):
         return self._found.skeleton
 
     def rows(
-        self, con: Any, managed: Sequence[str], sample: int, salt: int, known: int
+        self,
+        con: Any,
+        managed: Sequence[str],
+        sample: int,
+        salt: int,
+        known: int,
+        include: Sequence[str] = (),
     ) -> DiffRows:
         assert self._found is not None, "desired() first"
-        return _pushed(con, self._found, list(managed), sample, salt, known)
+        return _pushed(con, self._found, list(managed), sample, salt, known, include)

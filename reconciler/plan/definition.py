@@ -135,6 +135,13 @@ class TargetPlan:
             buckets.setdefault(step_of(change), []).append(change)
         return [(STEPS[i], buckets[i]) for i in sorted(buckets)]
 
+    @property
+    def customers_written(self) -> list[str]:
+        """The customers this plan writes (created, or their segments set), each once: what
+        an apply's verification reads back, and what applying a saved plan reads live first."""
+        phases = (Phase.CUSTOMERS, Phase.LINKS)
+        return list(dict.fromkeys(c.key for c in self.changes if c.phase in phases))
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -164,6 +171,11 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return any(t.changes for t in self.targets)
+
+    @property
+    def customers_written(self) -> dict[str, list[str]]:
+        """Per target, the customers its plan writes (:attr:`TargetPlan.customers_written`)."""
+        return {t.target: t.customers_written for t in self.targets}
 
     def target(self, name: str) -> TargetPlan:
         for t in self.targets:

@@ -54,6 +54,9 @@ class Capabilities:
     segment_fields: tuple[str, ...] = ("name", "description")
     #: concurrent requests within a phase (a target's ``concurrency`` setting overrides it)
     concurrency: int = 8
+    #: the most concurrent requests an apply's writes may grow to while the platform keeps its
+    #: pace (a target's ``max_concurrency`` overrides it); 0: fixed at ``concurrency``
+    max_concurrency: int = 0
     #: customers can be read by id (:meth:`Provider.targeted_batches`): Refresh.AUTO then
     #: reads only the ones that can change
     reads_by_id: bool = False

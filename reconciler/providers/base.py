@@ -198,7 +198,8 @@ class Provider(abc.ABC):
         messages, which name the target; ``options`` go to :class:`Http`."""
         from .._http import Http
 
-        options.setdefault("max_connections", self.concurrency)
+        if "max_connections" not in options:
+            options.update(max_connections=self.concurrency, grow_to=self.max_concurrency)
         options.setdefault("timeout", self.settings.get("timeout"))
         return Http(
             base_url,
@@ -213,6 +214,12 @@ class Provider(abc.ABC):
     @property
     def concurrency(self) -> int:
         return int(self.settings.get("concurrency") or self.capabilities.concurrency)
+
+    @property
+    def max_concurrency(self) -> int:
+        """What :attr:`concurrency` may grow to (see :mod:`reconciler._limit`): never less."""
+        ceiling = self.settings.get("max_concurrency") or self.capabilities.max_concurrency
+        return max(self.concurrency, int(ceiling or 0))
 
     def cost(self, change: Change) -> int:
         """How much of a request's ``capabilities.batch_size`` ``change`` takes: 1 by default

@@ -122,7 +122,7 @@ class EpsilonProvider(Provider):
         ),
         credential("bearer_token", "Bearer token", "Partner API bearer token (segments, access)."),
         credential("api_key", "API key", "Integration API key (customers, links), sent as Basic."),
-        *http_settings(capabilities.concurrency),
+        *http_settings(capabilities.concurrency, adaptive=True),
     )
 
     def __init__(
@@ -174,8 +174,8 @@ class EpsilonProvider(Provider):
 
     async def _read_batches(self, batches: Sequence[Sequence[str]]) -> dict[str, list[str]]:
         """Customer id → its segment ids, for the listed customers that exist (one filtered
-        read per batch, ``concurrency`` at a time)."""
-        gate = asyncio.Semaphore(max(1, self.concurrency))
+        read per batch, as many at a time as the client's limit allows)."""
+        gate = asyncio.Semaphore(self.max_concurrency)  # the client's limit decides
         found: dict[str, list[str]] = {}
 
         async def one(batch: Sequence[str]) -> None:

@@ -94,18 +94,32 @@ def directory(name: str, title: str, description: str, *, required: bool = True)
     return Setting(name, title, description, {}, None, required, "path")
 
 
-def http_settings(concurrency: int) -> tuple[Setting, ...]:
+def http_settings(concurrency: int, *, adaptive: bool = False) -> tuple[Setting, ...]:
     """``concurrency`` (its default: the platform's own, ``Capabilities.concurrency``) and
     ``timeout``, the settings of every provider that speaks HTTP through
-    :meth:`Provider.http`."""
+    :meth:`Provider.http`; ``adaptive``: also ``max_concurrency``, what an apply's writes may
+    grow to (by default nothing: the width is fixed)."""
+    grow = (
+        Setting(
+            "max_concurrency",
+            "Max concurrency",
+            "Most requests in flight at once that an apply's writes may grow to, from "
+            "`concurrency`, while the platform answers at its pace (halved on 429, 503, 504 "
+            "or a timeout). Unset: fixed at `concurrency`.",
+            {"type": "integer", "minimum": 1, "maximum": 256},
+            None,
+        ),
+    )
     return (
         Setting(
             "concurrency",
             "Concurrency",
-            "Most requests in flight at once.",
+            "Most requests in flight at once (where an apply's writes start, see "
+            "`max_concurrency`).",
             {"type": "integer", "minimum": 1, "maximum": 64},
             concurrency,
         ),
+        *(grow if adaptive else ()),
         Setting(
             "timeout",
             "Timeout",
