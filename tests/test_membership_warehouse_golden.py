@@ -77,6 +77,7 @@ def _statements(spelling: Spelling) -> dict[str, Query]:
         "lists": s.lists(),
         "counts": s.counts(),
         "changed": s.changed(),
+        "pairs": s.pairs(),
     }
 
 

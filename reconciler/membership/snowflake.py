@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SnowflakeDiff", "rule_engines", "snapshot_table", "snowflake_diff", "uses_snowflake"]
 
+#: what the diff in Snowflake found: the changes (cid, want), the customers known and wanted,
+#: and the (last-applied segments, desired segments) pairs with their counts
+_Found = tuple[list[tuple[str, str]], int, int, list[tuple[str | None, str | None, int]]]
+
 #: the snapshot tables' names start so, followed by the target's key and the checkpoint's
 PREFIX = "RECONCILE_SNAPSHOT_"
 _TEXT = {"customer_id": "VARCHAR", "known": "BOOLEAN", "segments": "VARCHAR"}
@@ -219,14 +223,13 @@ def _last(
     )
 
 
-def _found(
-    engine: SnowflakeEngine, statements: Statements
-) -> tuple[list[tuple[str, str]], int, int]:
-    """The changed customers, cross-checked; the customers known and wanted."""
+def _found(engine: SnowflakeEngine, statements: Statements) -> _Found:
+    """The changed customers, cross-checked; the customers known and wanted; the pairs the
+    per-segment sizes are counted from (cross-checked against the join's rows)."""
     import pyarrow as pa
 
     counts = _run(engine, statements.counts())[0]
-    w_join, l_join, counted, w_scan, l_scan, known = (int(v) for v in counts)
+    w_join, l_join, counted, w_scan, l_scan, known, joined = (int(v) for v in counts)
     if (w_join, l_join) != (w_scan, l_scan):
         raise PlanError(
             "the membership diff on Snowflake does not add up, refusing to plan: the join "
@@ -243,21 +246,25 @@ def _found(
             "the membership diff on Snowflake does not add up, refusing to plan: it counted "
             f"{counted} changed customers but streamed back {len(changed)}"
         )
-    return changed, known, w_scan
+    pairs = [(s, w, int(n)) for s, w, n in _run(engine, statements.pairs())]
+    if sum(n for _, _, n in pairs) != joined:
+        raise PlanError(
+            "the membership diff on Snowflake does not add up, refusing to plan: its segment "
+            f"sizes count {sum(n for _, _, n in pairs)} customers, but the join holds {joined}"
+        )
+    return changed, known, w_scan, pairs
 
 
-def _checked(
-    config: Config, segments: list[Any], skel: State, found: tuple[list[tuple[str, str]], int, int]
-) -> SparkChanges:
+def _checked(config: Config, segments: list[Any], skel: State, found: _Found) -> SparkChanges:
     """The changes, once their member ids are valid (as the DuckDB path refuses them)."""
-    changed, known, wanted = found
+    changed, known, wanted, pairs = found
     by_id = {s.id: s for s in segments}
     bad = sorted((cid for cid, want in changed if want and _invalid(cid)), key=str)[:20]
     if bad:
         want = dict(changed)
         raise ConfigError([invalid_member(config, by_id[want[c].split(SEP)[0]], c) for c in bad])
     changed.sort()
-    return SparkChanges(skel, changed, known, wanted)
+    return SparkChanges(skel, changed, known, wanted, pairs)
 
 
 class SnowflakeDiff(MembershipDiff):

@@ -173,12 +173,21 @@ class Statements:
 
     def counts(self) -> Query:
         """The rows the join paired from each side and the changes it found, beside plain
-        scans of the two sides (and the customers the snapshot knows)."""
+        scans of the two sides (and the customers the snapshot knows), and the rows it holds."""
         return self._q(
             f"SELECT COUNT(w.cid), COUNT(l.customer_id), COALESCE(SUM({self._changes()}), 0), "
             f"(SELECT COUNT(*) FROM {WANTED}), (SELECT COUNT(*) FROM {LAST}), "
-            f"(SELECT COALESCE(SUM(CASE WHEN known THEN 1 ELSE 0 END), 0) FROM {LAST}) "
-            f"FROM {self._join()}"
+            f"(SELECT COALESCE(SUM(CASE WHEN known THEN 1 ELSE 0 END), 0) FROM {LAST}), "
+            f"COUNT(*) FROM {self._join()}"
+        )
+
+    def pairs(self) -> Query:
+        """The join's distinct (last-applied segments, desired segments) pairs and how many
+        customers hold each: the per-segment sizes are counted from them (a few hundred rows
+        come back, never the audience)."""
+        return self._q(
+            f"SELECT l.segments, w.want, COUNT(*) FROM {self._join()} "
+            "GROUP BY l.segments, w.want"
         )
 
     def changed(self) -> Query:
