@@ -137,7 +137,15 @@ def test_json_holds_every_change_in_plan_order_and_reads_back() -> None:
     text = render_json(_plan())
     data = json.loads(text)
     assert text.endswith("}\n")
-    assert list(data) == ["format_version", "created", "config", "refresh", "summary", "targets"]
+    assert list(data) == [
+        "format_version",
+        "created",
+        "config",
+        "refresh",
+        "summary",
+        "verdict",
+        "targets",
+    ]
     assert data["summary"]["create"] == 2
     assert data["summary"]["links_add"] == 1
     (target,) = data["targets"]
