@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ..model import State
 from ._reviews import links, segment_reviews
 from ._sizes import Tally, check_links
-from .changes import Action, Change, Phase
+from .changes import Action, Change, LinkChange, Phase
 from .definition import TargetPlan
 from .diff import Ownership, diff
 from .fingerprint import fingerprint
@@ -111,7 +111,11 @@ def build_target_plan(
     remote_state = remote.state
     if overview is None:
         managed = {*desired.segments, *ownership.managed}
-        managed.update(c.key for c in result.changes if c.phase is Phase.SEGMENTS)
+        for c in result.changes:  # and any segment a link change touches
+            if isinstance(c, LinkChange):
+                managed.update(c.before ^ c.after)
+            elif c.phase is Phase.SEGMENTS:
+                managed.add(c.key)
         overview = Overview(
             fingerprint(remote_state),
             {
