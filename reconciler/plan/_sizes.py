@@ -148,16 +148,13 @@ def check_links(
     links: tuple[Mapping[str, int], Mapping[str, int]],
     kept: Iterable[str] = (),
 ) -> None:
-    """Refuse a plan whose link changes do not add up to the per-segment sizes: every managed
-    segment's added and removed members (``sizes`` has them all) must be the memberships its
-    link changes add and remove (``kept``: segments whose members stay, being forgotten, left
-    out)."""
+    """Refuse a plan whose link changes do not add up to the per-segment sizes: every
+    segment's added and removed members must be the memberships its link changes add and
+    remove (``kept``: segments whose members stay, being forgotten, left out)."""
     added, removed = links
     left_out = frozenset(kept)
-    # ``sizes`` holds every managed segment; a link change also carries the segments a
-    # customer holds that this config does not manage, which the tally does not count
-    for seg in sorted(set(sizes) - left_out):
-        size = sizes[seg]
+    for seg in sorted((set(sizes) | set(added) | set(removed)) - left_out):
+        size = sizes.get(seg, Sizes())
         plus, minus = added.get(seg, 0), removed.get(seg, 0)
         if (size.added, size.removed) != (plus, minus):
             raise PlanError(
