@@ -186,8 +186,7 @@ class Statements:
         customers hold each: the per-segment sizes are counted from them (a few hundred rows
         come back, never the audience)."""
         return self._q(
-            f"SELECT l.segments, w.want, COUNT(*) FROM {self._join()} "
-            "GROUP BY l.segments, w.want"
+            f"SELECT l.segments, w.want, COUNT(*) FROM {self._join()} GROUP BY l.segments, w.want"
         )
 
     def changed(self) -> Query:
