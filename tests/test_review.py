@@ -153,3 +153,37 @@ def test_a_removed_segment_is_reviewed_as_deleted_with_its_applied_definition(
         assert seg["definition"]["declared"] == ""
         assert "value_basket_share" in seg["definition"]["applied"]
         assert seg["overlap"] == {}
+
+
+def test_the_text_and_markdown_tables_show_the_independently_counted_sizes(
+    applied: tuple[Path, list[str]],
+) -> None:
+    """The same sizes as the JSON's, in the terminal's table and the pull request's: the
+    segment that changes has its row on each target, the others none."""
+    config, common = applied
+    _edit(config, RULE, EDITED)
+    before, after = example_members(), example_members(visits=2)
+    changed = [seg for seg in before if before[seg] != after[seg]]
+    assert changed == ["general-segment-3"]
+    text = cli("--no-color", "plan", str(config), *common)
+    markdown = cli("plan", str(config), "--format", "markdown", *common)
+    for done in (text, markdown):
+        assert done.returncode == 1, done.stderr  # general-segment-3 shrinks past its guard
+    for seg in before:
+        was, now = len(before[seg]), len(after[seg])
+        entering, leaving = len(after[seg] - before[seg]), len(before[seg] - after[seg])
+        rows = [line.split() for line in text.stdout.splitlines() if f"  {seg} (" in line]
+        md_rows = [  # the table's rows (the overlap fold's rows hold no "before → after")
+            line
+            for line in markdown.stdout.splitlines()
+            if line.startswith(f"| `{seg}`") and " → " in line
+        ]
+        if seg not in changed:
+            assert rows == md_rows == [], seg
+            continue
+        assert len(rows) == len(md_rows) == 2, (rows, md_rows)  # epsilon and talon
+        for row in rows:
+            at = row.index(f"{was:,}")
+            assert row[at : at + 4] == [f"{was:,}", f"{now:,}", f"{entering:,}", f"-{leaving:,}"]
+        for line in md_rows:
+            assert f"| {was:,} → {now:,} | {entering:,} | -{leaving:,} |" in line, line
