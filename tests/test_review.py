@@ -179,7 +179,8 @@ def test_the_text_and_markdown_tables_show_the_independently_counted_sizes(
             if line.startswith(f"| `{seg}`") and " → " in line
         ]
         if seg not in changed:
-            assert rows == md_rows == [], seg
+            assert rows == [], seg
+            assert md_rows == [], seg
             continue
         assert len(rows) == len(md_rows) == 2, (rows, md_rows)  # epsilon and talon
         for row in rows:
