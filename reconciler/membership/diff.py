@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..engines.readers import temp_table
+from ..exceptions import PlanError
 from ..model import State
 
 __all__ = ["ABSENT", "DiffRows", "MembershipDiff", "Row", "include_table", "pick", "sample_limit"]
@@ -28,6 +29,11 @@ _HASHES = 1 << 64
 #: a customer's row: (exists, its segment ids joined by SEP, '' for none)
 Row = tuple[bool, str]
 ABSENT: Row = (False, "")
+
+
+#: the whole target's distinct (last-applied segments, desired segments) pairs, each joined by
+#: SEP (None: the customer is not on that side), with how many customers hold each
+Pairs = list[tuple[str | None, str | None, int]]
 
 
 @dataclasses.dataclass(slots=True)
@@ -46,10 +52,20 @@ class DiffRows:
     known: int
     wanted: int
     included: list[str] = dataclasses.field(default_factory=list)
-    #: the whole target's distinct (last-applied segments, desired segments) pairs, each
-    #: joined by SEP (None: the customer is not on that side), with how many customers hold
-    #: each (see :class:`~reconciler.plan._sizes.Tally`)
-    pairs: list[tuple[str | None, str | None, int]] = dataclasses.field(default_factory=list)
+    #: see :data:`Pairs` and :class:`~reconciler.plan._sizes.Tally`
+    pairs: Pairs = dataclasses.field(default_factory=list)
+
+
+def checked_pairs(pairs: Pairs, rows: int, on: str = "") -> Pairs:
+    """``pairs``, refused unless they count the ``rows`` the join holds (``on``: the engine,
+    for the message): the per-segment sizes are counted from them."""
+    counted = sum(n for _, _, n in pairs)
+    if counted != rows:
+        raise PlanError(
+            f"the membership diff{on and ' on ' + on} does not add up, refusing to plan: its "
+            f"segment sizes count {counted} customers, but the join holds {rows}"
+        )
+    return pairs
 
 
 class MembershipDiff(ABC):

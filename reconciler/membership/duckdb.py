@@ -18,7 +18,16 @@ from ..engines.readers import temp_table
 from ..exceptions import PlanError
 from ..model import State
 from .desired import Wanted, desired_table
-from .diff import ABSENT, DiffRows, MembershipDiff, Row, include_table, pick, sample_limit
+from .diff import (
+    ABSENT,
+    DiffRows,
+    MembershipDiff,
+    Row,
+    checked_pairs,
+    include_table,
+    pick,
+    sample_limit,
+)
 
 __all__ = ["JOIN", "DuckDBDiff"]
 
@@ -170,13 +179,7 @@ def _pairs(
         if text is None:
             text = joined[mask] = wanted.joined(mask)
         out.append((key["s"], text, int(n)))
-    counted = sum(n for _, _, n in out)
-    if counted != rows:
-        raise PlanError(
-            "the membership diff does not add up, refusing to plan: its segment sizes count "
-            f"{counted} customers, but the join holds {rows}"
-        )
-    return out
+    return checked_pairs(out, rows)
 
 
 class DuckDBDiff(MembershipDiff):

@@ -32,7 +32,7 @@ from ..exceptions import ConfigError, PlanError
 from ..model import State
 from ..plan.fingerprint import SEP
 from ..statestore import Snapshot
-from .diff import DiffRows, MembershipDiff
+from .diff import DiffRows, MembershipDiff, checked_pairs
 from .spark import SparkChanges, _pushed
 from .spark_wanted import _local_pairs
 from .warehouse_sql import LISTS, LOCAL, OVERLAY, SNOWFLAKE_DIFF, RuleSource, Statements
@@ -247,12 +247,7 @@ def _found(engine: SnowflakeEngine, statements: Statements) -> _Found:
             f"{counted} changed customers but streamed back {len(changed)}"
         )
     pairs = [(s, w, int(n)) for s, w, n in _run(engine, statements.pairs())]
-    if sum(n for _, _, n in pairs) != joined:
-        raise PlanError(
-            "the membership diff on Snowflake does not add up, refusing to plan: its segment "
-            f"sizes count {sum(n for _, _, n in pairs)} customers, but the join holds {joined}"
-        )
-    return changed, known, w_scan, pairs
+    return changed, known, w_scan, checked_pairs(pairs, joined, "Snowflake")
 
 
 def _checked(config: Config, segments: list[Any], skel: State, found: _Found) -> SparkChanges:

@@ -30,7 +30,16 @@ from ..config._sources import spark_engine
 from ..engines.readers import temp_table
 from ..exceptions import PlanError
 from ..model import State
-from .diff import ABSENT, DiffRows, MembershipDiff, Row, include_table, pick, sample_limit
+from .diff import (
+    ABSENT,
+    DiffRows,
+    MembershipDiff,
+    Row,
+    checked_pairs,
+    include_table,
+    pick,
+    sample_limit,
+)
 from .spark_wanted import INVALID, Session, check_ids, wanted_sql
 
 if TYPE_CHECKING:
@@ -232,13 +241,7 @@ def _pairs(engine: SparkEngine, join: str, rows: int) -> list[tuple[str | None, 
             strict=True,
         )
     )
-    counted = sum(n for _, _, n in pairs)
-    if counted != rows:
-        raise PlanError(
-            "the membership diff on Spark does not add up, refusing to plan: its segment "
-            f"sizes count {counted} customers, but the join holds {rows}"
-        )
-    return pairs
+    return checked_pairs(pairs, rows, "Spark")
 
 
 def _rows(engine: SparkEngine, sql: str, params: Sequence[Any]) -> list[tuple[str, str]]:
