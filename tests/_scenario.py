@@ -134,3 +134,28 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     (:func:`_command.invoke`; a test of signals or kills starts a child process itself)."""
     code, out, err = invoke(*args, cwd=cwd)
     return subprocess.CompletedProcess(["reconcile", *args], code, out, err)
+
+
+def one_segment_config(folder: Path, members: list[str], retailer: str) -> Path:
+    """``folder/audiences.yaml``: one Epsilon target (reached through the sandbox's
+    overrides) and one segment, ``big``, whose members are the ids in ``members.txt``."""
+    (folder / "members.txt").write_text("\n".join(members) + "\n")
+    path = folder / "audiences.yaml"
+    path.write_text(
+        f"""version: 1
+targets:
+  eps:
+    type: epsilon
+    base_url: http://127.0.0.1:9/never-used
+    retailer_team_id: {retailer}
+    bearer_token: ${{T_TOKEN}}
+    api_key: ${{T_KEY}}
+segments:
+  - id: big
+    name: Big
+    description: Many shoppers.
+    members:
+      files: [members.txt]
+"""
+    )
+    return path

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _scenario import cli
+from _scenario import cli, one_segment_config
 from hostile.remote import FAST_RETRY, FAULT_DELAY, fast_overrides
 
 from reconciler.apply import ApplyEvent
@@ -36,24 +36,7 @@ def setup(folder: Path, sandbox: Any, size: int, *, faults: bool = False) -> Rec
     """A target of ``size`` customers, all in one segment yesterday (on the platform and in
     the state store); today the first ``CHURN`` leave it and ``CHURN`` new ones join."""
     today = [cid(i) for i in range(CHURN, size + CHURN)]
-    (folder / "members.txt").write_text("\n".join(today) + "\n")
-    (folder / "audiences.yaml").write_text(
-        f"""version: 1
-targets:
-  eps:
-    type: epsilon
-    base_url: http://127.0.0.1:9/never-used
-    retailer_team_id: {RETAILER}
-    bearer_token: ${{T_TOKEN}}
-    api_key: ${{T_KEY}}
-segments:
-  - id: big
-    name: Big
-    description: Many shoppers.
-    members:
-      files: [members.txt]
-"""
-    )
+    one_segment_config(folder, today, RETAILER)
     ids = [cid(i) for i in range(size)]
     sandbox.seed(
         {

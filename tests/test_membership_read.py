@@ -6,6 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from _scenario import one_segment_config
+
 from reconciler.config import load
 from reconciler.manager import Reconciler
 from reconciler.model import Segment, StateBuilder
@@ -23,24 +25,7 @@ def cid(i: int) -> str:
 
 
 def setup(folder: Path, sandbox: Any, members: list[str]) -> Reconciler:
-    (folder / "members.txt").write_text("\n".join(members) + "\n")
-    (folder / "audiences.yaml").write_text(
-        f"""version: 1
-targets:
-  eps:
-    type: epsilon
-    base_url: http://127.0.0.1:9/never-used
-    retailer_team_id: {RETAILER}
-    bearer_token: ${{T_TOKEN}}
-    api_key: ${{T_KEY}}
-segments:
-  - id: big
-    name: Big
-    description: Many shoppers.
-    members:
-      files: [members.txt]
-"""
-    )
+    one_segment_config(folder, members, RETAILER)
     store = StateStore(folder / "state.db")
     return Reconciler(
         load(folder / "audiences.yaml"), store, overrides=Overrides.for_sandbox(sandbox)
