@@ -13,16 +13,18 @@ from typing import Any
 
 from .review import Definition, Refusal, SegmentReview, SegmentStatus, Verdict
 
-__all__ = ["review_dict", "review_from", "verdict_dict", "verdict_from"]
+__all__ = ["count", "review_dict", "review_from", "text", "verdict_dict", "verdict_from"]
 
 
-def _text(value: Any, name: str) -> str:
+def text(value: Any, name: str) -> str:
+    """``value`` as a plan file's string field ``name`` (TypeError naming it otherwise)."""
     if not isinstance(value, str):
         raise TypeError(f"{name}: expected a string, not {type(value).__name__}")
     return value
 
 
-def _count(value: Any, name: str) -> int:
+def count(value: Any, name: str) -> int:
+    """``value`` as a plan file's count field ``name``: an integer, 0 or more."""
     if type(value) is not int or value < 0:
         raise TypeError(f"{name}: expected a count (an integer >= 0), not {value!r:.40}")
     return value
@@ -31,7 +33,7 @@ def _count(value: Any, name: str) -> int:
 def _ids(value: Any, name: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise TypeError(f"{name}: expected a list, not {type(value).__name__}")
-    return tuple(_text(v, name) for v in value)
+    return tuple(text(v, name) for v in value)
 
 
 def _segment_dict(r: SegmentReview) -> dict[str, Any]:
@@ -61,30 +63,30 @@ def review_dict(review: Iterable[SegmentReview]) -> list[dict[str, Any]]:
 
 
 def _segment_from(d: Mapping[str, Any], where: str) -> SegmentReview:
-    seg = _text(d["id"], f"{where}.id")
+    seg = text(d["id"], f"{where}.id")
     at = f"{where}.{seg}"
     definition = d.get("definition")
     return SegmentReview(
         id=seg,
-        name=_text(d.get("name", ""), f"{at}.name"),
-        status=SegmentStatus(_text(d["status"], f"{at}.status")),
-        before=_count(d["members_before"], f"{at}.members_before"),
-        after=_count(d["members_after"], f"{at}.members_after"),
-        added=_count(d["members_added"], f"{at}.members_added"),
-        removed=_count(d["members_removed"], f"{at}.members_removed"),
+        name=text(d.get("name", ""), f"{at}.name"),
+        status=SegmentStatus(text(d["status"], f"{at}.status")),
+        before=count(d["members_before"], f"{at}.members_before"),
+        after=count(d["members_after"], f"{at}.members_after"),
+        added=count(d["members_added"], f"{at}.members_added"),
+        removed=count(d["members_removed"], f"{at}.members_removed"),
         entering=_ids(d.get("entering", []), f"{at}.entering"),
         leaving=_ids(d.get("leaving", []), f"{at}.leaving"),
         definition=None
         if definition is None
         else Definition(
-            _text(definition["applied"], f"{at}.definition.applied"),
-            _text(definition["declared"], f"{at}.definition.declared"),
+            text(definition["applied"], f"{at}.definition.applied"),
+            text(definition["declared"], f"{at}.definition.declared"),
         ),
         overlap={
-            _text(k, f"{at}.overlap"): _count(v, f"{at}.overlap.{k}")
+            text(k, f"{at}.overlap"): count(v, f"{at}.overlap.{k}")
             for k, v in dict(d.get("overlap", {})).items()
         },
-        history=tuple(_count(n, f"{at}.history") for n in d.get("history", [])),
+        history=tuple(count(n, f"{at}.history") for n in d.get("history", [])),
     )
 
 
@@ -132,10 +134,10 @@ def verdict_from(data: Any, target: str) -> Verdict:
         refusals.append(
             Refusal(
                 target=target,
-                segment=None if segment is None else _text(segment, f"{target}.verdict"),
-                rule=_text(r["rule"], f"{target}.verdict.rule"),
-                message=_text(r["message"], f"{target}.verdict.message"),
-                accept=_text(r.get("accept", ""), f"{target}.verdict.accept"),
+                segment=None if segment is None else text(segment, f"{target}.verdict"),
+                rule=text(r["rule"], f"{target}.verdict.rule"),
+                message=text(r["message"], f"{target}.verdict.message"),
+                accept=text(r.get("accept", ""), f"{target}.verdict.accept"),
                 forceable=forceable,
             )
         )

@@ -19,7 +19,9 @@ from typing import Any
 
 from ..exceptions import PlanError
 from ..model import Segment
+from ._reviewfile import count as _count
 from ._reviewfile import review_dict, review_from, verdict_dict, verdict_from
+from ._reviewfile import text as _text
 from .changes import (
     AccessChange,
     Action,
@@ -137,18 +139,6 @@ def _parse(text: str) -> Any:
         raise PlanError("not a valid plan file: JSON nested too deeply") from exc
     except ValueError as exc:  # int('1' * 5000): beyond sys.get_int_max_str_digits()
         raise PlanError(f"not a valid plan file: {exc}") from exc
-
-
-def _text(value: Any, name: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name}: expected a string, not {type(value).__name__}")
-    return value
-
-
-def _count(value: Any, name: str) -> int:
-    if type(value) is not int or value < 0:
-        raise TypeError(f"{name}: expected a count (an integer >= 0), not {value!r:.40}")
-    return value
 
 
 def read_plan_file(path: Path) -> Plan | None:
