@@ -15,18 +15,17 @@ from typing import Any
 import duckdb
 import pytest
 from _fakesnow import serve
+from _scenario import reconciler
 from test_membership_warehouse_golden import SNAPSHOT as GOLDEN_SNAPSHOT
 from test_membership_warehouse_golden import golden_sql
 
 from reconciler.config import load
 from reconciler.exceptions import ConfigError, PlanError
-from reconciler.manager import Reconciler
 from reconciler.membership import snowflake as pushdown
 from reconciler.membership import warehouse_sql
 from reconciler.plan import Refresh, Source
 from reconciler.plan.changes import Phase
 from reconciler.rules import SNOWFLAKE
-from reconciler.runtime import Overrides
 from reconciler.statestore import StateStore
 
 pytestmark = pytest.mark.skipif(
@@ -116,10 +115,6 @@ def config(
     path = folder / f"{name}.yaml"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def reconciler(path: Path, sandbox: Any, state: Path) -> Reconciler:
-    return Reconciler(load(path), StateStore(state), overrides=Overrides.for_sandbox(sandbox))
 
 
 @pytest.fixture

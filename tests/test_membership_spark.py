@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from _scenario import reconciler
 
 from reconciler.config import load
 from reconciler.config._model import SparkSettings
@@ -21,7 +22,6 @@ from reconciler.membership import spark as pushdown
 from reconciler.plan import Refresh, Source
 from reconciler.plan.changes import Phase
 from reconciler.runtime import Overrides
-from reconciler.statestore import StateStore
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("pyspark") is None, reason="pyspark (the spark extra) not installed"
@@ -75,10 +75,6 @@ def config(folder: Path, name: str, *, engine: str, edited: bool, extra: str = "
     path = folder / f"{name}.yaml"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def reconciler(path: Path, sandbox: Any, state: Path) -> Reconciler:
-    return Reconciler(load(path), StateStore(state), overrides=Overrides.for_sandbox(sandbox))
 
 
 @pytest.fixture
