@@ -22,6 +22,7 @@ from .diff import (
     ABSENT,
     DiffRows,
     MembershipDiff,
+    Pairs,
     Row,
     checked_pairs,
     include_table,
@@ -58,17 +59,37 @@ JOIN = (
 _BACK = "ch = 1 OR (known AND hash(customer_id, $salt) < $limit) OR {}"
 
 
-def _lists(con: Any, wanted: Wanted, managed: list[str]) -> None:
+def _lists(con: Any, wanted: Wanted, managed: list[str]) -> tuple[int, int]:
     """The table ``_lists(segments, m0.., other)``: each distinct segment list of the
     snapshot, with its mask in ``wanted``'s bits (see :meth:`Wanted.masks`). Segment lists
-    repeat: a million customers hold a few hundred distinct ones."""
-    lists = [r[0] for r in con.execute("SELECT DISTINCT segments FROM last").fetchall()]
+    repeat: a million customers hold a few hundred distinct ones. Returns the plain scan's
+    counts of the snapshot's rows, and of those known to exist, from the same pass."""
+    found = con.execute(
+        "SELECT segments, count(*), count(*) FILTER (WHERE known) FROM last GROUP BY segments"
+    ).fetchall()
+    lists = [r[0] for r in found]
     masks = wanted.masks((joined or "" for joined in lists), managed)
     words = {f"m{i}": ("UBIGINT", [m[i] for m, _ in masks]) for i in range(wanted.words)}
     temp_table(
         con,
         "_lists",
         {"segments": ("VARCHAR", lists), **words, "other": ("BOOLEAN", [o for _, o in masks])},
+    )
+    # count(...) FILTER, not count_if: DuckDB's count_if is a sum, NULL over an empty snapshot
+    return sum(int(r[1]) for r in found), sum(int(r[2]) for r in found)
+
+
+def _query(words: int, back: str) -> str:
+    """The join, grouped by (last-applied segments, desired mask): per group its rows, those
+    paired from each side, and the rows that come back (``back``)."""
+    masks = ", ".join(f"w.m{i}" for i in range(words))
+    keys = ", ".join(f"m{i}" for i in range(words))
+    return (
+        f"SELECT segments, {keys}, count(*), count(cid), count(customer_id), "
+        "list({'c': coalesce(cid, customer_id), 'k': known, 'ch': ch, "
+        f"'h': hash(customer_id, $salt)}}) FILTER (WHERE {back}) "
+        f"FROM (SELECT w.cid, {masks}, l.customer_id, l.known, l.segments, "
+        f"{_changes(words)} AS ch FROM {JOIN}) GROUP BY segments, {keys}"
     )
 
 
@@ -81,9 +102,10 @@ def _diff(
     known: int,
     include: Sequence[str] = (),
 ) -> DiffRows:
-    """The membership diff in ONE pass of the join: the rows of the customers whose managed
-    segments change or who must be created, and of the sample candidates, come back as they
-    are found, with the counts of the rows the join paired from each side.
+    """The membership diff in ONE pass of the join, grouped by (last-applied segments,
+    desired mask): the rows of the customers whose managed segments change or who must be
+    created, and of the sample candidates, come back with their group, and each group's
+    counts give the per-segment sizes and the rows the join paired from each side.
 
     Refuses to plan when the join paired fewer (or more) rows from a side than a plain scan of
     that side counts: a join that silently drops rows (DuckDB issue #25702 reports one, when
@@ -91,95 +113,58 @@ def _diff(
 
     When ``wanted`` may hold a customer twice, the join tells: a last-applied row paired
     twice, or a new customer found twice. The rows are then grouped and the join run again."""
-    _lists(con, wanted, managed)
+    l_scan, known_now = _lists(con, wanted, managed)
     back = _BACK.format(include_table(con, include).format("coalesce(cid, customer_id)"))
-    words = range(wanted.words)
-    masks = ", ".join(f"w.m{i}" for i in words)
-    fields = ", ".join(f"'m{i}': m{i}" for i in words)
-    query = (
-        f"SELECT coalesce(list({{'c': coalesce(cid, customer_id), {fields}, 'k': known, "
-        "'s': segments, 'ch': ch, 'h': hash(customer_id, $salt)}) "
-        f"FILTER (WHERE {back}), []), count(cid), count(customer_id), "
-        f"histogram({{'s': segments, {fields}}}), count(*) "
-        f"FROM (SELECT w.cid, {masks}, l.customer_id, l.known, l.segments, "
-        f"{_changes(wanted.words)} AS ch FROM {JOIN})"
-    )
-    # count(...) FILTER, not count_if: DuckDB's count_if is a sum, NULL over an empty snapshot
-    (l_scan, known_now) = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE known) FROM last"
-    ).fetchall()[0]
+    params = {"salt": salt, "limit": sample_limit(sample, known)}
     while True:
-        (found, w_join, l_join, pairs, rows_joined) = con.execute(
-            query, {"salt": salt, "limit": sample_limit(sample, known)}
-        ).fetchall()[0]
-        needed = sorted(row["c"] for row in found if row["ch"])
+        groups = con.execute(_query(wanted.words, back), params).fetchall()
+        l_join = sum(int(g[-2]) for g in groups)
+        needed = sorted(r["c"] for g in groups for r in g[-1] or () if r["ch"])
         if wanted.unique or (l_join <= l_scan and len(set(needed)) == len(needed)):
             break
         wanted = wanted.group(con)
     (w_scan,) = con.execute("SELECT count(*) FROM wanted").fetchall()[0]
+    w_join = sum(int(g[-3]) for g in groups)
     if (w_join, l_join) != (w_scan, l_scan):
         raise PlanError(
             "the membership diff does not add up, refusing to plan: the join paired "
             f"{w_join} desired and {l_join} last-applied customers, but the tables hold "
             f"{w_scan} and {l_scan}"
         )
-    candidates, included, want, last = _sorted_out(found, wanted, frozenset(include))
+    candidates, included, want, last, pairs = _sorted_out(groups, wanted, frozenset(include))
     sampled = pick(candidates, sample)
     rows = DiffRows(needed, sampled, want, last, int(known_now), int(w_scan), sorted(included))
-    rows.pairs = _pairs(wanted, pairs, {}, rows_joined)
+    rows.pairs = checked_pairs(pairs, sum(int(g[-4]) for g in groups))
     return rows
 
 
 def _sorted_out(
-    found: list[dict[str, Any]], wanted: Wanted, named: frozenset[str]
-) -> tuple[list[tuple[int, str]], list[str], dict[str, str], dict[str, Row]]:
-    """The rows the join sent back, sorted out: the sample's candidates (salted hash, id),
-    the customers asked for by name that do not change, what each wants and its last row."""
+    groups: list[tuple[Any, ...]], wanted: Wanted, named: frozenset[str]
+) -> tuple[list[tuple[int, str]], list[str], dict[str, str], dict[str, Row], Pairs]:
+    """The groups the join sent back, sorted out: the sample's candidates (salted hash, id),
+    the customers asked for by name that do not change, what each customer sent back wants
+    and its last row, and the (last-applied segments, desired segments, customers) pairs
+    (None: the join had no row on that side)."""
     candidates: list[tuple[int, str]] = []
     included: list[str] = []
     want: dict[str, str] = {}
     last: dict[str, Row] = {}
-    joined: dict[tuple[int, ...], str] = {}
-    words = range(wanted.words)
-    for row in found:
-        cid = row["c"]
-        if not row["ch"]:
-            if cid in named:
-                included.append(cid)
-            else:
-                candidates.append((row["h"], cid))
-        if row["m0"] is not None:
-            mask = tuple(row[f"m{i}"] for i in words)
-            text = joined.get(mask)
-            if text is None:
-                text = joined[mask] = wanted.joined(mask)
-            want[cid] = text
-        last[cid] = (bool(row["k"]), row["s"] or "") if row["k"] is not None else ABSENT
-    return candidates, included, want, last
-
-
-def _pairs(
-    wanted: Wanted,
-    histogram: dict[str, list[Any]] | None,
-    joined: dict[tuple[int, ...], str],
-    rows: int,
-) -> list[tuple[str | None, str | None, int]]:
-    """The join's histogram of (last-applied segments, desired mask) as joined lists (None:
-    the join had no row), refused unless it counts the ``rows`` the join holds."""
-    out: list[tuple[str | None, str | None, int]] = []
-    if histogram is None:
-        histogram = {"key": [], "value": []}
-    words = range(wanted.words)
-    for key, n in zip(histogram["key"], histogram["value"], strict=True):
-        if key["m0"] is None:
-            out.append((key["s"], None, int(n)))
-            continue
-        mask = tuple(int(key[f"m{i}"]) for i in words)
-        text = joined.get(mask)
-        if text is None:
-            text = joined[mask] = wanted.joined(mask)
-        out.append((key["s"], text, int(n)))
-    return checked_pairs(out, rows)
+    pairs: Pairs = []
+    words = wanted.words
+    for segments, *mask, rows, _, _, found in groups:
+        text = None if mask[0] is None else wanted.joined(tuple(int(m) for m in mask[:words]))
+        pairs.append((segments, text, int(rows)))
+        for row in found or ():
+            cid = row["c"]
+            if not row["ch"]:
+                if cid in named:
+                    included.append(cid)
+                else:
+                    candidates.append((row["h"], cid))
+            if text is not None:
+                want[cid] = text
+            last[cid] = (bool(row["k"]), segments or "") if row["k"] is not None else ABSENT
+    return candidates, included, want, last, pairs
 
 
 class DuckDBDiff(MembershipDiff):
