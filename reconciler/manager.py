@@ -39,6 +39,7 @@ from .plan import (
     enforce,
     judge,
 )
+from .plan.changes import Phase
 from .plan.diff import Ownership
 from .plan.safety import REPLAN
 from .providers import provider_class
@@ -56,6 +57,10 @@ __all__ = ["Reconciler"]
 HISTORY = 5
 
 log = logger("manager")
+
+
+#: the phases whose changes name a customer
+_MEMBERSHIP = frozenset({Phase.CUSTOMERS, Phase.LINKS})
 
 
 class Reconciler:
@@ -445,7 +450,16 @@ class Reconciler:
         from .drift import DriftCheck, drift_reports
 
         current = await self.plan()
-        last = self.last_applied()
+        if full:
+            last = self.last_applied()
+        else:  # the pending changes' customers alone: a pending change is classified by them
+            last = {
+                tp.target: self.store.load(
+                    tp.target,
+                    customers=(c.key for c in tp.changes if c.phase in _MEMBERSHIP),
+                )
+                for tp in current.targets
+            }
         reports = drift_reports(current, last)
         return DriftCheck(current, reports, await self.snapshots(last) if full else {})
 
@@ -459,7 +473,6 @@ class Reconciler:
             with self.hold_locks(purpose="refresh"):
                 return await self.refresh()
         from .drift import RefreshResult, refreshed_state, store_changes
-        from .plan.changes import Phase
 
         done = []
         for name, live in (await self.read_all()).items():

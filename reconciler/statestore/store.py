@@ -23,6 +23,9 @@ from .history import History
 from .inspect import Inspection
 from .snapshot import Snapshots
 
+#: ids bound per query when only some customers are loaded (SQLite's limit is far higher)
+_CHUNK = 500
+
 __all__ = ["StateStore"]
 
 log = logger("statestore")
@@ -37,26 +40,52 @@ class StateStore(Snapshots, Inspection, History):
         self._dirty_seq: int | None = None
 
     # -- last-applied state ---------------------------------------------------------------
-    def load(self, target: str, *, membership: bool = True) -> State:
+    def load(
+        self, target: str, *, membership: bool = True, customers: Iterable[str] | None = None
+    ) -> State:
         """The state this reconciler last applied to ``target``.
 
         ``membership=False`` loads the segments and access lists alone (customers and links
-        left empty), for a provider that reads membership live.
+        left empty), for a provider that reads membership live. ``customers``: the membership
+        of those customers alone (the ones the record knows), not the whole audience's.
         """
         b = StateBuilder()
         q = self._db.execute
-        for seg_id, name, desc in q(
-            "SELECT id, name, description FROM segments WHERE target=?", (target,)
-        ):
-            b.add_segment(Segment(seg_id, name, desc))
-        for seg_id, teams in q("SELECT segment, teams FROM access WHERE target=?", (target,)):
-            b.set_access(seg_id, teams.split(_SEP) if teams else ())
-        if membership:
-            rows = q("SELECT id FROM customers WHERE target=?", (target,))
-            b.add_customers(r[0] for r in rows)
-            b.set_links_many(
-                q("SELECT customer, segments FROM links WHERE target=?", (target,)), _split
-            )
+        with self._read():
+            for seg_id, name, desc in q(
+                "SELECT id, name, description FROM segments WHERE target=?", (target,)
+            ):
+                b.add_segment(Segment(seg_id, name, desc))
+            for seg_id, teams in q("SELECT segment, teams FROM access WHERE target=?", (target,)):
+                b.set_access(seg_id, teams.split(_SEP) if teams else ())
+            if not membership:
+                return b.build()
+            if customers is None:
+                rows = q("SELECT id FROM customers WHERE target=?", (target,))
+                b.add_customers(r[0] for r in rows)
+                b.set_links_many(
+                    q("SELECT customer, segments FROM links WHERE target=?", (target,)), _split
+                )
+                return b.build()
+            wanted = sorted(set(customers))
+            for at in range(0, len(wanted), _CHUNK):
+                chunk = wanted[at : at + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                b.add_customers(
+                    r[0]
+                    for r in q(
+                        f"SELECT id FROM customers WHERE target=? AND id IN ({marks})",
+                        (target, *chunk),
+                    )
+                )
+                b.set_links_many(
+                    q(
+                        "SELECT customer, segments FROM links "
+                        f"WHERE target=? AND customer IN ({marks})",
+                        (target, *chunk),
+                    ),
+                    _split,
+                )
         return b.build()
 
     def segments_of(self, target: str, customer: str) -> frozenset[str] | None:
