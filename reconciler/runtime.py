@@ -5,7 +5,7 @@ and the event loop it runs in."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +19,8 @@ _T = TypeVar("_T")
 
 
 def run(awaitable: Awaitable[_T]) -> _T:
-    """``asyncio.run(awaitable)``, with the result kept out of the main task.
+    """``asyncio.run(awaitable)`` (on uvloop where it is installed), with the result kept
+    out of the main task.
 
     On its way out, Python 3.11's ``asyncio.run`` restores the SIGINT handler, and ``signal``
     formats the repr of the handler it replaces: the main task, result included. For a plan
@@ -30,8 +31,21 @@ def run(awaitable: Awaitable[_T]) -> _T:
     async def main() -> None:
         box.append(await awaitable)
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(main())
     return box[0]
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (Linux and macOS), else asyncio's own: an
+    apply is bound by the client's CPU per request (measured at a 20 ms round trip: a tenth
+    less CPU per write, a tenth more writes a second)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows, or another Python
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def default_state_path(config_path: Path, env: str | None = None) -> Path:
