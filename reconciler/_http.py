@@ -214,25 +214,24 @@ class Http:
         # request, so one pool of 64 costs a request twice the CPU of eight pools of 8
         pools = -(-self.slots.ceiling // POOL)
         size = -(-self.slots.ceiling // pools)
-        self._pools = [
-            httpx.AsyncClient(
-                base_url=base_url.rstrip("/"),
-                headers={
-                    "User-Agent": f"audience-reconciler/{__version__}",
-                    # the encodings read_body decodes in bounded steps
-                    "Accept-Encoding": "gzip, deflate",
-                    **(headers or {}),
-                },
-                timeout=httpx.Timeout(self.deadline, connect=self._connect_timeout),
-                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-                transport=transport,
-                verify=_tls(),
-            )
-            for _ in range(pools)
-        ]
+        #: the pools, each made when a request first needs it (a command that sends nothing,
+        #: such as a plan from the state store, makes none: each costs ~8 ms to set up)
+        self._pools: list[httpx.AsyncClient | None] = [None] * pools
+        self._pool_options: dict[str, Any] = {
+            "base_url": base_url.rstrip("/"),
+            "headers": {
+                "User-Agent": f"audience-reconciler/{__version__}",
+                # the encodings read_body decodes in bounded steps
+                "Accept-Encoding": "gzip, deflate",
+                **(headers or {}),
+            },
+            "timeout": httpx.Timeout(self.deadline, connect=self._connect_timeout),
+            "limits": httpx.Limits(max_connections=size, max_keepalive_connections=size),
+            "transport": transport,
+        }
         #: requests in flight in each pool (a request goes to the least busy)
         self._busy = [0] * pools
-        self._client = self._pools[0]
+        self._base = httpx.URL(base_url.rstrip("/") + "/")  # as httpx keeps a base URL
         #: path → its absolute URL, parsed once (httpx parses and joins a relative one on every
         #: request: a tenth of a write's CPU)
         self._urls: dict[str, httpx.URL] = {}
@@ -242,7 +241,8 @@ class Http:
 
     async def aclose(self) -> None:
         for pool in self._pools:
-            await pool.aclose()
+            if pool is not None:
+                await pool.aclose()
 
     async def request(
         self,
@@ -367,7 +367,7 @@ class Http:
         where = f"{self.label}{method} {path}"
         busy = self._busy
         pool = busy.index(min(busy))
-        client = self._pools[pool]
+        client = self._pools[pool] or self._pool(pool)
         request = client.build_request(
             method, self._url(path), json=json, params=params, headers=headers
         )
@@ -436,10 +436,21 @@ class Http:
             return _Retryable(f"timed out ({type(exc).__name__})", None, "timeout")
         return _Retryable(f"connection failed ({type(exc).__name__})", None, "connection")
 
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        """The first pool (made now if no request has needed it yet)."""
+        return self._pools[0] or self._pool(0)
+
+    def _pool(self, index: int) -> httpx.AsyncClient:
+        """Pool ``index``, made now: its first request."""
+        client = httpx.AsyncClient(**self._pool_options, verify=_tls())
+        self._pools[index] = client
+        return client
+
     def _url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)
         if url is None:
-            base, relative = self._client.base_url, httpx.URL(path)  # as httpx joins them
+            base, relative = self._base, httpx.URL(path)  # as httpx joins them
             url = base.copy_with(raw_path=base.raw_path + relative.raw_path.lstrip(b"/"))
             if len(self._urls) < _URLS:
                 self._urls[path] = url

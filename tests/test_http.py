@@ -178,3 +178,37 @@ def test_a_path_parsed_once_is_the_url_httpx_would_join(base: str, path: str) ->
             await http.aclose()
 
     asyncio.run(main())
+
+
+def test_a_pool_is_made_by_the_first_request_that_needs_it() -> None:
+    """A client that sends nothing (a plan from the state store) sets up no pool; requests in
+    flight at once spread over the pools, each made when first needed."""
+    started = asyncio.Event()
+    gate = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        started.set()
+        await gate.wait()
+        return httpx.Response(200, json={})
+
+    async def main() -> None:
+        http = Http(
+            "http://127.0.0.1:9", transport=httpx.MockTransport(handler), max_connections=16
+        )
+        try:
+            assert http._pools == [None, None]
+            await http.aclose()  # closing what was never made is a no-op
+            first = asyncio.ensure_future(http.request("GET", "/a"))
+            await started.wait()
+            assert [p is not None for p in http._pools] == [True, False]
+            second = asyncio.ensure_future(http.request("GET", "/b"))
+            await asyncio.sleep(0)
+            for _ in range(5):  # the second request reaches its pool
+                await asyncio.sleep(0)
+            assert all(p is not None for p in http._pools)
+            gate.set()
+            assert [(await first).status_code, (await second).status_code] == [200, 200]
+        finally:
+            await http.aclose()
+
+    asyncio.run(main())
