@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import importlib
+import importlib.util
 import io
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,17 @@ from reconciler.providers.talonone import TalonOneProvider
 from reconciler.sandbox import Sandbox, seed_state
 from reconciler.statestore import StateStore
 
-models = pytest.importorskip("talon_one.models")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("talon_one") is None, reason="talon-one-sdk not installed"
+)
+
+
+@pytest.fixture(scope="module")
+def models() -> Any:
+    """The SDK's models, imported by the first test that needs them (its import takes
+    seconds: collecting the suite does not pay for it)."""
+    return importlib.import_module("talon_one.models")
+
 
 PLATFORM = "sdk-shapes"
 
@@ -89,7 +101,7 @@ def mgmt(http: httpx.Client, sb: Sandbox, path: str, **params: Any) -> httpx.Res
     return response
 
 
-def test_audience_list_pages_parse(populated: Sandbox, http: httpx.Client) -> None:
+def test_audience_list_pages_parse(populated: Sandbox, http: httpx.Client, models: Any) -> None:
     seen: list[Any] = []
     skip = 0
     while True:
@@ -114,7 +126,9 @@ def test_audience_list_pages_parse(populated: Sandbox, http: httpx.Client) -> No
     assert all(a.created_in3rd_party for a in seen)
 
 
-def test_memberships_parse_as_customer_profiles(populated: Sandbox, http: httpx.Client) -> None:
+def test_memberships_parse_as_customer_profiles(
+    populated: Sandbox, http: httpx.Client, models: Any
+) -> None:
     listing = mgmt(http, populated, "/v1/audiences").json()
     ids = {a["integrationId"]: a["id"] for a in listing["data"]}
     response = mgmt(http, populated, f"/v1/audiences/{ids['vip']}/memberships", pageSize=1)
@@ -141,7 +155,9 @@ def test_export_is_the_csv_the_provider_reads(populated: Sandbox, http: httpx.Cl
     assert rows == [["profileintegrationid"], ["c2"], ["c3"]]
 
 
-def test_cdp_answers_parse_as_audiences(fresh_sandbox: Sandbox, http: httpx.Client) -> None:
+def test_cdp_answers_parse_as_audiences(
+    fresh_sandbox: Sandbox, http: httpx.Client, models: Any
+) -> None:
     creds = fresh_sandbox.credentials
     headers = {
         "Authorization": f"ApiKey-v1 {creds['talonone_api_key']}",
@@ -161,6 +177,6 @@ def test_cdp_answers_parse_as_audiences(fresh_sandbox: Sandbox, http: httpx.Clie
     assert models.Audience.from_json(renamed.text).name == "B"
 
 
-def test_the_fields_the_provider_reads_are_in_the_sdk_models() -> None:
+def test_the_fields_the_provider_reads_are_in_the_sdk_models(models: Any) -> None:
     assert {"id", "integrationId", "integration", "name"} <= aliases(models.Audience)
     assert {"hasMore", "data"} <= aliases(models.GetAudiences200Response)
