@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,33 +44,74 @@ def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "reconcile")
-def test_help_shows_defaults_and_no_type_after_a_flag(command: list[str], tmp_path: Path) -> None:
-    done = run(*command, "--help", cwd=tmp_path)
+#: ``reconcile COMMAND --help`` for each command of a JSON list, one after another in one
+#: process, each as the entry point runs it, each followed by a line: the mark, its exit status
+_HELPS = """
+import json, sys
+from reconciler.cli import main
+commands, mark = json.loads(sys.argv[1]), sys.argv[2]
+for command in commands:
+    sys.argv = ["reconcile", *command, "--help"]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    sys.stdout.flush()
+    print(mark, code, flush=True)
+"""
+_MARK = "--- the help above ended with exit status"
+
+
+@pytest.fixture(scope="module")
+def helps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Every command's ``--help`` text, by the command as typed, printed by one child process
+    (stdout a pipe, the environment :func:`run` gives: colour not turned off); each exits 0."""
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    done = subprocess.run(
+        [sys.executable, "-c", _HELPS, json.dumps(COMMANDS), _MARK],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path_factory.mktemp("helps"),
+        env={**base, "COLUMNS": "200"},
+    )
     assert done.returncode == 0, done.stderr
-    assert "<bool>" not in done.stdout
-    assert "\x1b[" not in done.stdout
-    for line in done.stdout.splitlines():  # a flag's row holds no metavar
+    *parts, rest = re.split(rf"^{re.escape(_MARK)} (.*)\n", done.stdout, flags=re.M)
+    assert rest == "", done.stdout
+    texts, codes = parts[0::2], parts[1::2]
+    assert codes == ["0"] * len(COMMANDS), done.stdout + done.stderr
+    return {" ".join(command): text for command, text in zip(COMMANDS, texts, strict=True)}
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "reconcile")
+def test_help_shows_defaults_and_no_type_after_a_flag(
+    command: list[str], helps: dict[str, str]
+) -> None:
+    stdout = helps[" ".join(command)]
+    assert "<bool>" not in stdout
+    assert "\x1b[" not in stdout
+    for line in stdout.splitlines():  # a flag's row holds no metavar
         words = line.split()
         if words[:1] in (["--help"], ["--sandbox"], ["--auto-approve"], ["--force"]):
             assert not words[1].startswith("<"), line
 
 
-def test_the_state_store_and_other_defaults_are_visible(tmp_path: Path) -> None:
-    plan = run("plan", "--help", cwd=tmp_path).stdout
+def test_the_state_store_and_other_defaults_are_visible(helps: dict[str, str]) -> None:
+    plan = helps["plan"]
     joined = " ".join(plan.split())
     assert "[env var: RECONCILE_STATE; default: (.reconcile/state.db next to the config;" in joined
     assert "--refresh auto|full|false" in joined
     assert "[default: auto]" in joined
     assert "[default: audiences.yaml]" in joined
-    validate = " ".join(run("validate", "--help", cwd=tmp_path).stdout.split())
+    validate = " ".join(helps["validate"].split())
     assert "Audiences files. [default: (audiences.yaml)]" in validate
-    root = " ".join(run("--help", cwd=tmp_path).stdout.split())
+    root = " ".join(helps[""].split())
     assert "[env var: RECONCILE_LOG_FORMAT; default: text]" in root
     assert "[env var: RECONCILE_LOG_LEVEL; default: warning]" in root
 
 
-def test_no_color_turns_colour_off(tmp_path: Path) -> None:
+def test_no_color_turns_colour_off(tmp_path: Path, helps: dict[str, str]) -> None:
     write_config(tmp_path, ["epsilon"])
     coloured = run("plan", "audiences.yaml", "--sandbox", cwd=tmp_path, FORCE_COLOR="1")
     assert coloured.returncode == 0, coloured.stderr
@@ -77,7 +119,7 @@ def test_no_color_turns_colour_off(tmp_path: Path) -> None:
     plain = run("--no-color", "plan", "audiences.yaml", "--sandbox", cwd=tmp_path, FORCE_COLOR="1")
     assert plain.returncode == 0, plain.stderr
     assert "\x1b[" not in plain.stdout + plain.stderr
-    assert "--no-color" in run("--help", cwd=tmp_path).stdout
+    assert "--no-color" in helps[""]
 
 
 def test_shell_completion_is_on(tmp_path: Path) -> None:

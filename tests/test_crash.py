@@ -1,9 +1,10 @@
 """Crash safety: an apply killed with SIGKILL at random points, then run again until it
 succeeds, converges — no lost write, no stray membership, each segment created once.
 
-Kill points are seeded: after a random number of write requests seen in the sandbox's log, or
-after a random delay (which may land before any write, or after the last). Each scenario kills
-twice, then lets apply finish.
+The apply killed runs in a child process; the clean apply before it and the runs after it
+run in this process, as the entry point runs them. Kill points are seeded: after a random
+number of write requests seen in the sandbox's log, or after a random delay (which may land
+before any write, or after the last). Each scenario kills twice, then lets apply finish.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hostile.remote import (
     assert_talonone_matches,
     cli,
     desired_of,
+    run_cli,
 )
 
 from reconciler.sandbox import Sandbox
@@ -70,9 +72,8 @@ def test_killed_apply_converges_without_duplicates(
     common = ["--sandbox-url", fresh_sandbox.url, "--state", str(state), "--auto-approve"]
     cfg = write_config(tmp_path, [kind])
     if edited:
-        proc = cli("apply", str(cfg), *common)
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err.decode()
+        code, _, err = run_cli("apply", str(cfg), *common)
+        assert code == 0, err
         cfg = write_config(tmp_path, [kind], edited=True)
     since = _last_id(fresh_sandbox)
     # the writes a minimal apply sends
@@ -88,15 +89,14 @@ def test_killed_apply_converges_without_duplicates(
     cut_short = killed and len(writes(fresh_sandbox, since)) < total
 
     for _ in range(3):  # run again until it succeeds (once is expected to be enough)
-        proc = cli("apply", str(cfg), *common)
-        out, err = proc.communicate(timeout=120)
-        if proc.returncode == 0:
+        code, out, err = run_cli("apply", str(cfg), *common)
+        if code == 0:
             break
-    assert proc.returncode == 0, err.decode()
+    assert code == 0, err
     if cut_short and by_writes:
-        assert b"interrupted" in err  # the journal of the killed run, reported
+        assert "interrupted" in err  # the journal of the killed run, reported
     # (a kill that landed after the last write leaves nothing to apply)
-    assert b"verify: the remote matches the config" in out or b"Nothing to apply" in err
+    assert "verify: the remote matches the config" in out or "Nothing to apply" in err
     assert not plan(cfg, fresh_sandbox, state).has_changes
 
     desired = desired_of(cfg)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import jsonschema
+from _command import invoke
 from _scenario import TEAM_1, apply, plan, write_config, writes
 
 from reconciler.plan import TargetPlan
@@ -144,11 +145,10 @@ def test_killed_apply_converges_on_rerun_without_duplicates(
     done = [r for r in writes(fresh_sandbox) if r["route"].endswith("manage-segments")]
     assert 60 <= len(done) < 310, "the apply was not interrupted halfway"
 
-    rerun = _cli("apply", str(cfg), "--auto-approve", *common)
-    out, err = rerun.communicate(timeout=60)
-    assert rerun.returncode == 0, err.decode()
-    assert b"interrupted" in err
-    assert b"verify: the remote matches the config" in out
+    code, out, err = invoke("apply", str(cfg), "--auto-approve", *common)  # the next run
+    assert code == 0, err
+    assert "interrupted" in err
+    assert "verify: the remote matches the config" in out
     log = writes(fresh_sandbox)
     created = [r for r in log if r["route"] == "POST /epsilon/v1/segments"]
     assert [r["status"] for r in created] == [200, 200, 200]  # each segment created once
@@ -160,9 +160,8 @@ def test_plan_json_matches_the_plan_schema_and_exit_codes(
 ) -> None:
     cfg = write_config(tmp_path, ["epsilon"])
     common = ["--sandbox-url", fresh_sandbox.url, "--state", str(tmp_path / "s.db")]
-    proc = _cli("plan", str(cfg), "--format", "json", "--detailed-exitcode", *common)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2, err.decode()
+    code, out, err = invoke("plan", str(cfg), "--format", "json", "--detailed-exitcode", *common)
+    assert code == 2, err
     schema = json.loads((ROOT / "schemas" / "plan.schema.json").read_text())
     data = json.loads(out)
     jsonschema.Draft202012Validator(schema).validate(data)

@@ -2,7 +2,9 @@
 that must own stdout, one sandbox location, printed fix commands that run as printed, odd option
 values, and remote (or config) strings carrying terminal escapes, Rich markup and Markdown.
 
-Every test drives ``reconcile`` as a child process.
+The signal tests drive ``reconcile`` as a child process (the signal goes to it, and the exit
+status is the one the OS sees); every other run is ``reconcile`` in this process, as its entry
+point runs it.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import shlex
 import signal
 import subprocess
 import time
+from itertools import count
 from pathlib import Path
 
+import httpx
 import pytest
+from _command import invoke
 from _scenario import TARGETS, write_config, writes
-from hostile.remote import cli, run_cli, run_process
+from hostile.remote import cli, run_cli
 
 from reconciler.sandbox import Sandbox
 
@@ -114,21 +119,34 @@ def _started(proc: subprocess.Popen[bytes], sandbox: Sandbox, n: int) -> None:
 _SLOW = 1.5
 
 
-def _settled(sandbox: Sandbox, quiet: float) -> None:
-    """Wait until the sandbox's request log has not grown for ``quiet`` seconds."""
+_PROBES = count()
+
+
+def _probe(sandbox: Sandbox) -> int:
+    """The id the sandbox gives a GET of this test's own, to a path no platform serves (404):
+    every request sent to the sandbox before it has a lower id, every one after a higher."""
+    path = f"/probe-{next(_PROBES)}"
+    assert httpx.get(sandbox.url + path, timeout=60).status_code == 404
+    ids = [r["id"] for r in sandbox.requests() if r["path"] == path]
+    assert len(ids) == 1, ids
+    return int(ids[0])
+
+
+def _settled(sandbox: Sandbox, first: int) -> None:
+    """Wait until every request sent to the sandbox since the probe ``first`` is in its request
+    log (a request is logged once it is answered, or its client has gone)."""
+    last = _probe(sandbox)
     deadline = time.monotonic() + 60
-    seen, since = len(sandbox.requests()), time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - since < quiet:
+    while {r["id"] for r in sandbox.requests(since=first)} < set(range(first + 1, last + 1)):
+        assert time.monotonic() < deadline, "the sandbox still holds requests"
         time.sleep(0.05)
-        now = len(sandbox.requests())
-        if now != seen:
-            seen, since = now, time.monotonic()
 
 
 def test_a_second_signal_abandons_the_batches_in_flight_and_apply_again_finishes(
     fresh_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     # slow writes: the second SIGINT lands while batches wait for their answers
+    first = _probe(fresh_sandbox)
     fresh_sandbox.set_faults(f"rate=1,kinds=latency,delay={_SLOW},route=POST /epsilon/*")
     cfg = write_config(tmp_path, ["epsilon"])
     common = _common(fresh_sandbox, tmp_path)
@@ -153,8 +171,8 @@ def test_a_second_signal_abandons_the_batches_in_flight_and_apply_again_finishes
     assert "Traceback" not in stderr
     # the abandoned requests are still held by the sandbox: they land, unanswered, before the
     # next run (and before the next test's reset)
-    _settled(fresh_sandbox, quiet=_SLOW + 0.5)
-    fresh_sandbox.set_faults("")
+    fresh_sandbox.set_faults("")  # the requests held keep their delay
+    _settled(fresh_sandbox, first)
     # what the abandoned batches did unacknowledged is found and finished by the next run
     code, out, err_ = run_cli("apply", str(cfg), *common, "--auto-approve")
     assert code == 0, err_
@@ -170,11 +188,12 @@ def test_a_signal_before_any_write_exits_with_its_code_and_releases_the_lock(
 ) -> None:
     cfg = write_config(tmp_path, ["talonone"])
     common = _common(fresh_sandbox, tmp_path)
+    first = _probe(fresh_sandbox)
     fresh_sandbox.set_faults("rate=1,kinds=latency,delay=2,route=GET *")  # a slow plan
     proc = cli("apply", str(cfg), *common, "--auto-approve")
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
-        if fresh_sandbox.requests():
+        if fresh_sandbox.requests(since=first):
             break
         time.sleep(0.01)
     assert proc.poll() is None, "the apply finished before it could be interrupted"
@@ -185,9 +204,9 @@ def test_a_signal_before_any_write_exits_with_its_code_and_releases_the_lock(
     assert "Traceback" not in err.decode()
     # the reads the signal cut short are still held by the sandbox (2 s each): they land
     # before the next step (and before the next test's reset)
-    _settled(fresh_sandbox, quiet=2.5)
+    fresh_sandbox.set_faults("")  # the reads held keep their delay
+    _settled(fresh_sandbox, first)
     assert not writes(fresh_sandbox)
-    fresh_sandbox.set_faults("")
     done, _, err_ = run_cli("apply", str(cfg), *common, "--auto-approve")  # no lock left
     assert done == 0, err_
 
@@ -252,19 +271,7 @@ def test_sandbox_commands_and_the_sandbox_flag_use_the_same_database(tmp_path: P
 
 
 def cli_done(args: list[str], cwd: Path) -> tuple[int, str, str]:
-    import os
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
-    )
-    return done.returncode, done.stdout, done.stderr
+    return invoke(*args, env={"COLUMNS": "200"}, cwd=cwd)
 
 
 def test_the_printed_refresh_command_runs_as_printed(
@@ -296,9 +303,7 @@ def test_lock_wait_refuses_non_finite_and_negative_values(tmp_path: Path, value:
     cfg = _talon_config(tmp_path)
     for command in ("apply", "refresh"):
         extra = "--auto-approve" if command == "apply" else "--target=talon"
-        code, _, err = run_process(
-            command, str(cfg), "--sandbox", f"--lock-wait={value}", extra, timeout=60
-        )
+        code, _, err = run_cli(command, str(cfg), "--sandbox", f"--lock-wait={value}", extra)
         assert code == 1
         assert "--lock-wait takes a finite number of seconds" in err, err
         assert "Traceback" not in err
@@ -307,16 +312,8 @@ def test_lock_wait_refuses_non_finite_and_negative_values(tmp_path: Path, value:
 def test_a_target_named_twice_is_applied_once(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
     cfg = _talon_config(tmp_path)
     common = _common(fresh_sandbox, tmp_path)
-    code, out, err = run_process(
-        "apply",
-        str(cfg),
-        *common,
-        "--auto-approve",
-        "--target",
-        "talon",
-        "--target",
-        "talon",
-        timeout=60,
+    code, out, err = run_cli(
+        "apply", str(cfg), *common, "--auto-approve", "--target", "talon", "--target", "talon"
     )
     assert code == 0, err
     assert out.count("talon: ok") == 1, out

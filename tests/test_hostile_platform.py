@@ -3,7 +3,9 @@
 Every case ends in bounded time (a generous guard on each run, failing only on a hang) and
 bounded memory, with one clear line naming the target and the request, never a traceback or
 "Internal error", and nothing written on a read that could not be trusted. The server is
-``hostile/platform.py``, on 127.0.0.1; the CLI cases run ``reconcile`` in a child process.
+``hostile/platform.py``, on 127.0.0.1; the CLI cases run ``reconcile`` in this process as its
+entry point does, except where the process itself is checked: its peak memory (the bodies too
+big) and its output (the credentials an error answer quotes), which a child process gives.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from hostile.platform import HUGE, Platform
-from hostile.remote import run_process
+from hostile.remote import run_cli, run_process
 
 from reconciler._http import MAX_BODY, Http, RetryPolicy
 from reconciler.config import load
@@ -86,8 +88,12 @@ def write_config(folder: Path, kind: str, url: str, timeout: float | None = None
     return path
 
 
-def reconcile(*args: str) -> tuple[int, str, str]:
-    code, out, err = run_process(*args, env=SECRETS, timeout=GUARD)
+def reconcile(*args: str, process: bool = False) -> tuple[int, str, str]:
+    """``reconcile ARGS`` with :data:`SECRETS` set, in this process or (``process``) a child."""
+    if process:
+        code, out, err = run_process(*args, env=SECRETS, timeout=GUARD)
+    else:
+        code, out, err = run_cli(*args, env=SECRETS)
     for text in (out, err):
         assert "Traceback" not in text, text
         assert "Internal error" not in text, text
@@ -149,7 +155,7 @@ def test_a_huge_or_compressed_body_is_refused_before_it_completes(
 ) -> None:
     platform.reset(case)
     cfg = write_config(tmp_path, kind, platform.url)
-    code, _, err = reconcile("plan", str(cfg), "--state", str(tmp_path / "s.db"))
+    code, _, err = reconcile("plan", str(cfg), "--state", str(tmp_path / "s.db"), process=True)
     assert code == 1, err
     line = one_error(err, kind)
     assert f"the answer is larger than {MAX_BODY / 2**20:g} MB" in line, line
@@ -220,7 +226,9 @@ def test_credentials_echoed_by_a_refused_write_never_reach_the_output(
     platform.reset("echo")
     cfg = write_config(tmp_path, kind, platform.url)
     state = str(tmp_path / "s.db")
-    code, out, err = reconcile("apply", str(cfg), "--auto-approve", "-f", fmt, "--state", state)
+    code, out, err = reconcile(
+        "apply", str(cfg), "--auto-approve", "-f", fmt, "--state", state, process=True
+    )
     assert code == 1, err
     writes = [r for r in platform.requests if r.method != "GET"]
     assert writes, "the platform was never written to"
@@ -231,7 +239,7 @@ def test_credentials_echoed_by_a_refused_write_never_reach_the_output(
         if len(secret) > 1:
             assert secret not in out + err
     assert not re.search(r"(Basic|Bearer|ApiKey-v1|ManagementKey-v1) (?!\*\*\*)", out + err)
-    code, out, err = reconcile("plan", str(cfg), "-f", fmt, "--state", state)
+    code, out, err = reconcile("plan", str(cfg), "-f", fmt, "--state", state, process=True)
     assert "Internal error" not in out + err, out + err
     for secret in SECRETS.values():
         if len(secret) > 1:
