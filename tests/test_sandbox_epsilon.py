@@ -475,3 +475,33 @@ def test_state_survives_a_restart(tmp_path: Path, http: httpx.Client) -> None:
         assert sb.requests() == []  # the request log is per process, the state is not
         got = http.get(sb.epsilon_url + "/v1/customers/c1", headers=BASIC)
         assert got.json() == {"id": "c1", "teamId": TEAM, "segmentIds": ["s1", "s0"]}
+
+
+def test_a_request_whose_client_left_before_its_body_ended_is_not_handled(
+    fresh_sandbox: Any, http: httpx.Client
+) -> None:
+    """A client killed between its headers and its body: the platform received no request,
+    so the sandbox neither answers nor logs it, and changes nothing."""
+    import socket
+
+    body = json.dumps({"customers": [{"id": "half"}]}).encode()
+    head = (
+        "POST /epsilon/v1/customers HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{fresh_sandbox.port}\r\n"
+        f"Authorization: Basic {EPSILON_API_KEY}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", fresh_sandbox.port), timeout=10) as sock:
+        sock.sendall(head + body[: len(body) // 2])
+    # the same request, whole, is handled: the half one before it left no trace
+    done = http.post(
+        f"{fresh_sandbox.epsilon_url}/v1/customers",
+        json={"customers": [{"id": "whole"}]},
+        headers=BASIC,
+    )
+    assert done.status_code in (200, 201), done.text
+    logged = [r for r in fresh_sandbox.requests() if r["route"] == "POST /epsilon/v1/customers"]
+    assert len(logged) == 1
+    ids = {c["id"] for c in fresh_sandbox.state()["epsilon"]["customers"]}
+    assert ids == {"whole"}

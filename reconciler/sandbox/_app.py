@@ -140,6 +140,8 @@ class SandboxApp:
         if scope["type"] != "http":
             return
         body = await _read_body(receive)
+        if body is None:  # the client left before its body ended: no platform sees that
+            return
         path: str = scope["path"]
         if path.startswith("/_sandbox/") or path == "/_sandbox":
             await _send(send, self._inspect(scope["method"], path, scope, body))
@@ -355,16 +357,17 @@ class SandboxApp:
         )
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The request's whole body; None when the client disconnected before it ended (a process
+    killed between its headers and its body: a platform answers nothing it did not receive)."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
 
 
 async def _send(send: Send, resp: Response) -> None:
