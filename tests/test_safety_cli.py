@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from _scenario import apply, cli, plan, write_config
+from conftest import ScenarioApply
 
 
 def common(sb: Any, tmp: Path) -> list[str]:
@@ -38,10 +39,9 @@ def test_removing_a_prevent_destroy_segment_makes_plan_exit_1(
 
 
 def test_a_target_threshold_makes_plan_exit_1_and_its_setting_accepts_it(
-    fresh_sandbox: Any, tmp_path: Path
+    applied_scenario: ScenarioApply, fresh_sandbox: Any, tmp_path: Path
 ) -> None:
-    cfg = write_config(tmp_path, ["epsilon"])
-    apply(cfg, fresh_sandbox, tmp_path / "state.db")
+    cfg = applied_scenario(["epsilon"])
     (tmp_path / "a.txt").write_text("c0000\n")  # seg-a: 250 members → 1
     done = cli("plan", str(cfg), "--detailed-exitcode", *common(fresh_sandbox, tmp_path))
     assert done.returncode == 1, done.stderr
@@ -63,10 +63,9 @@ def test_a_target_threshold_makes_plan_exit_1_and_its_setting_accepts_it(
 
 
 def test_apply_refuses_a_saved_plan_whose_verdict_blocks_unless_forced(
-    fresh_sandbox: Any, tmp_path: Path
+    applied_scenario: ScenarioApply, fresh_sandbox: Any, tmp_path: Path
 ) -> None:
-    cfg = write_config(tmp_path, ["epsilon"])
-    apply(cfg, fresh_sandbox, tmp_path / "state.db")
+    cfg = applied_scenario(["epsilon"])
     (tmp_path / "a.txt").write_text("c0000\n")
     saved = tmp_path / "plan.json"
     made = cli("plan", str(cfg), "--out", str(saved), *common(fresh_sandbox, tmp_path))
