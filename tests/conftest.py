@@ -1,12 +1,16 @@
 """Shared fixtures: one sandbox per test session (per xdist worker), reset for each test; one
 local Spark session per worker, started by the first test that needs it and shared by every
-Spark test (a JVM start and its warm-up cost more than most tests)."""
+Spark test (a JVM start and its warm-up cost more than most tests); the example project applied
+once per worker, locally (``--sandbox``) and to the session sandbox, as templates a test copies
+(a copy costs far less than an apply of the example's 3,000 customers)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -15,6 +19,12 @@ from reconciler.sandbox import Sandbox
 
 if TYPE_CHECKING:
     from reconciler.engines import SparkEngine
+
+#: ``applied_scenario(kinds)``: the config of the applied scenario
+ScenarioApply = Callable[[list[str]], Path]
+
+#: the example project, as a user copies it
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples"
 
 #: High enough that the Management API limit never trips unless a test lowers it.
 FAST_RATE_LIMIT = 10_000.0
@@ -57,3 +67,99 @@ def http() -> Iterator[httpx.Client]:
     """A plain HTTP client that never consults proxy settings (loopback only)."""
     with httpx.Client(trust_env=False, timeout=10.0) as client:
         yield client
+
+
+def copy_example(folder: Path) -> Path:
+    """The example project copied to ``folder`` (without a ``.reconcile`` folder): its config."""
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".reconcile"))
+    return folder / "audiences.yaml"
+
+
+@pytest.fixture(scope="session")
+def example_applied_locally(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the example applied once with ``--sandbox``: its folder, whose ``.reconcile``
+    holds the local sandbox's platforms and the state store. A template: tests copy it
+    (``shutil.copytree``) and never change it."""
+    from _scenario import cli
+
+    folder = tmp_path_factory.mktemp("example-local") / "ex"
+    config = copy_example(folder)
+    done = cli("apply", str(config), "--sandbox", "--auto-approve")
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
+class Applied:
+    """Projects applied once to the session sandbox, kept as templates: for each, a folder
+    (the project and its state store, ``state.db``) and the platforms' state the apply left.
+    :meth:`restore` gives a test the result of that apply for the cost of a seed and a copy."""
+
+    def __init__(self, sandbox: Sandbox, factory: pytest.TempPathFactory) -> None:
+        self._sandbox = sandbox
+        self._factory = factory
+        self._made: dict[str, tuple[Path, dict[str, Any]]] = {}
+
+    def _template(self, name: str, build: Callable[[Path], None]) -> tuple[Path, dict[str, Any]]:
+        if name not in self._made:
+            root = self._factory.mktemp(f"applied-{name}")
+            self._sandbox.reset()
+            build(root)
+            self._made[name] = (root, self._sandbox.state())
+            self._sandbox.reset()
+        return self._made[name]
+
+    def restore(self, name: str, build: Callable[[Path], None], folder: Path) -> None:
+        """The sandbox holds what ``build(folder)`` would leave on it (its state seeded back
+        and checked equal), and ``folder`` the files it would leave there (copied from the
+        template, built once, by ``build``, in a folder of its own). Call it first: it
+        empties the sandbox."""
+        root, remote = self._template(name, build)
+        self._sandbox.reset()
+        self._sandbox.seed(remote)
+        assert self._sandbox.state() == remote
+        shutil.copytree(root, folder, dirs_exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def _applied(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Applied:
+    return Applied(sandbox, tmp_path_factory)
+
+
+@pytest.fixture
+def example_on_sandbox(_applied: Applied, fresh_sandbox: Sandbox, tmp_path: Path) -> Path:
+    """The example applied to the sandbox (``apply --sandbox-url``), as that apply leaves it:
+    the project in ``tmp_path / "project"``, its state store ``tmp_path / "state.db"``.
+    Returns the config's path."""
+    from _scenario import cli
+
+    def build(root: Path) -> None:
+        config = copy_example(root / "project")
+        common = ["--sandbox-url", fresh_sandbox.url, "--state", str(root / "state.db")]
+        done = cli("apply", str(config), "--auto-approve", *common)
+        assert done.returncode == 0, done.stderr
+
+    _applied.restore("example", build, tmp_path)
+    return tmp_path / "project" / "audiences.yaml"
+
+
+@pytest.fixture
+def applied_scenario(_applied: Applied, fresh_sandbox: Sandbox, tmp_path: Path) -> ScenarioApply:
+    """``applied_scenario(kinds)``: ``write_config(tmp_path, kinds)`` applied to the sandbox
+    with ``_scenario.apply`` (state store ``tmp_path / "state.db"``), as that apply leaves
+    the sandbox and ``tmp_path``. Returns the config's path."""
+    from _scenario import reconciler, write_config
+
+    def build(root: Path, kinds: list[str]) -> None:
+        rec = reconciler(write_config(root, kinds), fresh_sandbox, root / "state.db")
+        try:  # _scenario.apply, its state store closed before the template is copied
+            current = asyncio.run(rec.plan())
+            results = asyncio.run(rec.apply(current))
+        finally:
+            rec.store.close()
+        assert all(r.ok for r in results)
+
+    def applied(kinds: list[str]) -> Path:
+        _applied.restore("+".join(kinds), lambda root: build(root, kinds), tmp_path)
+        return tmp_path / "audiences.yaml"
+
+    return applied

@@ -144,13 +144,11 @@ def test_forget_drops_the_segment_its_access_and_its_links_only(tmp_path: Path) 
 
 
 def test_rm_on_the_sandbox_example_is_followed_by_a_plan_that_creates_it_again(
-    tmp_path: Path,
+    example_applied_locally: Path, tmp_path: Path
 ) -> None:
-    root = Path(__file__).parent.parent / "examples"
-    shutil.copytree(root, tmp_path / "examples", ignore=shutil.ignore_patterns(".reconcile"))
+    # the example applied with --sandbox: a copy of the session's template
+    shutil.copytree(example_applied_locally, tmp_path / "examples")
     c = str(tmp_path / "examples" / "audiences.yaml")
-    applied = cli("apply", c, "--sandbox", "--auto-approve")
-    assert applied.returncode == 0, applied.stderr
     before = _json(
         "state", "show", "epsilon", "custom-segment-1", "-c", c, "--sandbox", "-f", "json"
     )

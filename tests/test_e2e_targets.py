@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from _scenario import apply, plan, reconciler, write_config, writes
+from conftest import ScenarioApply
 
 from reconciler.plan.changes import Phase, step_of
 
@@ -49,11 +50,10 @@ def test_scenario_converges_on_every_target(fresh_sandbox: Any, tmp_path: Path, 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_apply_twice_writes_nothing_the_second_time(
-    fresh_sandbox: Any, tmp_path: Path, kind: str
+    applied_scenario: ScenarioApply, fresh_sandbox: Any, tmp_path: Path, kind: str
 ) -> None:
     state = tmp_path / "state.db"
-    cfg = write_config(tmp_path, [kind])
-    apply(cfg, fresh_sandbox, state)
+    cfg = applied_scenario([kind])
     since = fresh_sandbox.requests()[-1]["id"] if fresh_sandbox.requests() else 0
     before = feed_bytes(tmp_path)
     second, results = apply(cfg, fresh_sandbox, state)

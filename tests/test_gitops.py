@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from _scenario import apply, cli, plan, write_config
+from conftest import ScenarioApply
 
 RETAILER = "13c84def-41cb-4f99-a3fc-6788264f79fe"
 
@@ -39,9 +40,10 @@ def test_saved_plan_applies_when_nothing_moved(fresh_sandbox: Any, tmp_path: Pat
     assert not plan(cfg, fresh_sandbox, tmp_path / "state.db").has_changes
 
 
-def test_saved_plan_is_refused_when_the_remote_moved(fresh_sandbox: Any, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, ["epsilon"])
-    apply(cfg, fresh_sandbox, tmp_path / "state.db")
+def test_saved_plan_is_refused_when_the_remote_moved(
+    applied_scenario: ScenarioApply, fresh_sandbox: Any, tmp_path: Path
+) -> None:
+    applied_scenario(["epsilon"])
     cfg = write_config(tmp_path, ["epsilon"], edited=True)
     saved = tmp_path / "plan.json"
     assert (
@@ -71,9 +73,10 @@ def shrink(cfg: Path) -> None:
     (cfg.parent / "a.txt").write_text("c0000\n")
 
 
-def test_mass_removal_is_refused_then_forced(fresh_sandbox: Any, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, ["epsilon"])
-    apply(cfg, fresh_sandbox, tmp_path / "state.db")
+def test_mass_removal_is_refused_then_forced(
+    applied_scenario: ScenarioApply, fresh_sandbox: Any, tmp_path: Path
+) -> None:
+    cfg = applied_scenario(["epsilon"])
     shrink(cfg)
     refused = cli("apply", str(cfg), "--auto-approve", *common(fresh_sandbox, tmp_path))
     assert refused.returncode == 1
@@ -100,9 +103,10 @@ def test_prevent_destroy_holds_even_with_force(fresh_sandbox: Any, tmp_path: Pat
 
 
 # -- drift ------------------------------------------------------------------------------------
-def test_drift_exit_codes(fresh_sandbox: Any, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, ["epsilon"])
-    apply(cfg, fresh_sandbox, tmp_path / "state.db")
+def test_drift_exit_codes(
+    applied_scenario: ScenarioApply, fresh_sandbox: Any, tmp_path: Path
+) -> None:
+    cfg = applied_scenario(["epsilon"])
     in_sync = cli("drift", str(cfg), *common(fresh_sandbox, tmp_path))
     assert in_sync.returncode == 0, in_sync.stderr
     assert "eps: in sync" in in_sync.stdout

@@ -27,14 +27,13 @@ def _recurring(data: Path, at_least: float) -> int:
         )
 
 
-@pytest.fixture
-def applied_twice(tmp_path: Path) -> Path:
-    """The example applied to the sandbox, then applied again with one rule edited."""
-    ex = tmp_path / "ex"
-    shutil.copytree(EXAMPLE, ex, ignore=shutil.ignore_patterns(".reconcile"))
+@pytest.fixture(scope="module")
+def applied_twice(example_applied_locally: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example applied to the sandbox (a copy of the session's template), then applied
+    again with one rule edited. The tests only read it: one for the module."""
+    ex = tmp_path_factory.mktemp("history") / "ex"
+    shutil.copytree(example_applied_locally, ex)
     config = ex / "audiences.yaml"
-    first = cli("apply", str(config), "--sandbox", "--auto-approve")
-    assert first.returncode == 0, first.stderr
     text = config.read_text()
     rule = "attribute: visits_per_week\n        gte: "
     edited = text.replace(rule + "1", rule + "2")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 import types
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -15,11 +16,12 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
+from conftest import FAST_RATE_LIMIT
 
 from reconciler import _http
 from reconciler._http import RetryPolicy
 from reconciler.apply import ApplyResult, apply_target
-from reconciler.exceptions import ProviderError
+from reconciler.exceptions import ProviderError, RemoteError
 from reconciler.model import Segment, State, StateBuilder
 from reconciler.plan import Refresh, RemoteState, Source, TargetPlan, build_target_plan
 from reconciler.plan.changes import Action, LinkChange, Phase, SegmentChange
@@ -27,7 +29,8 @@ from reconciler.plan.diff import Ownership
 from reconciler.providers import provider_class
 from reconciler.providers.base import ProviderContext, ReadScope
 from reconciler.providers.talonone import MAX_ACTIONS, TalonOneProvider, pack_link_requests
-from reconciler.sandbox import Sandbox, seed_state
+from reconciler.sandbox import Sandbox, SandboxEndpoints, seed_state
+from reconciler.sandbox._server import TALONONE_RATE_LIMIT
 from reconciler.statestore import StateStore
 
 TARGET = "talon"
@@ -402,8 +405,9 @@ def test_bad_credentials_are_a_provider_error(h: Harness) -> None:
     assert "wrong" not in str(info.value)
 
 
-def test_management_reads_are_paced(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The limiter spaces Management API requests by 1/rps: a fake clock, no real waiting."""
+def _paced_read(h: Harness, monkeypatch: pytest.MonkeyPatch) -> tuple[RemoteState, list[float]]:
+    """A full read of six marked audiences on a fake clock that only the limiter's sleeps
+    move: the read, and when each Management API request started."""
     seed_state(
         h.sandbox,
         {
@@ -429,7 +433,6 @@ def test_management_reads_are_paced(h: Harness, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(
         _http, "time", types.SimpleNamespace(monotonic=lambda: clock[0], time=lambda: clock[0])
     )
-    h.settings["management_rps"] = 3.0
     provider = h.provider(RetryPolicy(sleep=fake_sleep))
 
     async def record(request: httpx.Request) -> None:
@@ -443,11 +446,102 @@ def test_management_reads_are_paced(h: Harness, monkeypatch: pytest.MonkeyPatch)
         finally:
             await provider.aclose()
 
-    remote = asyncio.run(go())
+    return asyncio.run(go()), starts
+
+
+def test_management_reads_are_paced(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limiter spaces Management API requests by 1/rps: a fake clock, no real waiting."""
+    h.settings["management_rps"] = 3.0
+    remote, starts = _paced_read(h, monkeypatch)
     assert len(remote.marked) == 6
     assert len(starts) == 7  # one list, six exports
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert min(gaps) >= 1 / 3 - 1e-9
+
+
+@pytest.mark.parametrize("rate", [7.0, 50.0, FAST_RATE_LIMIT])
+def test_the_management_pace_follows_the_sandboxs_rate(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, rate: float
+) -> None:
+    """No management_rps of the target's own: the sandbox's overrides carry its rate limit,
+    and the reads are spaced by exactly 1/rate (the sandbox's bucket holds the six exports
+    of a rate of 7 or more at once, so the fake clock draws no 429)."""
+    h.settings.pop("management_rps")
+    h.sandbox.set_rate_limit(rate)
+    assert TalonOneProvider.sandbox_overrides(h.sandbox)[0]["management_rps"] == rate
+    remote, starts = _paced_read(h, monkeypatch)
+    assert len(remote.marked) == 6
+    assert len(starts) == 7
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert gaps == pytest.approx([1 / rate] * 6)
+
+
+def test_a_default_sandbox_paces_reads_as_the_platform(tmp_path: Path) -> None:
+    """``--sandbox`` starts a sandbox at Talon.One's documented 3 a second: reads against it
+    are paced at 3 a second, as against the platform."""
+    with Sandbox(tmp_path / "remote.db") as sb:
+        assert sb.talonone_rate_limit == TALONONE_RATE_LIMIT == 3.0
+        assert TalonOneProvider.sandbox_overrides(sb)[0]["management_rps"] == 3.0
+
+
+def test_a_sandbox_by_url_is_asked_its_rate_once(h: Harness) -> None:
+    h.sandbox.set_rate_limit(7.0)
+    remote = SandboxEndpoints(h.sandbox.url)
+    assert TalonOneProvider.sandbox_overrides(remote)[0]["management_rps"] == 7.0
+    h.sandbox.set_rate_limit(9.0)  # asked once: the first answer holds for the run
+    assert TalonOneProvider.sandbox_overrides(remote)[0]["management_rps"] == 7.0
+    assert TalonOneProvider.sandbox_overrides(SandboxEndpoints(h.sandbox.url))[0] == {
+        "base_url": f"{h.sandbox.url}/talonone",
+        "management_url": f"{h.sandbox.url}/talonone-mgmt",
+        "destination_host": "sandbox.talon.one",
+        "management_rps": 9.0,
+    }
+
+
+def test_a_sandbox_without_a_limit_leaves_the_targets_pace(h: Harness) -> None:
+    h.sandbox.set_rate_limit(0)
+    assert "management_rps" not in TalonOneProvider.sandbox_overrides(h.sandbox)[0]
+    assert (
+        "management_rps"
+        not in TalonOneProvider.sandbox_overrides(SandboxEndpoints(h.sandbox.url))[0]
+    )
+
+
+def test_an_unreachable_sandbox_is_paced_as_the_platform_and_fails_as_before(
+    h: Harness,
+) -> None:
+    """A sandbox URL nothing answers: Talon.One's own 3 a second, and the read then fails
+    naming the target and the host, as it does without the rate being asked."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    remote = SandboxEndpoints(f"http://127.0.0.1:{port}")
+    settings, creds = TalonOneProvider.sandbox_overrides(remote)
+    assert settings["management_rps"] == TALONONE_RATE_LIMIT == 3.0
+    retry = RetryPolicy(connect_attempts=1, sleep=_no_sleep)
+    provider = TalonOneProvider(
+        TARGET,
+        {**settings, "platform_name": PLATFORM},
+        creds,
+        ProviderContext(h.store, h.tmp, retry),
+    )
+
+    async def go() -> RemoteState:
+        try:
+            return await provider.read(ReadScope(Refresh.FULL, frozenset()))
+        finally:
+            await provider.aclose()
+
+    with pytest.raises(RemoteError) as info:
+        asyncio.run(go())
+    assert str(info.value).startswith(
+        f"target 'talon': GET /v1/audiences: cannot connect to 127.0.0.1:{port} "
+        "(Connection refused)"
+    )
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
 
 
 def test_three_requests_a_second_draw_no_429(h: Harness) -> None:

@@ -5,7 +5,6 @@ independent count of the example; samples repeat; definitions are kept at each a
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,6 @@ from reconciler.sandbox import Sandbox
 SCHEMA = json.loads((EXAMPLE.parent / "schemas" / "plan.schema.json").read_text())
 RULE = "        attribute: visits_per_week\n        gte: 1\n"
 EDITED = "        attribute: visits_per_week\n        gte: 2\n"
-
-
-def _project(tmp: Path) -> Path:
-    folder = tmp / "project"
-    shutil.copytree(EXAMPLE / "data", folder / "data")
-    shutil.copy(EXAMPLE / "audiences.yaml", folder / "audiences.yaml")
-    return folder / "audiences.yaml"
 
 
 def _edit(config: Path, old: str, new: str) -> None:
@@ -43,13 +35,13 @@ def _plan_json(config: Path, common: list[str]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def applied(fresh_sandbox: Sandbox, tmp_path: Path) -> tuple[Path, list[str]]:
-    """The example applied to both targets of the sandbox, and the flags that reach them."""
-    config = _project(tmp_path)
+def applied(
+    example_on_sandbox: Path, fresh_sandbox: Sandbox, tmp_path: Path
+) -> tuple[Path, list[str]]:
+    """The example applied to both targets of the sandbox (a copy of the session's template),
+    and the flags that reach them."""
     common = ["--sandbox-url", fresh_sandbox.url, "--state", str(tmp_path / "state.db")]
-    done = cli("apply", str(config), "--auto-approve", *common)
-    assert done.returncode == 0, done.stderr
-    return config, common
+    return example_on_sandbox, common
 
 
 @pytest.mark.parametrize(

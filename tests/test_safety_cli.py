@@ -5,11 +5,11 @@ applies it with; ``prevent_destroy`` holds even then."""
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 from typing import Any
 
 from _scenario import apply, cli, plan, write_config
+from conftest import ScenarioApply
 
 
 def common(sb: Any, tmp: Path) -> list[str]:
@@ -39,10 +39,9 @@ def test_removing_a_prevent_destroy_segment_makes_plan_exit_1(
 
 
 def test_a_target_threshold_makes_plan_exit_1_and_its_setting_accepts_it(
-    fresh_sandbox: Any, tmp_path: Path
+    applied_scenario: ScenarioApply, fresh_sandbox: Any, tmp_path: Path
 ) -> None:
-    cfg = write_config(tmp_path, ["epsilon"])
-    apply(cfg, fresh_sandbox, tmp_path / "state.db")
+    cfg = applied_scenario(["epsilon"])
     (tmp_path / "a.txt").write_text("c0000\n")  # seg-a: 250 members → 1
     done = cli("plan", str(cfg), "--detailed-exitcode", *common(fresh_sandbox, tmp_path))
     assert done.returncode == 1, done.stderr
@@ -64,10 +63,9 @@ def test_a_target_threshold_makes_plan_exit_1_and_its_setting_accepts_it(
 
 
 def test_apply_refuses_a_saved_plan_whose_verdict_blocks_unless_forced(
-    fresh_sandbox: Any, tmp_path: Path
+    applied_scenario: ScenarioApply, fresh_sandbox: Any, tmp_path: Path
 ) -> None:
-    cfg = write_config(tmp_path, ["epsilon"])
-    apply(cfg, fresh_sandbox, tmp_path / "state.db")
+    cfg = applied_scenario(["epsilon"])
     (tmp_path / "a.txt").write_text("c0000\n")
     saved = tmp_path / "plan.json"
     made = cli("plan", str(cfg), "--out", str(saved), *common(fresh_sandbox, tmp_path))
@@ -111,12 +109,10 @@ def recurring_shoppers(at_least: float) -> int:
 
 
 def test_a_rule_edit_past_a_segments_guard_is_refused_until_accepted_in_the_file(
-    fresh_sandbox: Any, tmp_path: Path
+    example_on_sandbox: Path, fresh_sandbox: Any, tmp_path: Path
 ) -> None:
-    shutil.copytree(EXAMPLES, tmp_path / "ex", ignore=shutil.ignore_patterns(".reconcile"))
-    cfg = tmp_path / "ex" / "audiences.yaml"
+    cfg = example_on_sandbox  # the example applied (a copy of the session's template)
     args = common(fresh_sandbox, tmp_path)
-    assert cli("apply", str(cfg), "--auto-approve", *args).returncode == 0
     text = cfg.read_text(encoding="utf-8")
     cfg.write_text(text.replace(RECURRING, RECURRING.replace("gte: 1", "gte: 2")))
     before, after = recurring_shoppers(1), recurring_shoppers(2)

@@ -148,13 +148,20 @@ class TalonOneProvider(Provider):
 
     @classmethod
     def sandbox_overrides(cls, sandbox: Any) -> tuple[Mapping[str, Any], Mapping[str, str]]:
+        """The sandbox's URLs and credentials, and its Management API rate limit as the pace
+        of the reads (3 a second against ``--sandbox``'s default; a sandbox without a limit
+        leaves the target's own)."""
         creds = sandbox.credentials
+        settings: dict[str, Any] = {
+            "base_url": sandbox.talonone_url,
+            "management_url": sandbox.talonone_management_url,
+            "destination_host": "sandbox.talon.one",
+        }
+        rate = float(sandbox.talonone_rate_limit)
+        if rate > 0:
+            settings["management_rps"] = rate
         return (
-            {
-                "base_url": sandbox.talonone_url,
-                "management_url": sandbox.talonone_management_url,
-                "destination_host": "sandbox.talon.one",
-            },
+            settings,
             {
                 "api_key": creds["talonone_api_key"],
                 "management_key": creds["talonone_management_key"],

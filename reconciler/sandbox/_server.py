@@ -22,10 +22,15 @@ from reconciler.sandbox._epsilon import EPSILON_RETAILER_TEAM_ID
 from reconciler.sandbox._faults import FaultRule, format_fault_spec, parse_fault_spec
 from reconciler.sandbox._store import Store
 
-__all__ = ["HOST", "Sandbox", "build_app", "seed_state", "serve"]
+__all__ = ["HOST", "TALONONE_RATE_LIMIT", "Sandbox", "build_app", "seed_state", "serve"]
 
 #: The sandbox only ever listens on loopback.
 HOST = "127.0.0.1"
+#: Talon.One's documented Management API limit (requests a second): a sandbox's default, and
+#: the pace assumed for a sandbox whose own cannot be read
+TALONONE_RATE_LIMIT = 3.0
+#: seconds to wait for a sandbox given by URL to say its rate limit
+_CONFIG_TIMEOUT = 5.0
 
 Faults = str | Sequence[FaultRule] | None
 
@@ -42,7 +47,7 @@ def build_app(
     db_path: str | Path,
     *,
     faults: Faults = None,
-    talonone_rate_limit: float = 3.0,
+    talonone_rate_limit: float = TALONONE_RATE_LIMIT,
     credentials: Credentials | None = None,
 ) -> SandboxApp:
     return SandboxApp(Store(db_path), credentials, _rules(faults), talonone_rate_limit)
@@ -111,6 +116,20 @@ class Endpoints:
     def talonone_management_url(self) -> str:
         return f"{self.url}/talonone-mgmt"
 
+    @property
+    def talonone_rate_limit(self) -> float:
+        """The Talon.One Management API requests a second this sandbox allows, per endpoint
+        (0: no limit); a client talking to it paces itself at this rate."""
+        raise NotImplementedError
+
+
+def _rate_of(answer: Any) -> float | None:
+    """The rate in a ``GET /_sandbox/config`` answer (``None``: none, or not a rate)."""
+    rate = answer.get("talonone_rate_limit") if isinstance(answer, dict) else None
+    if isinstance(rate, bool) or not isinstance(rate, int | float):
+        return None
+    return float(rate) if 0 <= rate < float("inf") else None
+
 
 class SandboxEndpoints(Endpoints):
     """A sandbox already running elsewhere (``reconcile sandbox serve``), by its URL; it
@@ -118,10 +137,32 @@ class SandboxEndpoints(Endpoints):
 
     def __init__(self, url: str) -> None:
         self._url = url.rstrip("/")
+        self._rate: float | None = None
 
     @property
     def url(self) -> str:
         return self._url
+
+    @property
+    def talonone_rate_limit(self) -> float:
+        """Asked of the sandbox once (``GET /_sandbox/config``). A sandbox that cannot be
+        reached, or gives no rate, is taken at Talon.One's own limit: the run then meets
+        it, or fails reaching it as it would have anyway."""
+        if self._rate is None:
+            self._rate = TALONONE_RATE_LIMIT
+            try:
+                answer = httpx.get(
+                    f"{self._url}/_sandbox/config",
+                    timeout=_CONFIG_TIMEOUT,
+                    trust_env=False,
+                    verify=self._url.startswith("https:"),
+                )
+                found = _rate_of(answer.json()) if answer.status_code == 200 else None
+                if found is not None:
+                    self._rate = found
+            except (httpx.HTTPError, ValueError):
+                pass
+        return self._rate
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -141,7 +182,7 @@ class Sandbox(Endpoints):
         db_path: str | Path,
         port: int = 0,
         faults: Faults = None,
-        talonone_rate_limit: float = 3.0,
+        talonone_rate_limit: float = TALONONE_RATE_LIMIT,
         *,
         credentials: Credentials | None = None,
         subprocess: bool = False,
@@ -279,6 +320,17 @@ class Sandbox(Endpoints):
     @property
     def epsilon_team_id(self) -> str:
         return EPSILON_RETAILER_TEAM_ID
+
+    @property
+    def talonone_rate_limit(self) -> float:
+        """The rate the sandbox enforces now (:meth:`set_rate_limit` changes it, :meth:`reset`
+        restores the one it was started with)."""
+        if self.app is not None:
+            return self.app.rate_limiter.rate
+        if self._client is not None:  # a subprocess: ask it
+            found = _rate_of(self._call("GET", "/_sandbox/config").json())
+            return self._rate if found is None else found
+        return self._rate
 
     # ------------------------------------------------------------------ inspection
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
