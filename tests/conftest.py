@@ -32,7 +32,14 @@ FAST_RATE_LIMIT = 10_000.0
 #: the settings of the one Spark session; a config naming ``spark: {master: local[2]}`` gets
 #: this session back (``getOrCreate``)
 SPARK_MASTER = "local[2]"
-SPARK_CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
+SPARK_CONF = {
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    # a test JVM lives for one run over tiny tables: the optimising JIT (C2) compiled for
+    # most of its CPU time and never paid back; the client JIT and the serial collector
+    # (no parallel GC threads) are enough, and the results are the same
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto",
+}
 
 
 @pytest.fixture(scope="session")

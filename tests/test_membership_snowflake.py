@@ -46,10 +46,13 @@ PASSWORD = "SNOWFLAKE_TEST_PASSWORD"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[dict[str, Any]]:
-    """A fakesnow server on 127.0.0.1, holding the example's customers in CRM.SHOP.CUSTOMERS."""
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A fakesnow server on 127.0.0.1, holding the example's customers in CRM.SHOP.CUSTOMERS
+    (staged as one Parquet file and copied in: one statement, not a row-by-row INSERT that
+    the emulator translates value by value)."""
     import snowflake.connector
 
+    parquet = tmp_path_factory.mktemp("snowflake") / "customers.parquet"
     with serve() as kwargs:
         con = snowflake.connector.connect(**kwargs, database="CRM", schema="SHOP")
         local = duckdb.connect()
@@ -60,7 +63,10 @@ def server() -> Iterator[dict[str, Any]]:
             str(name): types.get(str(kind), str(kind))
             for name, kind, *_ in local.execute(f"DESCRIBE {read}", csv).fetchall()
         }
-        values = local.execute(read, csv).fetchall()
+        rows = local.execute(f"SELECT count(*) FROM ({read})", csv).fetchone()
+        local.execute(
+            f"COPY ({read}) TO '{str(parquet).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)", csv
+        )
         local.close()
         cur = con.cursor()
         cur.execute(
@@ -68,8 +74,13 @@ def server() -> Iterator[dict[str, Any]]:
             + ", ".join(f"{n} {k}" for n, k in columns.items())
             + ")"
         )
-        marks = ", ".join("%s" for _ in columns)
-        cur.executemany(f"INSERT INTO CUSTOMERS VALUES ({marks})", values)
+        cur.execute(f"PUT 'file://{parquet}' @%CUSTOMERS")
+        cur.execute(
+            "COPY INTO CUSTOMERS FROM @%CUSTOMERS FILE_FORMAT = (TYPE = PARQUET) "
+            "MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE"
+        )
+        cur.execute("SELECT count(*) FROM CUSTOMERS")
+        assert cur.fetchone() == rows
         con.close()
         yield kwargs
 

@@ -203,9 +203,12 @@ def test_every_operator_plans_as_on_duckdb_and_spark(
     fresh_sandbox: Any,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     kwargs, data = server
     monkeypatch.setenv(PASSWORD, kwargs["password"])
+    if HAS_SPARK:  # the worker's session (its settings), which the ``local[2]`` config gets back
+        request.getfixturevalue("spark_engine")
     engines = ["duckdb", "snowflake", *(["spark"] if HAS_SPARK else [])]
     state = tmp_path / "state.db"
     first = {e: _config(tmp_path, e, kwargs, data, edited=False) for e in engines}
