@@ -47,6 +47,7 @@ from tenacity.stop import stop_base
 from . import __version__
 from ._limit import AdaptiveLimit, NotSent, may_send
 from ._logging import fields, logger
+from ._netio import use_asyncio_backend
 from ._redact import Redactor, clip
 from ._reply import ERROR_BODY, MAX_BODY, Reply, read_body
 from .exceptions import CredentialsRefused, RemoteError, StatusError
@@ -55,7 +56,7 @@ __all__ = ["MAX_BODY", "RETRY_STATUSES", "Http", "HttpStats", "Reply", "RetryPol
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: the most connections of one httpx pool (a client of more holds several)
-POOL = 8
+POOL = 4
 #: the most absolute URLs a client keeps parsed (one per distinct path)
 _URLS = 1024
 #: the answers that say the platform is overloaded: the in-flight limit halves
@@ -235,6 +236,14 @@ class Http:
         #: path → its absolute URL, parsed once (httpx parses and joins a relative one on every
         #: request: a tenth of a write's CPU)
         self._urls: dict[str, httpx.URL] = {}
+
+    def add_request_hook(self, hook: Callable[[httpx.Request], Awaitable[None]]) -> None:
+        """Call ``hook`` with every request before it is sent, in every pool (httpx's request
+        event hook: what a test records of the requests a provider sends)."""
+        self._pool_options.setdefault("event_hooks", {"request": []})["request"].append(hook)
+        for pool in self._pools:
+            if pool is not None:
+                pool.event_hooks["request"].append(hook)
 
     def redact(self, text: str) -> str:
         return self._redactor.text(text)
@@ -444,6 +453,7 @@ class Http:
     def _pool(self, index: int) -> httpx.AsyncClient:
         """Pool ``index``, made now: its first request."""
         client = httpx.AsyncClient(**self._pool_options, verify=_tls())
+        use_asyncio_backend(client)
         self._pools[index] = client
         return client
 

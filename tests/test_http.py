@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from reconciler._http import Http, RetryPolicy
+from reconciler._http import POOL, Http, RetryPolicy
 from reconciler.exceptions import RemoteError, StatusError
 
 T = TypeVar("T")
@@ -193,7 +193,7 @@ def test_a_pool_is_made_by_the_first_request_that_needs_it() -> None:
 
     async def main() -> None:
         http = Http(
-            "http://127.0.0.1:9", transport=httpx.MockTransport(handler), max_connections=16
+            "http://127.0.0.1:9", transport=httpx.MockTransport(handler), max_connections=2 * POOL
         )
         try:
             assert http._pools == [None, None]

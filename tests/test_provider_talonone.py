@@ -86,7 +86,7 @@ class Harness:
                 validate_body(request.method, path, body)
             self.sent.append((request.method, path, body))
 
-        provider._cdp._client.event_hooks["request"].append(capture)
+        provider._cdp.add_request_hook(capture)
         return provider
 
     def read(self, segments: Iterable[str] = (), refresh: Refresh = Refresh.FULL) -> RemoteState:
@@ -438,7 +438,7 @@ def _paced_read(h: Harness, monkeypatch: pytest.MonkeyPatch) -> tuple[RemoteStat
     async def record(request: httpx.Request) -> None:
         starts.append(clock[0])
 
-    provider._management._client.event_hooks["request"].append(record)
+    provider._management.add_request_hook(record)
 
     async def go() -> RemoteState:
         try:
