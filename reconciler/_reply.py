@@ -17,12 +17,11 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
-
 from ._redact import clip
 from .exceptions import ProviderError
 
 if TYPE_CHECKING:
+    import httpx
     from pydantic import TypeAdapter
 
 __all__ = ["ERROR_BODY", "MAX_BODY", "STEP", "Inflate", "Reply", "read_body"]

@@ -30,9 +30,8 @@ import itertools
 import urllib.parse
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._http import HttpStats, Reply
 from ..exceptions import ProviderError, StatusError
 from ..model import Segment, State, StateBuilder
 from ..plan import Capabilities
@@ -48,6 +47,9 @@ from ..plan.changes import (
 from ._epsilon_answers import Customer, customer_page, error_text, unknown_segment
 from .base import ItemResult, Provider, ProviderContext, ReadScope
 from .settings import Setting, credential, http_settings, text, url
+
+if TYPE_CHECKING:
+    from .._http import Http, Reply
 
 __all__ = ["EpsilonProvider"]
 
@@ -135,8 +137,8 @@ class EpsilonProvider(Provider):
         super().__init__(name, settings, credentials, context)
         base = str(settings["base_url"]).rstrip("/")
         bearer, key = credentials["bearer_token"], credentials["api_key"]
-        self._partner = self.http(base, {"Authorization": f"Bearer {bearer}"})
-        self._integration = self.http(base, {"Authorization": f"Basic {key}"})
+        self.declare_http("partner", base, {"Authorization": f"Bearer {bearer}"})
+        self.declare_http("integration", base, {"Authorization": f"Basic {key}"})
         self.retailer_team_id = str(settings["retailer_team_id"])
         self.source_id = str(settings.get("source_id") or "DEFAULT_SOURCE_ID")
         #: segment id → its restoration in this run (True: it had to be re-created)
@@ -150,12 +152,15 @@ class EpsilonProvider(Provider):
             {"bearer_token": creds["epsilon_bearer_token"], "api_key": creds["epsilon_api_key"]},
         )
 
-    def http_stats(self) -> list[HttpStats]:
-        return [self._partner.stats, self._integration.stats]
+    @property
+    def _partner(self) -> Http:
+        """The Partner API's client (segments, access)."""
+        return self.client("partner")
 
-    async def aclose(self) -> None:
-        await self._partner.aclose()
-        await self._integration.aclose()
+    @property
+    def _integration(self) -> Http:
+        """The Integration API's client (customers, links)."""
+        return self.client("integration")
 
     # -- read -----------------------------------------------------------------------------
     async def read_live(self, scope: ReadScope, known: StateBuilder, last: State) -> frozenset[str]:

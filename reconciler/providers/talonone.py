@@ -23,9 +23,8 @@ from __future__ import annotations
 import asyncio
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._http import HttpStats
 from ..exceptions import ProviderError, RemoteError, StatusError
 from ..model import Segment, State, StateBuilder
 from ..plan import Capabilities
@@ -34,6 +33,9 @@ from ._talonone_answers import PAGE_SIZE, Audience, audience_page, error_text, e
 from ._talonone_links import MAX_ACTIONS, link_body, link_entries, pack_link_requests, split_link
 from .base import ItemResult, Provider, ProviderContext, ReadScope
 from .settings import Setting, credential, http_settings, number, text, url
+
+if TYPE_CHECKING:
+    from .._http import Http
 
 __all__ = ["MAX_ACTIONS", "PAGE_SIZE", "TalonOneProvider", "pack_link_requests", "split_link"]
 
@@ -125,7 +127,8 @@ class TalonOneProvider(Provider):
         self.platform_name = str(settings.get("platform_name") or DEFAULT_PLATFORM_NAME)
         self.destination_host = str(host)
         api_key, management_key = credentials["api_key"], credentials["management_key"]
-        self._cdp = self.http(
+        self.declare_http(
+            "cdp",
             base,
             {
                 "Authorization": f"ApiKey-v1 {api_key}",
@@ -134,7 +137,8 @@ class TalonOneProvider(Provider):
             },
         )
         rps = float(settings.get("management_rps") or 3.0)
-        self._management = self.http(
+        self.declare_http(
+            "management",
             str(management),
             {"Authorization": f"ManagementKey-v1 {management_key}"},
             rate_limit=rps,
@@ -168,12 +172,15 @@ class TalonOneProvider(Provider):
             },
         )
 
-    def http_stats(self) -> list[HttpStats]:
-        return [self._cdp.stats, self._management.stats]
+    @property
+    def _cdp(self) -> Http:
+        """The Integration API's client (customer profiles, audience memberships)."""
+        return self.client("cdp")
 
-    async def aclose(self) -> None:
-        await self._cdp.aclose()
-        await self._management.aclose()
+    @property
+    def _management(self) -> Http:
+        """The Management API's client (audiences, exports), paced at ``management_rps``."""
+        return self.client("management")
 
     # -- read -----------------------------------------------------------------------------
     async def read_live(self, scope: ReadScope, known: StateBuilder, last: State) -> frozenset[str]:
