@@ -228,6 +228,8 @@ class _Stream(httpcore.AsyncNetworkStream):
             raise httpcore.ConnectError(str(exc)) from exc
         if transport is None:  # the connection closed during the handshake
             raise httpcore.ConnectError("the connection closed during the TLS handshake")
+        # the protocol now reads through TLS: its flow control pauses the TLS transport
+        self._protocol.transport = transport
         return _Stream(transport, self._protocol)
 
     def get_extra_info(self, info: str) -> Any:

@@ -68,6 +68,20 @@ async def serve(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIte
         await server.wait_closed()
 
 
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def _contexts(ca: trustme.CA) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server's context with a certificate for localhost, and a client's that trusts it."""
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
 def pool(**options: Any) -> httpcore.AsyncConnectionPool:
     return httpcore.AsyncConnectionPool(network_backend=AsyncioBackend(), **options)
 
@@ -147,11 +161,14 @@ def test_an_idle_connection_the_server_closed_is_known_and_replaced(loop: str) -
     assert len(connections) == 2
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
 @pytest.mark.parametrize("loop", LOOPS)
-def test_large_bodies_arrive_whole_both_ways(loop: str) -> None:
+def test_large_bodies_arrive_whole_both_ways(loop: str, tls: bool, ca: trustme.CA) -> None:
     """8 MiB down (the protocol stops and resumes reading past its high-water mark) and 8 MiB
-    up to a server that reads slowly (the write waits while the transport pushes back)."""
+    up to a server that reads slowly (the write waits while the transport pushes back), in
+    plain TCP and through TLS."""
     big = bytes(range(256)) * (32 * 1024)
+    server_tls, client_tls = _contexts(ca) if tls else (None, None)
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head, body = await read_request(reader)
@@ -170,8 +187,8 @@ def test_large_bodies_arrive_whole_both_ways(loop: str) -> None:
         await writer.drain()
 
     async def main() -> tuple[bytes, bytes]:
-        async with serve(handler) as port, pool() as http:
-            url = f"http://127.0.0.1:{port}/"
+        async with serve(handler, server_tls) as port, pool(ssl_context=client_tls) as http:
+            url = f"{'https' if tls else 'http'}://localhost:{port}/"
             down = await http.request("GET", url)
             up = await http.request("POST", url, content=big)
             return down.content, up.content
@@ -269,17 +286,9 @@ def test_a_refused_connect_keeps_the_systems_reason(loop: str) -> None:
     assert "Connection refused" in message
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 @pytest.mark.parametrize("loop", LOOPS)
 def test_tls_to_a_trusted_server_and_not_to_an_untrusted_one(loop: str, ca: trustme.CA) -> None:
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(server_context)
-    trusting = ssl.create_default_context()
-    ca.configure_trust(trusting)
+    server_context, trusting = _contexts(ca)
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
