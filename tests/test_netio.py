@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -321,3 +322,29 @@ def test_tls_to_a_trusted_server_and_not_to_an_untrusted_one(loop: str, ca: trus
 def test_a_transport_that_is_not_httpxs_is_left_alone() -> None:
     client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
     assert use_asyncio_backend(client) is False
+
+
+def test_a_name_that_does_not_resolve_is_named_with_the_resolvers_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The resolver's error (a gaierror, its errno negative) reaches the client's message as
+    the system's reason, with the host and port."""
+
+    async def getaddrinfo(self: Any, host: str, *args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", getaddrinfo)
+
+    async def main() -> str:
+        client = Http("http://platform.example:8443", label="target 'eps'")
+        client.retry = type(client.retry)(connect_attempts=1, sleep=lambda s: asyncio.sleep(0))
+        try:
+            await client.request("GET", "/x")
+        except Exception as exc:
+            return str(exc)
+        finally:
+            await client.aclose()
+        raise AssertionError("the request went through")
+
+    message = run("asyncio", main())
+    assert "cannot connect to platform.example:8443 (Name or service not known)" in message
