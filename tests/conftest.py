@@ -42,6 +42,47 @@ SPARK_CONF = {
 }
 
 
+#: the xdist group of every test on the Spark session: one worker runs them all and starts the
+#: only JVM (``--dist loadgroup``, the default in pyproject.toml); a second JVM's start and
+#: warm-up cost more CPU than the tests the other worker could take from the group
+SPARK_GROUP = pytest.mark.xdist_group("spark")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups from the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the Spark session is in the Spark group (a test that asks for it
+    while running carries the mark itself)."""
+    for item in items:
+        if "spark_engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(SPARK_GROUP)
+
+
+@pytest.hookimpl(specname="pytest_collection_modifyitems", trylast=True)  # after xdist's own
+def pytest_collection_modifyitems_after_xdist(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """``--dist loadgroup`` on an xdist worker: each grouped test's node id ends with its group,
+    as xdist means it to (``...::test@spark``, the group its scheduler reads). xdist 3.8 writes
+    that id to ``item._nodeid``, which pytest 9.2's structured node ids no longer read: every
+    group was silently spread over the workers (pytest-dev/pytest-xdist#1386)."""
+    if not getattr(config.option, "loadgroup", False) or not items:
+        return
+    if not hasattr(items[0], "_id"):  # pytest before 9.2: xdist's own id took
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted(
+            {
+                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                for m in item.iter_markers("xdist_group")
+            }
+        )
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
+
+
 @pytest.fixture(scope="session")
 def spark_engine() -> Iterator[SparkEngine]:
     """The local Spark session of this worker, started once (skipped without pyspark)."""

@@ -198,6 +198,7 @@ def _same(a: Plan, b: Plan) -> None:
     assert x.unchanged_links == y.unchanged_links
 
 
+@pytest.mark.xdist_group("spark")  # it asks for the Spark session while it runs
 def test_every_operator_plans_as_on_duckdb_and_spark(
     server: tuple[dict[str, Any], Path],
     fresh_sandbox: Any,

@@ -91,21 +91,31 @@ def spied(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def applied(folder: Path, sandbox: Any, tmp: Path, extra: str = "") -> Path:
-    """The unedited example applied on both targets with members from Spark."""
-    state = tmp / "state.db"
-    rec = reconciler(
-        config(folder, tmp.name, engine="spark", edited=False, extra=extra), sandbox, state
-    )
-    results = asyncio.run(rec.apply(asyncio.run(rec.plan()), verify=False))
-    assert all(r.failures == [] for r in results)
-    return state
+@pytest.fixture
+def state(folder: Path, _applied: Any, fresh_sandbox: Any, tmp_path: Path) -> Path:
+    """The unedited example applied on both targets with members from Spark, as that apply
+    leaves the sandbox and its state store, ``tmp_path / "state.db"`` (applied once per
+    worker, restored by a seed and a copy: each test plans from it, and may change it)."""
+
+    def build(root: Path) -> None:
+        rec = reconciler(
+            config(folder, "applied", engine="spark", edited=False),
+            fresh_sandbox,
+            root / "state.db",
+        )
+        try:
+            results = asyncio.run(rec.apply(asyncio.run(rec.plan()), verify=False))
+        finally:
+            rec.store.close()
+        assert all(r.failures == [] for r in results)
+
+    _applied.restore("spark-example", build, tmp_path)
+    return tmp_path / "state.db"
 
 
 def test_plans_diffed_in_spark_equal_full_reads_and_duckdb(
-    folder: Path, fresh_sandbox: Any, tmp_path: Path, spied: list[str]
+    folder: Path, state: Path, fresh_sandbox: Any, spied: list[str]
 ) -> None:
-    state = applied(folder, fresh_sandbox, tmp_path)
     spark_rec = reconciler(
         config(folder, "spark-edited", engine="spark", edited=True), fresh_sandbox, state
     )
@@ -158,11 +168,11 @@ def test_plans_diffed_in_spark_equal_full_reads_and_duckdb(
 
 
 def test_spark_snapshot_folder_keeps_the_current_copy_and_the_previous_one(
-    folder: Path, fresh_sandbox: Any, tmp_path: Path, spied: list[str]
+    folder: Path, state: Path, fresh_sandbox: Any, tmp_path: Path, spied: list[str]
 ) -> None:
+    # the apply leaves what it leaves without spark.snapshot: a plan makes the copies
     shared = tmp_path / "lake" / "snapshots"
     extra = f"  snapshot: {shared}\n"
-    state = applied(folder, fresh_sandbox, tmp_path, extra)
     rec = reconciler(
         config(folder, "edited", engine="spark", edited=True, extra=extra), fresh_sandbox, state
     )
@@ -196,9 +206,8 @@ def test_spark_snapshot_folder_keeps_the_current_copy_and_the_previous_one(
 
 
 def test_a_diff_that_does_not_add_up_is_refused(
-    folder: Path, fresh_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    folder: Path, state: Path, fresh_sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    state = applied(folder, fresh_sandbox, tmp_path)
     rec = reconciler(config(folder, "edited", engine="spark", edited=True), fresh_sandbox, state)
     rec.sample = 100
     real = pushdown._rows
@@ -264,13 +273,12 @@ def test_invalid_member_ids_on_spark_are_located(folder: Path, tmp_path: Path) -
 
 
 def test_segment_sizes_diffed_in_spark_equal_an_independent_count(
-    folder: Path, fresh_sandbox: Any, tmp_path: Path, spied: list[str]
+    folder: Path, state: Path, fresh_sandbox: Any, spied: list[str]
 ) -> None:
     from _example_counts import check_review, example_members
 
     from reconciler.plan import plan_dict
 
-    state = applied(folder, fresh_sandbox, tmp_path)
     rec = reconciler(config(folder, "sizes", engine="spark", edited=True), fresh_sandbox, state)
     auto = plan_dict(asyncio.run(rec.plan(Refresh.AUTO)))
     offline = plan_dict(asyncio.run(rec.plan(Refresh.NONE)))
