@@ -17,7 +17,7 @@ import httpx
 import pytest
 import trustme
 
-from reconciler._http import Http
+from reconciler._http import Http, RetryPolicy
 from reconciler._netio import AsyncioBackend, use_asyncio_backend
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -81,6 +81,15 @@ def _contexts(ca: trustme.CA) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     client = ssl.create_default_context()
     ca.configure_trust(client)
     return server, client
+
+
+def one_attempt(base_url: str) -> Http:
+    """The client as a target has it, giving up on an unreachable host after one attempt."""
+    return Http(
+        base_url,
+        label="target 'eps'",
+        retry=RetryPolicy(connect_attempts=1, sleep=lambda s: asyncio.sleep(0)),
+    )
 
 
 def pool(**options: Any) -> httpcore.AsyncConnectionPool:
@@ -268,8 +277,7 @@ def test_a_refused_connect_keeps_the_systems_reason(loop: str) -> None:
                 await http.request("GET", f"http://127.0.0.1:{port}/")
             except httpcore.ConnectError as exc:
                 error: BaseException = exc
-        client = Http(f"http://127.0.0.1:{port}", label="target 'eps'")
-        client.retry = type(client.retry)(connect_attempts=1, sleep=lambda s: asyncio.sleep(0))
+        client = one_attempt(f"http://127.0.0.1:{port}")
         try:
             await client.request("GET", "/x")
         except Exception as exc:
@@ -336,8 +344,7 @@ def test_a_name_that_does_not_resolve_is_named_with_the_resolvers_reason(
     monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", getaddrinfo)
 
     async def main() -> str:
-        client = Http("http://platform.example:8443", label="target 'eps'")
-        client.retry = type(client.retry)(connect_attempts=1, sleep=lambda s: asyncio.sleep(0))
+        client = one_attempt("http://platform.example:8443")
         try:
             await client.request("GET", "/x")
         except Exception as exc:
