@@ -5,8 +5,8 @@ run); the tests that need a real process (a signal, a kill, a crash, the exit st
 sees) start one themselves.
 
 What the run changes process-wide is put back: the signal handlers ``main`` installs, the log
-handler ``-v`` configures (bound to the captured stderr), the working folder and the
-environment.
+handler ``-v`` configures (bound to the captured stderr), the progress format ``--log-format``
+sets, the working folder and the environment.
 """
 
 from __future__ import annotations
@@ -41,12 +41,13 @@ def invoke(
 ) -> tuple[int, str, str]:
     """``(exit code, stdout, stderr)`` of ``reconcile ARGS`` run in this process."""
     from reconciler import _logging
-    from reconciler.cli import main
+    from reconciler.cli import _progress, main
 
     runner = CliRunner()
     handlers = {sig: signal.getsignal(sig) for sig in _SIGNALS}
     root = logging.getLogger(_logging.ROOT)
     level = root.level
+    progress_json = _progress._json["on"]
     argv = sys.argv
     here = Path.cwd()
     with runner.isolation(env={"NO_COLOR": "1", **(env or {})}) as (stdout, stderr, _):
@@ -71,4 +72,5 @@ def invoke(
             for installed in [h for h in root.handlers if isinstance(h, _logging._Handler)]:
                 root.removeHandler(installed)
             root.setLevel(level)
+            _progress.json_lines(progress_json)
     return code, stdout.getvalue().decode(), stderr.getvalue().decode(errors="replace")
