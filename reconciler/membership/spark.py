@@ -43,6 +43,8 @@ from .diff import (
 from .spark_wanted import INVALID, Session, check_ids, wanted_sql
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from ..engines import SparkEngine
 
 __all__ = ["SparkChanges", "SparkDiff", "spark_diff", "spark_snapshot", "uses_spark"]
@@ -170,11 +172,7 @@ def spark_diff(
     try:
         sql, params = wanted_sql(config, session, segments)
         wanted = session.cache("wanted", sql, params)
-        over = session.frame(
-            "overlay",
-            [(cid, known, segs) for cid, (known, segs) in overlay.items()],
-            "customer_id string, known boolean, segments string",
-        )
+        over = session.frame("overlay", _overlay_table(overlay))
         last = session.name("last")
         engine.sql(
             "SELECT customer_id, known, segments FROM parquet.`"
@@ -220,6 +218,18 @@ def spark_diff(
         session.close()
     changed.sort()
     return SparkChanges(skel, changed, known, w_scan, pairs)
+
+
+def _overlay_table(overlay: Mapping[str, tuple[bool, str]]) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "customer_id": pa.array(list(overlay), pa.string()),
+            "known": pa.array([known for known, _ in overlay.values()], pa.bool_()),
+            "segments": pa.array([segs for _, segs in overlay.values()], pa.string()),
+        }
+    )
 
 
 def _pairs(engine: SparkEngine, join: str, rows: int) -> list[tuple[str | None, str | None, int]]:

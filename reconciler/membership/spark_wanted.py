@@ -125,9 +125,11 @@ class Session:
         self.views.append(view)
         return view
 
-    def frame(self, kind: str, rows: Any, schema: str | None = None) -> str:
+    def frame(self, kind: str, table: pa.Table) -> str:
+        """A view of ``table``, sent to Spark as Arrow batches: the JVM reads them itself,
+        where a list of Python rows would start Python workers to unpickle it."""
         view = self.name(kind)
-        self.engine.session.createDataFrame(rows, schema).createOrReplaceTempView(view)
+        self.engine.session.createDataFrame(table).createOrReplaceTempView(view)
         return view
 
     def cache(self, kind: str, sql: str, params: Sequence[Any] = ()) -> str:
