@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,6 +149,36 @@ def run_process(
     proc = cli(*args, env=env)
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def run_measured(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> tuple[int, str, str, int]:
+    """:func:`run_process`, and the child's own peak resident memory in bytes, from its own
+    resource usage (``RUSAGE_CHILDREN`` is the peak of every child the worker has reaped)."""
+    proc = cli(*args, env=env)
+    streams: dict[int, bytes] = {}
+
+    def drain(index: int, stream: Any) -> None:
+        streams[index] = stream.read()
+
+    readers = [
+        threading.Thread(target=drain, args=(i, s))
+        for i, s in enumerate((proc.stdout, proc.stderr))
+    ]
+    for reader in readers:
+        reader.start()
+    guard = threading.Timer(timeout, proc.kill)  # a hung client fails the test, not the run
+    guard.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        guard.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join()
+    out, err = (streams[i].decode(errors="replace") for i in (0, 1))
+    return proc.returncode, out, err, usage.ru_maxrss * 1024
 
 
 def run_cli(*args: str, env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
