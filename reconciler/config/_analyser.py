@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from ..engines import memory
 from ..engines.readers import csv_error
 from ..exceptions import PatternError, Problem
 from ..rules import check_pattern
@@ -46,7 +47,7 @@ class Analyser:
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            self._con = duckdb.connect(":memory:")
+            self._con = memory.connect()
         return self._con
 
     def close(self) -> None:

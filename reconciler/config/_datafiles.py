@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from ..engines import memory
 from ..engines.readers import LINE_ID, csv_error, csv_sql, file_ids_sql, lines_sql, sql_string
 from ..exceptions import Problem
 from ._locations import NodePath, format_path
@@ -131,14 +132,14 @@ def _check_inline(config: Config, node: NodePath, ids: Iterable[str]) -> list[Pr
 def check_members(config: Config, segments: Iterable[SegmentConfig]) -> MemberReport:
     """Every problem in the member ids and member files of ``segments``."""
     report = MemberReport()
-    con: duckdb.DuckDBPyConnection | None = None  # opened for the first file (~15 ms)
+    con: duckdb.DuckDBPyConnection | None = None  # opened for the first file
     try:
         for seg in segments:
             for sel, where in ((seg.members.include, ()), (seg.members.exclude, ("exclude",))):
                 base = (*seg.node, "members", *where)
                 report.problems += _check_inline(config, (*base, "ids"), sel.ids)
                 for f in sel.files:
-                    con = con or duckdb.connect(":memory:")
+                    con = con or memory.connect()
                     _check_file(con, config, f, report)
     finally:
         if con is not None:

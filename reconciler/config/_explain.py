@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 
+from ..engines import memory
 from ..engines.readers import file_ids_sql
 from ..exceptions import ConfigError
 from ..rules import attributes, compile_rule, render_rule
@@ -56,7 +57,7 @@ def explain_customer(config: Config, customer_id: str) -> Explanation:
     """Why ``customer_id`` is in (or excluded from) each segment, and the values its rules
     read (see :class:`Explanation`)."""
     reasons: list[Reason] = []
-    con = duckdb.connect(":memory:")
+    con = memory.connect()
     try:
         rule_hits = _rule_hits(config, con, customer_id)
         for index, seg in enumerate(config.segments):

@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from ..engines import memory
 from ..engines.readers import csv_error
 from ..exceptions import ConfigError, Problem
 from ._contributions import WORD, _contributions
@@ -142,7 +143,7 @@ def _membership(
 ) -> _Membership:
     words = max(1, (len(segments) + WORD - 1) // WORD)
     mcols = ", ".join(f"m{w}" for w in range(words))
-    con = duckdb.connect(":memory:")
+    con = memory.connect()
     try:
         if members_table(config, segments, con, skip) is None:
             return _Membership([], [], [])

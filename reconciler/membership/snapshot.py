@@ -1,25 +1,23 @@
-"""The last-applied snapshot as DuckDB reads it, for every engine's diff: one bounded DuckDB
-connection (it spills to a temporary folder beyond :data:`MEMORY_LIMIT`) holding the view
-``last(customer_id, known, segments)``, the file overlaid by the customers changed since it
-was written."""
+"""The last-applied snapshot as DuckDB reads it, for every engine's diff: a connection to the
+process's bounded DuckDB database (:mod:`reconciler.engines.memory`: it spills to a temporary
+folder beyond :data:`MEMORY_LIMIT`) holding the view ``last(customer_id, known, segments)``, the
+file overlaid by the customers changed since it was written."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from ..engines import memory
+from ..engines.memory import MEMORY_LIMIT
 from ..engines.readers import sql_string, temp_table
 from ..statestore import Snapshot
 from .diff import Row
 
 __all__ = ["MEMORY_LIMIT", "LastApplied", "unreadable"]
-
-#: DuckDB's memory for one target's diff (it spills to a temporary folder beyond it)
-MEMORY_LIMIT = "1GB"
 
 
 def _overlay_table(con: Any, overlay: Mapping[str, Row]) -> None:
@@ -39,11 +37,8 @@ class LastApplied:
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        self._spill = tempfile.TemporaryDirectory(prefix="reconcile-plan-")
         # bounded: beyond the limit DuckDB spills to disk, so memory does not grow with the table
-        self.con = duckdb.connect(
-            ":memory:", config={"memory_limit": MEMORY_LIMIT, "temp_directory": self._spill.name}
-        )
+        self.con = memory.connect()
 
     @property
     def _file(self) -> str:
@@ -76,13 +71,12 @@ class LastApplied:
 
     def close(self) -> None:
         self.con.close()
-        self._spill.cleanup()
 
 
 def unreadable(path: Path) -> str:
     """Why the snapshot file cannot be read in full ('' when it can): asked only once a
     diff failed, so a plan never pays for it."""
-    con = duckdb.connect(":memory:")
+    con = memory.connect()
     try:
         con.execute(
             "SELECT count(*), min(customer_id), bool_and(known), min(segments) "

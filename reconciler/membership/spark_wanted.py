@@ -19,6 +19,7 @@ from ..config._contributions import duckdb_relation, selections
 from ..config._located import first_line, problem
 from ..config._members import BAD_ID, MAX_ID, invalid_member
 from ..config._sources import source_ref
+from ..engines import memory
 from ..engines.readers import file_ids_sql, temp_table
 from ..exceptions import ConfigError
 from ..plan.fingerprint import SEP
@@ -41,7 +42,7 @@ def _local_pairs(
 ) -> pa.Table | None:
     """``(cid, k, x)`` of the contributions computed here (``k`` the segment's index, ``x``
     excluded?): inline ids, member files and DuckDB sources (None when there are none)."""
-    con = duckdb.connect(":memory:")
+    con = memory.connect()
     try:
         parts: list[str] = []
         params: list[Any] = []
