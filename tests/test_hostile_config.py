@@ -203,7 +203,7 @@ def test_a_lone_carriage_return_ends_a_member_file_line(tmp_path: Path) -> None:
     refused_with(path, r"ids\.txt:1: duplicate customer id 'c1' \(again on line 4\)")
 
 
-def test_a_40mb_member_file_resolves_in_bounded_time(tmp_path: Path) -> None:
+def test_a_40mb_member_file_is_checked_in_bounded_time(tmp_path: Path) -> None:
     """Reading the file as one string and splitting it was quadratic (40 MB: 164 s); as a
     table it is linear. The bound only catches that regression."""
     ids = tmp_path / "ids.txt"
@@ -221,6 +221,42 @@ def test_a_40mb_member_file_resolves_in_bounded_time(tmp_path: Path) -> None:
         timeout=90,
     )
     assert done.returncode == 0, done.stderr
+
+
+def _bad_inputs(folder: Path) -> list[Path]:
+    paths = []
+    for n, (maker, data) in enumerate(
+        [
+            (inputs.csv_source, b"customer_id,spend\nc1,10\nc 2,5\n\x01,7\n"),
+            (inputs.csv_source, b"customer_id,spend\n,10\nc2,5\n"),
+        ]
+    ):
+        (folder / str(n)).mkdir()
+        paths.append(maker(folder / str(n), data))
+    for n, files in enumerate(
+        [{"ids.txt": b"c1\nc1\nc\x01x\n"}, {"ids.txt": b"c1\n" + b"x" * 300 + b"\n"}]
+    ):
+        (folder / f"f{n}").mkdir()
+        paths.append(inputs.segment_with_files(folder / f"f{n}", files))
+    return paths
+
+
+def test_validate_finds_what_resolving_would_without_resolving(tmp_path: Path) -> None:
+    """``validate`` checks the members without bringing them into Python: the same problems as
+    :func:`resolve`, for member files and for the ids a source's rules select."""
+    from reconciler.config import check_resolvable
+    from reconciler.exceptions import ConfigError
+
+    for path in _bad_inputs(tmp_path):
+        config = load(path)
+        with pytest.raises(ConfigError) as resolving:
+            resolve(config)
+        with pytest.raises(ConfigError) as checking:
+            check_resolvable(config)
+        assert checking.value.problems == resolving.value.problems, path
+    good = load(inputs.csv_source(tmp_path, b"customer_id,spend\nc1,10\nc2,0\n"))
+    check_resolvable(good)  # nothing to say
+    assert set(resolve(good)["eps"].links) == {"c1"}
 
 
 # -- 5. paths stay inside the config's folder unless one opts out ---------------------------------

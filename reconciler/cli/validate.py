@@ -55,13 +55,13 @@ def _environments(file: Path) -> list[str | None]:
 
 def _check(file: Path, env: str | None, format: ValidateFormat, report: list[Any]) -> bool:
     """Validate ``file`` in ``env``, print and add to ``report`` what was found; valid?"""
-    from ..config import load, resolve
+    from ..config import check_resolvable, load
 
     label = f"{file} (environment {env})" if env else str(file)
     entry: dict[str, Any] = {"file": str(file)} | ({"environment": env} if env else {})
     try:
         config = load(file, env=env)
-        resolve(config)  # the data files' ids are checked as the members are resolved
+        check_resolvable(config)  # the member files, the sources and the ids they give
     except ConfigError as exc:
         report.append(entry | {"valid": False, "problems": [p.as_dict() for p in exc.problems]})
         if format is ValidateFormat.text:

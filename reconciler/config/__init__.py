@@ -32,7 +32,7 @@ from ._model import (
     SourceRule,
     TargetConfig,
 )
-from ._resolve import resolve
+from ._resolve import check_resolvable, resolve
 from ._schema import schema_text, validate_schema
 from ._semantic import analyse
 from ._targets import TARGET_TYPES, TargetType, target_type
@@ -55,6 +55,7 @@ __all__ = [
     "TargetConfig",
     "TargetType",
     "check_environment",
+    "check_resolvable",
     "environments",
     "explain",
     "explain_customer",

@@ -24,7 +24,15 @@ from ._datafiles import check_members
 from ._located import problem
 from ._model import Config, SegmentConfig
 
-__all__ = ["BAD_ID", "MAX_ID", "bits", "check_files", "invalid_member", "members_table"]
+__all__ = [
+    "BAD_ID",
+    "MAX_ID",
+    "bits",
+    "check_files",
+    "check_membership",
+    "invalid_member",
+    "members_table",
+]
 
 #: a character no member id may hold (whitespace or a control character), as RE2 and Java read it
 BAD_ID = r"[\s\p{Z}\p{Cc}]"
@@ -162,6 +170,17 @@ def _membership(
         table.column("g").to_pylist(),
         [tuple(int(m) for m in row) for row in distinct],
     )
+
+
+def check_membership(config: Config, segments: list[SegmentConfig]) -> None:
+    """Raise what resolving ``segments`` would (see :func:`check_files` and
+    :func:`members_table`), without bringing the members into Python."""
+    check_files(config, segments)
+    con = memory.connect()
+    try:
+        members_table(config, segments, con, rows=True)
+    finally:
+        con.close()
 
 
 def check_files(config: Config, segments: list[SegmentConfig]) -> None:

@@ -14,10 +14,10 @@ from types import MappingProxyType
 from ..model import EMPTY, Segment, State
 from ._contributions import WORD
 from ._located import select_targets
-from ._members import _Membership, _membership, bits, check_files
+from ._members import _Membership, _membership, bits, check_files, check_membership
 from ._model import Config, SegmentConfig
 
-__all__ = ["resolve", "skeleton"]
+__all__ = ["check_resolvable", "resolve", "skeleton"]
 
 
 def _links(
@@ -65,6 +65,18 @@ def skeleton(segments: list[SegmentConfig], seg_ids: list[str], mine: list[int])
     )
 
 
+def _segments(config: Config, names: list[str]) -> list[SegmentConfig]:
+    wanted = set(names)
+    return [s for s in config.segments if wanted.intersection(s.targets)]
+
+
+def check_resolvable(config: Config, targets: Iterable[str] | None = None) -> None:
+    """Raise the :class:`~reconciler.exceptions.ConfigError` :func:`resolve` would (member
+    files, sources, the ids their rules select), without building the states: ``validate``'s
+    check, which never holds a customer in Python."""
+    check_membership(config, _segments(config, select_targets(config, targets)))
+
+
 def resolve(config: Config, targets: Iterable[str] | None = None) -> dict[str, State]:
     """The desired :class:`State` of each target (all targets, or the ones named).
 
@@ -73,8 +85,7 @@ def resolve(config: Config, targets: Iterable[str] | None = None) -> dict[str, S
     ``links`` is unspecified (sort when presenting).
     """
     names = select_targets(config, targets)
-    wanted = set(names)
-    segments = [s for s in config.segments if wanted.intersection(s.targets)]
+    segments = _segments(config, names)
     check_files(config, segments)
     membership = _membership(config, segments)
     seg_ids = [sys.intern(s.id) for s in segments]
