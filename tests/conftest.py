@@ -7,6 +7,7 @@ once per worker, locally (``--sandbox``) and to the session sandbox, as template
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from reconciler.sandbox import Sandbox
+from reconciler.sandbox import RATE_LIMIT_VAR, Sandbox
 
 if TYPE_CHECKING:
     from reconciler.engines import SparkEngine
@@ -28,6 +29,9 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples"
 
 #: High enough that the Management API limit never trips unless a test lowers it.
 FAST_RATE_LIMIT = 10_000.0
+# ... and the limit of every sandbox ``--sandbox`` starts (a test of the platform's pace builds
+# its sandbox itself); a child process inherits it
+os.environ[RATE_LIMIT_VAR] = str(FAST_RATE_LIMIT)
 
 #: the settings of the one Spark session; a config naming ``spark: {master: local[2]}`` gets
 #: this session back (``getOrCreate``)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import shutil
 import socket
 import types
 from collections.abc import Iterable, Mapping
@@ -16,12 +17,13 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from conftest import FAST_RATE_LIMIT
+from _command import invoke
+from conftest import EXAMPLE, FAST_RATE_LIMIT
 
 from reconciler import _http
 from reconciler._http import RetryPolicy
 from reconciler.apply import ApplyResult, apply_target
-from reconciler.exceptions import ProviderError, RemoteError
+from reconciler.exceptions import ProviderError, RemoteError, SandboxError
 from reconciler.model import Segment, State, StateBuilder
 from reconciler.plan import Refresh, RemoteState, Source, TargetPlan, build_target_plan
 from reconciler.plan.changes import Action, LinkChange, Phase, SegmentChange
@@ -29,7 +31,13 @@ from reconciler.plan.diff import Ownership
 from reconciler.providers import provider_class
 from reconciler.providers.base import ProviderContext, ReadScope
 from reconciler.providers.talonone import MAX_ACTIONS, TalonOneProvider, pack_link_requests
-from reconciler.sandbox import Sandbox, SandboxEndpoints, seed_state
+from reconciler.sandbox import (
+    RATE_LIMIT_VAR,
+    Sandbox,
+    SandboxEndpoints,
+    rate_limit_from_env,
+    seed_state,
+)
 from reconciler.sandbox._server import TALONONE_RATE_LIMIT
 from reconciler.statestore import StateStore
 
@@ -482,6 +490,42 @@ def test_a_default_sandbox_paces_reads_as_the_platform(tmp_path: Path) -> None:
     with Sandbox(tmp_path / "remote.db") as sb:
         assert sb.talonone_rate_limit == TALONONE_RATE_LIMIT == 3.0
         assert TalonOneProvider.sandbox_overrides(sb)[0]["management_rps"] == 3.0
+
+
+def test_the_local_sandbox_takes_its_rate_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``RECONCILE_SANDBOX_TALONONE_RATE_LIMIT`` sets the rate of the sandbox ``--sandbox``
+    starts (and of ``reconcile sandbox serve``); unset, it is the platform's 3 a second."""
+    monkeypatch.delenv(RATE_LIMIT_VAR, raising=False)
+    assert rate_limit_from_env() == TALONONE_RATE_LIMIT
+    for text, rate in [("50", 50.0), (" 0.5 ", 0.5), ("0", 0.0), ("", TALONONE_RATE_LIMIT)]:
+        monkeypatch.setenv(RATE_LIMIT_VAR, text)
+        assert rate_limit_from_env() == rate
+    for bad in ["fast", "-1", "nan", "inf"]:
+        monkeypatch.setenv(RATE_LIMIT_VAR, bad)
+        with pytest.raises(SandboxError, match=f"^{RATE_LIMIT_VAR}={bad!r}: not a number"):
+            rate_limit_from_env()
+    # through the command: the sandbox it starts enforces it, and the reads are paced at it
+    monkeypatch.setenv(RATE_LIMIT_VAR, "7")
+    started: list[float] = []
+    real_init = Sandbox.__init__
+
+    def spy(self: Sandbox, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        started.append(self.talonone_rate_limit)
+
+    monkeypatch.setattr(Sandbox, "__init__", spy)
+    config = tmp_path / "audiences.yaml"
+    shutil.copy(EXAMPLE / "audiences.yaml", config)
+    shutil.copytree(EXAMPLE / "data", tmp_path / "data")
+    code, _, err = invoke("plan", str(config), "--sandbox", "--target", "talon")
+    assert code == 0, err
+    assert started == [7.0]
+    monkeypatch.setenv(RATE_LIMIT_VAR, "fast")
+    code, _, err = invoke("plan", str(config), "--sandbox")
+    assert code == 1
+    assert f"{RATE_LIMIT_VAR}='fast': not a number of requests per second" in err
 
 
 def test_a_sandbox_by_url_is_asked_its_rate_once(h: Harness) -> None:

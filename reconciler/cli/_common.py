@@ -250,11 +250,12 @@ def open_reconciler(
             overrides = Overrides.for_sandbox(SandboxEndpoints(sandbox_url))
         elif sandbox:
             from ..runtime import sandbox_paths
-            from ..sandbox import Sandbox
+            from ..sandbox import Sandbox, rate_limit_from_env
 
             remote_db = sandbox_paths(config.path, env)[0]
             remote_db.parent.mkdir(parents=True, exist_ok=True)
-            sb = stack.enter_context(Sandbox(remote_db, port=0))
+            rate = rate_limit_from_env()
+            sb = stack.enter_context(Sandbox(remote_db, port=0, talonone_rate_limit=rate))
             err.print(f"[dim]Sandbox serving on {sb.url}[/dim]")
             overrides = Overrides.for_sandbox(sb, local=True)
         store = StateStore(state_path(config.path, state, sandbox or bool(sandbox_url), env))

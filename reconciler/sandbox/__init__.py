@@ -26,10 +26,12 @@ from reconciler.sandbox._faults import (
     parse_fault_spec,
 )
 from reconciler.sandbox._server import (
+    RATE_LIMIT_VAR,
     Endpoints,
     Sandbox,
     SandboxEndpoints,
     build_app,
+    rate_limit_from_env,
     seed_state,
     serve,
 )
@@ -41,6 +43,7 @@ __all__ = [
     "EPSILON_BEARER_TOKEN",
     "EPSILON_RETAILER_TEAM_ID",
     "FAULT_KINDS",
+    "RATE_LIMIT_VAR",
     "TALONONE_ACCOUNT_ID",
     "TALONONE_API_KEY",
     "TALONONE_MANAGEMENT_KEY",
@@ -53,6 +56,7 @@ __all__ = [
     "build_app",
     "format_fault_spec",
     "parse_fault_spec",
+    "rate_limit_from_env",
     "seed_state",
     "serve",
 ]

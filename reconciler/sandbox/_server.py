@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess as _subprocess
 import sys
@@ -22,13 +23,43 @@ from reconciler.sandbox._epsilon import EPSILON_RETAILER_TEAM_ID
 from reconciler.sandbox._faults import FaultRule, format_fault_spec, parse_fault_spec
 from reconciler.sandbox._store import Store
 
-__all__ = ["HOST", "TALONONE_RATE_LIMIT", "Sandbox", "build_app", "seed_state", "serve"]
+__all__ = [
+    "HOST",
+    "RATE_LIMIT_VAR",
+    "TALONONE_RATE_LIMIT",
+    "Sandbox",
+    "build_app",
+    "rate_limit_from_env",
+    "seed_state",
+    "serve",
+]
 
 #: The sandbox only ever listens on loopback.
 HOST = "127.0.0.1"
 #: Talon.One's documented Management API limit (requests a second): a sandbox's default, and
 #: the pace assumed for a sandbox whose own cannot be read
 TALONONE_RATE_LIMIT = 3.0
+#: the variable that sets it instead, for ``--sandbox`` and ``reconcile sandbox serve``
+RATE_LIMIT_VAR = "RECONCILE_SANDBOX_TALONONE_RATE_LIMIT"
+
+
+def rate_limit_from_env() -> float:
+    """The Management API rate the local sandbox enforces: :data:`RATE_LIMIT_VAR` when set
+    (requests per second, 0 for none), else the platform's :data:`TALONONE_RATE_LIMIT`."""
+    text = os.environ.get(RATE_LIMIT_VAR, "").strip()
+    if not text:
+        return TALONONE_RATE_LIMIT
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not rate >= 0 or rate == float("inf"):
+        raise SandboxError(
+            f"{RATE_LIMIT_VAR}={text!r}: not a number of requests per second (0 for no limit)"
+        )
+    return rate
+
+
 #: seconds to wait for a sandbox given by URL to say its rate limit
 _CONFIG_TIMEOUT = 5.0
 

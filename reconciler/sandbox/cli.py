@@ -14,7 +14,14 @@ from reconciler.exceptions import SandboxError
 from reconciler.sandbox._app import Credentials
 from reconciler.sandbox._epsilon import EPSILON_RETAILER_TEAM_ID
 from reconciler.sandbox._faults import parse_fault_spec
-from reconciler.sandbox._server import HOST, _bind, build_app, seed_state, serve
+from reconciler.sandbox._server import (
+    HOST,
+    _bind,
+    build_app,
+    rate_limit_from_env,
+    seed_state,
+    serve,
+)
 from reconciler.sandbox._store import Store
 
 __all__ = ["DEMO_STATE", "app"]
@@ -121,8 +128,13 @@ def serve_command(
         ),
     ] = None,
     talonone_rate_limit: Annotated[
-        float, typer.Option(help="Management API requests per second per endpoint (0 = unlimited).")
-    ] = 3.0,
+        float | None,
+        typer.Option(
+            help="Management API requests per second per endpoint (0 = unlimited); default: "
+            "RECONCILE_SANDBOX_TALONONE_RATE_LIMIT, else the platform's 3.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="Print nothing.")] = False,
     env: EnvOption = None,
 ) -> None:
@@ -130,6 +142,8 @@ def serve_command(
     try:
         db = _db(db, config, env)
         rules = parse_fault_spec(faults) if faults else ()
+        if talonone_rate_limit is None:
+            talonone_rate_limit = rate_limit_from_env()
         sandbox_app = build_app(db, faults=rules, talonone_rate_limit=talonone_rate_limit)
         sock = _bind(port)
     except SandboxError as exc:
