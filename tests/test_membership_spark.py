@@ -210,15 +210,32 @@ def test_a_diff_that_does_not_add_up_is_refused(
 ) -> None:
     rec = reconciler(config(folder, "edited", engine="spark", edited=True), fresh_sandbox, state)
     rec.sample = 100
-    real = pushdown._rows
+    real = pushdown._found
 
-    def lossy(*args: Any) -> list[tuple[str, str]]:  # the engine loses one changed row
-        rows = real(*args)
-        assert rows
-        return rows[1:]
+    def lossy(*args: Any) -> Any:  # the engine loses one changed row
+        found = real(*args)
+        assert found.changed
+        del found.changed[0]
+        return found
 
-    monkeypatch.setattr(pushdown, "_rows", lossy)
+    monkeypatch.setattr(pushdown, "_found", lossy)
     with pytest.raises(PlanError, match="does not add up, refusing to plan: it counted"):
+        asyncio.run(rec.plan(Refresh.AUTO))
+
+
+def test_a_join_that_pairs_fewer_rows_than_the_scans_is_refused(
+    folder: Path, state: Path, fresh_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rec = reconciler(config(folder, "edited", engine="spark", edited=True), fresh_sandbox, state)
+    real = pushdown._found
+
+    def dropping(*args: Any) -> Any:  # the join silently dropped a last-applied row
+        found = real(*args)
+        found.l_join -= 1
+        return found
+
+    monkeypatch.setattr(pushdown, "_found", dropping)
+    with pytest.raises(PlanError, match="does not add up, refusing to plan: the join paired"):
         asyncio.run(rec.plan(Refresh.AUTO))
 
 

@@ -182,36 +182,24 @@ def spark_diff(
             f"UNION ALL SELECT customer_id, known, segments FROM {over} "
             "WHERE known OR segments <> ''"
         ).createOrReplaceTempView(last)
-        join = f"{wanted} AS w FULL OUTER JOIN {last} AS l ON w.cid = l.customer_id"
         changes = _CHANGES.format(managed=_managed_array(managed))
-        row = engine.sql(
-            f"SELECT count(w.cid), count(l.customer_id), coalesce(sum({changes}), 0), count(*), "
-            f"(SELECT count(*) FROM {wanted}), (SELECT count(*) FROM {last}), "
-            f"(SELECT count_if(known) FROM {last}), "
-            f"(SELECT count(*) FROM {wanted} WHERE {INVALID}) FROM {join}",
-            [*managed, BAD_ID],
-        ).collect()[0]
-        w_join, l_join, counted, joined, w_scan, l_scan, known, invalid = (int(v) for v in row)
+        found = _found(engine, _one_pass(wanted, last, changes), [*managed, BAD_ID])
+        w_scan, l_scan, known, invalid = found.scans
         if invalid:
             check_ids(config, engine, wanted, segments)
-        if (w_join, l_join) != (w_scan, l_scan):
+        if (found.w_join, found.l_join) != (w_scan, l_scan):
             raise PlanError(
                 "the membership diff on Spark does not add up, refusing to plan: the join "
-                f"paired {w_join} desired and {l_join} last-applied customers, but the tables "
-                f"hold {w_scan} and {l_scan}"
+                f"paired {found.w_join} desired and {found.l_join} last-applied customers, but "
+                f"the tables hold {w_scan} and {l_scan}"
             )
-        changed = _rows(
-            engine,
-            f"SELECT coalesce(w.cid, l.customer_id) AS cid, coalesce(w.want, '') AS want "
-            f"FROM {join} WHERE {changes} = 1",
-            list(managed),
-        )
-        if len(changed) != counted:
+        if len(found.changed) != found.counted:
             raise PlanError(
                 f"the membership diff on Spark does not add up, refusing to plan: it counted "
-                f"{counted} changed customers but streamed back {len(changed)}"
+                f"{found.counted} changed customers but streamed back {len(found.changed)}"
             )
-        pairs = _pairs(engine, join, joined)
+        pairs = checked_pairs(found.pairs, found.joined, "Spark")
+        changed = found.changed
     except PlanError as exc:
         raise PlanError(f"target {target}: {first_line(exc)}") from exc
     finally:
@@ -232,30 +220,42 @@ def _overlay_table(overlay: Mapping[str, tuple[bool, str]]) -> pa.Table:
     )
 
 
-def _pairs(engine: SparkEngine, join: str, rows: int) -> list[tuple[str | None, str | None, int]]:
-    """The join's distinct (last-applied segments, desired segments) pairs, counted in Spark
-    (one grouped pass over the join; a few hundred rows come back), refused unless they
-    count the ``rows`` the join holds."""
-    sql = f"SELECT l.segments, w.want, count(*) FROM {join} GROUP BY l.segments, w.want"
-    try:
-        table = engine.sql(sql, []).toArrow()
-    except PlanError:
-        raise
-    except Exception as exc:  # py4j / grpc errors carry no common base
-        raise PlanError(f"engine spark: {first_line(exc)}") from exc
-    pairs = list(
-        zip(
-            table.column(0).to_pylist(),
-            table.column(1).to_pylist(),
-            (int(n) for n in table.column(2).to_pylist()),
-            strict=True,
-        )
+def _one_pass(wanted: str, last: str, changes: str) -> str:
+    """ONE statement for the whole diff: the join grouped by (last-applied segments, desired
+    segments) with the rows each group paired from each side and its changes; the changed
+    customers with what they should have; and plain scans of both tables. The two uses of
+    the join share its shuffles (Spark reuses an exchange it meets twice), and one action
+    replaces a pass of the join for each."""
+    join = f"{wanted} AS w FULL OUTER JOIN {last} AS l ON w.cid = l.customer_id"
+    return (
+        f"WITH j AS (SELECT w.cid AS wc, w.want AS ww, l.customer_id AS lc, "
+        f"l.segments AS ls, {changes} AS ch FROM {join}) "
+        "SELECT 'p' AS kind, ls AS a, ww AS b, count(*) AS n, count(wc) AS w, "
+        "count(lc) AS l, sum(ch) AS c FROM j GROUP BY ls, ww "
+        "UNION ALL SELECT 'c', coalesce(wc, lc), coalesce(ww, ''), 0, 0, 0, 0 FROM j "
+        "WHERE ch = 1 "
+        f"UNION ALL SELECT 's', NULL, NULL, (SELECT count(*) FROM {wanted}), "
+        f"(SELECT count(*) FROM {last}), (SELECT count_if(known) FROM {last}), "
+        f"(SELECT count(*) FROM {wanted} WHERE {INVALID})"
     )
-    return checked_pairs(pairs, rows, "Spark")
 
 
-def _rows(engine: SparkEngine, sql: str, params: Sequence[Any]) -> list[tuple[str, str]]:
-    """The two text columns of ``sql``'s rows, collected as Arrow (several times faster than
+@dataclass(slots=True)
+class _Found:
+    """What the one pass sent back."""
+
+    pairs: list[tuple[str | None, str | None, int]]
+    changed: list[tuple[str, str]]
+    #: the desired, last-applied, known and invalid rows, by plain scans
+    scans: tuple[int, int, int, int]
+    w_join: int = 0
+    l_join: int = 0
+    counted: int = 0
+    joined: int = 0
+
+
+def _found(engine: SparkEngine, sql: str, params: Sequence[Any]) -> _Found:
+    """:func:`_one_pass`'s rows sorted out, collected as Arrow (several times faster than
     Spark's row iterators)."""
     try:
         table = engine.sql(sql, params).toArrow()
@@ -263,7 +263,20 @@ def _rows(engine: SparkEngine, sql: str, params: Sequence[Any]) -> list[tuple[st
         raise
     except Exception as exc:  # py4j / grpc errors carry no common base
         raise PlanError(f"engine spark: {first_line(exc)}") from exc
-    return list(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
+    found = _Found([], [], (0, 0, 0, 0))
+    columns = [table.column(name).to_pylist() for name in ("kind", "a", "b", "n", "w", "l", "c")]
+    for kind, a, b, n, w, l_, c in zip(*columns, strict=True):
+        if kind == "c":
+            found.changed.append((a, b))
+        elif kind == "p":
+            found.pairs.append((a, b, int(n)))
+            found.joined += int(n)
+            found.w_join += int(w)
+            found.l_join += int(l_)
+            found.counted += int(c or 0)
+        else:
+            found.scans = (int(n), int(w), int(l_), int(c))
+    return found
 
 
 #: the managed part of a snapshot row's segments (sorted, joined) in DuckDB, given ``$managed``
