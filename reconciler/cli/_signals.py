@@ -22,44 +22,48 @@ def run_command(awaitable: Awaitable[_T], stop: Any = None) -> _T:
     a :class:`~reconciler.apply.Stop` (an apply's writes), a signal asks it to stop between
     batches, and a second one to abandon the batches in flight; the run then ends normally.
 
-    The handler notes each signal where it lands, before the loop is told: a signal that
-    arrives as the run ends (the loop stopped before it read its wake-up) is still acted on,
-    once the loop is gone, instead of being lost.
+    The handler is in place from before the loop starts until after it is closed, and it
+    never raises: it notes each signal where it lands, then tells the loop while the run is on
+    it. A signal that lands while the loop starts is acted on once the run begins; one that
+    lands as the run ends (or while the loop shuts down) is acted on once the loop is gone.
+    The command's own handler (:func:`on_signal`, which raises) would otherwise land in the
+    loop's own machinery, which it can leave broken ("Cannot close a running event loop").
     """
     from ..runtime import run
 
     arrived: list[signal.Signals] = []  # noted by the handler, in the main thread
     handled = 0  # how many of them the loop acted on
+    #: the loop and the task of the run while it is on the loop (empty before and after)
+    running: dict[str, Any] = {}
+
+    def on_loop(sig: signal.Signals) -> None:
+        nonlocal handled
+        handled += 1
+        if stop is None:
+            if handled == 1:
+                running["task"].cancel()
+            return
+        if stop.requested:
+            err.print(f"[yellow]{sig.name} again: abandoning the batches in flight[/yellow]")
+        else:
+            err.print(
+                f"[yellow]{sig.name}: sending no new batch; waiting up to {stop.grace:g}s for "
+                "the ones in flight (signal again to stop at once)[/yellow]"
+            )
+        stop.request(sig.name)
+
+    def handler(signum: int, frame: object) -> None:
+        sig = signal.Signals(signum)
+        arrived.append(sig)
+        loop = running.get("loop")
+        if loop is not None:
+            loop.call_soon_threadsafe(on_loop, sig)
 
     async def guarded() -> _T:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-
-        def on_signal(sig: signal.Signals) -> None:
-            nonlocal handled
-            handled += 1
-            if stop is None:
-                if handled == 1 and task is not None:
-                    task.cancel()
-                return
-            if stop.requested:
-                err.print(f"[yellow]{sig.name} again: abandoning the batches in flight[/yellow]")
-            else:
-                err.print(
-                    f"[yellow]{sig.name}: sending no new batch; waiting up to {stop.grace:g}s for "
-                    "the ones in flight (signal again to stop at once)[/yellow]"
-                )
-            stop.request(sig.name)
-
-        def handler(signum: int, frame: object) -> None:
-            sig = signal.Signals(signum)
-            arrived.append(sig)
-            loop.call_soon_threadsafe(on_signal, sig)
-
-        previous: dict[signal.Signals, Any] = {}
-        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, handler)
+        running["task"] = asyncio.current_task()
+        running["loop"] = asyncio.get_running_loop()
+        for sig in list(arrived):  # landed while the loop was starting
+            on_loop(sig)
         try:
             return await awaitable
         except asyncio.CancelledError:
@@ -67,10 +71,17 @@ def run_command(awaitable: Awaitable[_T], stop: Any = None) -> _T:
                 raise Signalled(arrived[0]) from None
             raise
         finally:
-            for sig, previous_handler in previous.items():
-                signal.signal(sig, previous_handler)
+            running.clear()
 
-    result = run(guarded())
+    previous: dict[signal.Signals, Any] = {}
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        result = run(guarded())
+    finally:
+        for sig, previous_handler in previous.items():
+            signal.signal(sig, previous_handler)
     if arrived:  # a signal the run did not see through (it ended first, or absorbed the cancel)
         if stop is None:
             raise Signalled(arrived[0])
