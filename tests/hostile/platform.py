@@ -15,7 +15,9 @@ as they are sent, and ``sent`` counts what went out before the client hung up.
 from __future__ import annotations
 
 import json
+import select
 import socketserver
+import threading
 import time
 import urllib.parse
 import zlib
@@ -62,6 +64,10 @@ class Platform(Served):
     #: bytes of the body sent (``huge``), or produced before compression (``gzip-bomb``)
     sent: int = 0
     _server: socketserver.TCPServer | None = None
+    #: one per :meth:`reset`: a connection accepted before it belongs to the test before
+    generation: int = 0
+    _accepted: dict[int, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- lifecycle ----------------------------------------------------------------------
     def __enter__(self) -> Platform:
@@ -69,23 +75,47 @@ class Platform(Served):
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
+                generation = platform._accepted.pop(id(self.request), platform.generation)
                 try:
                     request = _read_request(self.rfile)
                     if request is None:
                         return
-                    platform.requests.append(request)
+                    if generation == platform.generation:  # not a request the test before
+                        platform.requests.append(request)  # left in flight
                     platform.respond(request, self.wfile)
                 except OSError:  # the client hung up: the point of most cases
                     return
 
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
+        class Server(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+            def get_request(self) -> Any:
+                # stamped as it is accepted, before the handler's thread starts (which a busy
+                # machine may delay past the next test's reset)
+                with platform._lock:
+                    request, address = super().get_request()
+                    platform._accepted[id(request)] = platform.generation
+                return request, address
+
+        server = Server(("127.0.0.1", 0), Handler)
         self._start(server)
         return self
 
     def reset(self, case: str = "healthy") -> Platform:
+        """The next test's platform: its case, and its own request log. A request the test
+        before left in flight (a page read beside the one that failed) is answered but not
+        logged: its connection was accepted before, or is accepted now, before the log starts."""
         assert case in CASES, case
+        deadline = time.monotonic() + 2
+        while True:  # a connection still waiting to be accepted is accepted first
+            with self._lock:
+                listening = [self._server.socket] if self._server is not None else []
+                waiting = select.select(listening, [], [], 0)[0]
+                if not waiting or time.monotonic() > deadline:
+                    self.generation += 1
+                    break
+            time.sleep(0.005)
         self.case = case
         self.requests.clear()
         self.sent = 0
