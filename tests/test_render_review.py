@@ -4,6 +4,7 @@ spent in its order."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pytest
@@ -52,12 +53,13 @@ REFUSAL = Refusal(
 )
 
 
+@functools.cache
 def _big_plan(
     customers: int = 50_000, verdict: Verdict | None = None, listed: int = 30_000
 ) -> Plan:
     """A rename, a new segment, and a segment losing 30,000 of its 40,000 members (``listed``
     of them in the record lists), with ``customers`` customer records created and linked to
-    the new segment."""
+    the new segment (made once per arguments: a plan is immutable)."""
     leaving = [f"cust-{i:06d}" for i in range(listed)]
     new = [f"new-{i:06d}" for i in range(customers)]
     changes: list[Change] = [
