@@ -27,18 +27,18 @@ __all__ = ["MEMORY_LIMIT", "connect"]
 MEMORY_LIMIT = "1GB"
 
 _lock = threading.Lock()
-_open: dict[str, tuple[int, duckdb.DuckDBPyConnection]] = {}
+#: the database, and the process that opened it
+_held: tuple[int, duckdb.DuckDBPyConnection] | None = None
 
 
 def connect() -> duckdb.DuckDBPyConnection:
     """A new connection to the process's in-memory DuckDB database (opened on first use);
     the caller closes it."""
+    global _held
     with _lock:
-        held = _open.get("db")
-        if held is None or held[0] != os.getpid():
-            held = (os.getpid(), _database())
-            _open["db"] = held
-        return held[1].cursor()
+        if _held is None or _held[0] != os.getpid():
+            _held = (os.getpid(), _database())
+        return _held[1].cursor()
 
 
 def _database() -> duckdb.DuckDBPyConnection:
