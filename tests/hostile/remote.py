@@ -146,15 +146,15 @@ def run_process(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
 ) -> tuple[int, str, str]:
     """:func:`cli` run to its end (``timeout``: a hung client fails the test, not the run)."""
-    proc = cli(*args, env=env)
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+    code, out, err, _ = run_measured(*args, env=env, timeout=timeout)
+    return code, out, err
 
 
 def run_measured(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
 ) -> tuple[int, str, str, int]:
-    """:func:`run_process`, and the child's own peak resident memory in bytes, from its own
+    """:func:`cli` run to its end (``timeout``: a hung client is killed, failing the test, not
+    the run): its exit code, output, and its own peak resident memory in bytes, from its own
     resource usage (``RUSAGE_CHILDREN`` is the peak of every child the worker has reaped)."""
     proc = cli(*args, env=env)
     streams: dict[int, bytes] = {}
