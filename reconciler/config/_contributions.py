@@ -113,10 +113,14 @@ def _contributions(
         ]
         ident = '"' + source.id_column.replace('"', '""') + '"'
         nonzero = " OR ".join(f"{k}{w} <> 0" for k in ("i", "e") for w in range(words))
+        # MATERIALIZED: a filter on the masks is otherwise pushed below the projection as the
+        # masks' whole expression, so every rule is evaluated once per filter above it and
+        # again for the rows kept (three times in all: 1.5x the cost of the scan at 1M rows)
         queries.append(
             _Query(
-                f"SELECT * FROM (SELECT CAST({ident} AS VARCHAR) AS cid, {', '.join(cols)} "
-                f"FROM {duckdb_relation(source)}) WHERE {nonzero}",
+                f"WITH _masks AS MATERIALIZED (SELECT CAST({ident} AS VARCHAR) AS cid, "
+                f"{', '.join(cols)} FROM {duckdb_relation(source)}) "
+                f"SELECT * FROM _masks WHERE {nonzero}",
                 tuple(params),
                 inclusive=not any(exclude for _, exclude, _ in rules),
             )
