@@ -37,13 +37,18 @@ _SERVED: dict[str, Any] = {}
 def _start() -> dict[str, Any]:
     """fakesnow's ASGI app on a free loopback port, in a daemon thread (``fakesnow.server()``
     can start once per process: its module then shadows the function of the same name)."""
+    import atexit
     import importlib
+    import shutil
     import threading
     import time
 
     import uvicorn
 
     app = importlib.import_module("fakesnow.server").app
+    # fakesnow makes its stages' folder when imported and leaves it behind: gone with the process
+    bucket = importlib.import_module("fakesnow.transforms.stage").LOCAL_BUCKET_PATH
+    atexit.register(shutil.rmtree, bucket, ignore_errors=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, name="fakesnow", daemon=True)
     thread.start()
