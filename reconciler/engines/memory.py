@@ -16,7 +16,6 @@ and the next database opened removes the folders whose lock it can take.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import shutil
 import tempfile
@@ -28,6 +27,12 @@ __all__ = ["MEMORY_LIMIT", "PREFIX", "connect", "sweep"]
 
 #: the memory of the process's DuckDB work (it spills to a temporary folder beyond it)
 MEMORY_LIMIT = "1GB"
+
+#: the spill folders' prefix, and the file a folder's process holds locked while it lives
+PREFIX = "reconcile-duckdb-"
+_HELD = "held"
+#: the open files of this process's locks (closed when it ends)
+_locks: list[int] = []
 
 _lock = threading.Lock()
 #: the database, and the process that opened it
@@ -42,13 +47,6 @@ def connect() -> duckdb.DuckDBPyConnection:
         if _held is None or _held[0] != os.getpid():
             _held = (os.getpid(), _database())
         return _held[1].cursor()
-
-
-#: the spill folders' prefix, and the file a folder's process holds locked while it lives
-PREFIX = "reconcile-duckdb-"
-_HELD = "held"
-#: the open files of this process's locks (closed when it ends)
-_locks: list[int] = []
 
 
 def _spill_folder() -> str:
@@ -75,22 +73,25 @@ def sweep(root: str) -> None:
         return
     import fcntl
 
-    with contextlib.suppress(OSError):
-        for name in os.listdir(root):
-            if not name.startswith(PREFIX):
-                continue
-            folder = os.path.join(root, name)
-            try:
-                fd = os.open(os.path.join(folder, _HELD), os.O_RDONLY | os.O_NOFOLLOW)
-            except OSError:  # not a folder of this kind, or another user's
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:  # its process is alive
-                continue
-            finally:
-                os.close(fd)
-            shutil.rmtree(folder, ignore_errors=True)
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(PREFIX):
+            continue
+        folder = os.path.join(root, name)
+        try:
+            fd = os.open(os.path.join(folder, _HELD), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:  # not a folder of this kind, or another user's
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # its process is alive
+            continue
+        finally:
+            os.close(fd)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _database() -> duckdb.DuckDBPyConnection:
