@@ -19,14 +19,20 @@ from ..exceptions import Problem
 from ._locations import NodePath, format_path
 from ._model import Config, MemberFile, SegmentConfig
 
-__all__ = ["MAX_ID", "MemberReport", "check_members"]
+__all__ = ["BAD_ID", "MAX_ID", "MemberReport", "check_members", "invalid_id_sql"]
 
 #: the longest customer id accepted
 MAX_ID = 256
-#: whitespace (incl. Unicode separators) or a control character
+#: whitespace (incl. Unicode separators) or a control character, as RE2 and Java read it
 BAD_ID = r"[\s\p{Z}\p{Cc}]"
 #: offenders reported per file
 LIMIT = 20
+
+
+def invalid_id_sql(cid: str) -> str:
+    """DuckDB's condition for an invalid id ``cid``: NULL, too long, or holding a character of
+    :data:`BAD_ID`."""
+    return f"({cid} IS NULL OR length({cid}) > {MAX_ID} OR regexp_matches({cid}, '{BAD_ID}'))"
 
 
 @dataclass(slots=True)
@@ -71,9 +77,7 @@ def _check_file(
     con: duckdb.DuckDBPyConnection, config: Config, f: MemberFile, report: MemberReport
 ) -> None:
     numbered = _numbered_sql(f)
-    invalid = (
-        f"cid IS NULL OR cid = '' OR length(cid) > {MAX_ID} OR regexp_matches(cid, '{BAD_ID}')"
-    )
+    invalid = f"(cid = '' OR {invalid_id_sql('cid')})"
     bad: list[tuple[int, str | None]] = []
     dupes: list[tuple[str, list[int]]] = []
     try:

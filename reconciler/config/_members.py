@@ -20,7 +20,7 @@ from ..engines import memory
 from ..engines.readers import csv_error
 from ..exceptions import ConfigError, Problem
 from ._contributions import WORD, _contributions
-from ._datafiles import check_members
+from ._datafiles import BAD_ID, MAX_ID, check_members, invalid_id_sql
 from ._located import problem
 from ._model import Config, SegmentConfig
 
@@ -33,11 +33,6 @@ __all__ = [
     "invalid_member",
     "members_table",
 ]
-
-#: a character no member id may hold (whitespace or a control character), as RE2 and Java read it
-BAD_ID = r"[\s\p{Z}\p{Cc}]"
-#: the longest member id
-MAX_ID = 256
 
 
 def bits(mask: int, base: int) -> Iterator[int]:
@@ -94,8 +89,7 @@ def members_table(
     try:
         con.execute(f"CREATE TEMP TABLE {table} AS {select}", params).fetchall()
         bad = con.execute(
-            f"SELECT cid, bit_or(m0) FROM {table} WHERE (cid IS NULL OR length(cid) > "
-            f"{MAX_ID} OR regexp_matches(cid, '{BAD_ID}')) AND NOT "
+            f"SELECT cid, bit_or(m0) FROM {table} WHERE {invalid_id_sql('cid')} AND NOT "
             "coalesce(list_contains(?::VARCHAR[], cid), false) "
             "GROUP BY cid ORDER BY cid NULLS FIRST LIMIT 20",
             [skip or []],
