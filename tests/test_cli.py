@@ -194,3 +194,81 @@ def test_missing_credentials_name_the_variable_not_a_value(
     assert done.returncode == 1
     assert "EPSILON_BEARER_TOKEN" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_entry_point_ends_with_the_commands_status_its_output_and_exit_handlers(
+    tmp_path: Path,
+) -> None:
+    """``python -m reconciler`` ends without the interpreter's teardown: the status and the
+    whole output are the command's, and the exit handlers still run (the DuckDB database's
+    spill folder, made in the temporary folder, is removed)."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "NO_COLOR": "1"}
+    ok = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", str(EXAMPLE), "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["files"][0]["valid"] is True
+    assert not list(tmp_path.glob("reconcile-duckdb-*"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 2\n")
+    failed = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert failed.returncode == 1
+    assert "unsupported version 2" in failed.stderr
+    assert failed.stderr.rstrip().endswith("problem(s) found.")
+
+
+@pytest.mark.parametrize("wait_for", ["nothing", "a thread", "a tracer"])
+def test_the_entry_point_leaves_the_teardown_to_python_when_something_may_need_it(
+    monkeypatch: pytest.MonkeyPatch, wait_for: str
+) -> None:
+    """A thread Python's exit would wait for, or a tracer or profiler (which reports at
+    exit), keeps the interpreter's own exit; otherwise the exit handlers run, then the
+    process ends with the command's status."""
+    import atexit
+    import threading
+
+    import reconciler.cli as cli
+
+    class Ended(Exception):
+        pass
+
+    ran: list[str] = []
+
+    def ended(code: int) -> None:
+        ran.append(f"_exit {code}")
+        raise Ended
+
+    def command() -> None:
+        raise SystemExit(2)
+
+    monkeypatch.setattr(cli, "main", command)
+    monkeypatch.setattr(os, "_exit", ended)
+    monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: ran.append("exit handlers"))
+    monkeypatch.setattr(sys, "gettrace", lambda: print if wait_for == "a tracer" else None)
+    monkeypatch.setattr(sys, "getprofile", lambda: None)
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    if wait_for == "a thread":
+        worker.start()
+    try:
+        if wait_for == "nothing":
+            with pytest.raises(Ended):
+                cli.entry()
+            assert ran == ["exit handlers", "_exit 2"]
+        else:
+            with pytest.raises(SystemExit) as info:
+                cli.entry()
+            assert info.value.code == 2
+            assert ran == []
+    finally:
+        stop.set()
+        if worker.is_alive():
+            worker.join()

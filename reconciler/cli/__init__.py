@@ -8,11 +8,13 @@ pending (``plan --detailed-exitcode``, ``drift``).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
 import sys
-from typing import Annotated
+import threading
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -31,7 +33,7 @@ from .plan import plan, show
 from .state import app as state_app
 from .validate import schema, validate
 
-__all__ = ["app", "main"]
+__all__ = ["app", "entry", "main"]
 
 app.command()(validate)
 app.command()(schema)
@@ -157,3 +159,38 @@ def main() -> None:
             "(set RECONCILE_DEBUG=1 to see the traceback; please report it)"
         )
         sys.exit(EXIT_ERROR)
+
+
+def entry() -> NoReturn:
+    """The program's entry point (``reconcile``, ``python -m reconciler``): :func:`main`, then
+    the process ends without tearing its heap down.
+
+    Once a command has returned, its output flushed and the exit handlers run (the DuckDB
+    database closed, its spill folder removed, the logs flushed), nothing is left to do: the
+    interpreter's own teardown would still free every object and module one by one (~40 ms
+    after a plan of 12,000 changes, which is a tenth of the command). The process ends as the
+    handlers leave it, unless something may still need the teardown: a thread other than a
+    daemon one still running, or a tracer or profiler watching (they write their report
+    then)."""
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        if not isinstance(exc.code, int | None):
+            raise  # sys.exit("message"): Python prints it
+        code = exc.code or 0
+    if sys.gettrace() is not None or sys.getprofile() is not None or _running_threads():
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed or broken stream: Python's own exit reports it
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
+def _running_threads() -> bool:
+    """Whether a thread that Python's exit would wait for is still running."""
+    main_thread = threading.main_thread()
+    return any(t is not main_thread and not t.daemon for t in threading.enumerate())
