@@ -124,9 +124,17 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+#: the index in :data:`STEPS` of the step that runs each (phase, action)
+_STEP_OF: dict[tuple[Phase, Action], int] = {}
+for _i, _step in enumerate(STEPS):
+    for _action in _step.actions:
+        _STEP_OF.setdefault((_step.phase, _action), _i)
+
+
 def step_of(change: Change) -> int:
-    """The index in :data:`STEPS` at which ``change`` runs."""
-    for i, step in enumerate(STEPS):
-        if step.phase is change.phase and change.action in step.actions:
-            return i
-    raise ValueError(f"no step runs {change.phase} {change.action}")  # pragma: no cover
+    """The index in :data:`STEPS` at which ``change`` runs (a plan sorts its changes by it:
+    one lookup, not a walk of the steps)."""
+    found = _STEP_OF.get((change.phase, change.action))
+    if found is None:  # pragma: no cover - every phase's actions have a step
+        raise ValueError(f"no step runs {change.phase} {change.action}")
+    return found
