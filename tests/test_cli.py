@@ -233,6 +233,7 @@ def test_the_entry_point_leaves_the_teardown_to_python_when_something_may_need_i
     exit), keeps the interpreter's own exit; otherwise the exit handlers run, then the
     process ends with the command's status."""
     import atexit
+    import gc
     import threading
 
     import reconciler.cli as cli
@@ -252,6 +253,9 @@ def test_the_entry_point_leaves_the_teardown_to_python_when_something_may_need_i
     monkeypatch.setattr(cli, "main", command)
     monkeypatch.setattr(os, "_exit", ended)
     monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: ran.append("exit handlers"))
+    collector: list[tuple[int, ...]] = []  # this process's collector is left as it is
+    monkeypatch.setattr(gc, "freeze", lambda: collector.append(()))
+    monkeypatch.setattr(gc, "set_threshold", lambda *t: collector.append(t))
     monkeypatch.setattr(sys, "gettrace", lambda: print if wait_for == "a tracer" else None)
     monkeypatch.setattr(sys, "getprofile", lambda: None)
     stop = threading.Event()
@@ -272,3 +276,4 @@ def test_the_entry_point_leaves_the_teardown_to_python_when_something_may_need_i
         stop.set()
         if worker.is_alive():
             worker.join()
+    assert collector == [(), (100_000, 20, 20)]  # frozen, then collected less often
