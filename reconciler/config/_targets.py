@@ -24,7 +24,7 @@ from ._secrets import SECRET_PATTERN
 
 __all__ = ["GUARDS", "TARGET_TYPES", "TargetType", "branch", "target_def", "target_type"]
 
-_URL_PATTERN = r"^https?://[^\s]+$"
+_URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$"
 _CREDENTIAL_NOTE = (
     " Only a reference is accepted: `${NAME}` (an environment variable) or `${file:PATH}` (a "
     "file holding the secret, such as a mounted Docker or Kubernetes secret; PATH relative to "
