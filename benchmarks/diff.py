@@ -61,10 +61,10 @@ class Case:
 def prepare(directory: Path, customers: int, segments: int = 10) -> Case:
     """Customers, a config and yesterday's remote in ``directory``, the remote also written
     as a last-applied snapshot."""
-    import duckdb
     import pyarrow as pa
 
     from reconciler.config import load, resolve
+    from reconciler.statestore.snapshot import write_file
 
     _data.generate_customers(directory / "customers.csv", customers)
     config = load(_data.write_config(directory, segments))
@@ -78,10 +78,7 @@ def prepare(directory: Path, customers: int, segments: int = 10) -> Case:
             "segments": pa.array([SEP.join(sorted(s)) for s in remote.values()], pa.string()),
         }
     )
-    con = duckdb.connect()
-    con.register("snapshot_rows", table)
-    con.execute(f"COPY snapshot_rows TO '{snapshot}' (FORMAT parquet)")
-    con.close()
+    write_file(table, snapshot)  # as the state store writes it
     return Case(config, dict(desired.links), remote, frozenset(desired.segments), snapshot)
 
 

@@ -207,3 +207,32 @@ def test_replace_keeps_prevent_destroy(tmp_path: Path) -> None:
     store.set_protection("t", ["a"])
     store.replace("t", store.load("t"))
     assert store.protected("t") == {"a"}
+
+
+@pytest.mark.parametrize(
+    ("rows", "groups"),
+    [(10, 1), (16 * 1024 * 3, 3), (100_000, 7), (1_000_000, 8), (2_000_000, 16)],
+)
+def test_a_snapshot_file_is_cut_into_row_groups_every_thread_can_take(
+    rows: int, groups: int
+) -> None:
+    """Eight row groups (of 16Ki to 128Ki rows): DuckDB reads a small file on every thread."""
+    from reconciler.statestore.snapshot import row_group_size
+
+    size = row_group_size(rows)
+    assert 16 * 1024 <= size <= 128 * 1024
+    assert -(-rows // size) == groups
+
+
+def test_a_snapshot_file_holds_the_row_groups_its_size_asks_for(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from reconciler.statestore import snapshot as snapshots
+
+    store = StateStore(tmp_path / "s.db")
+    rows = snapshots.MIN_ROW_GROUP * 2 + 1
+    store.record("t", [CustomerChange(Action.CREATE, f"c{i:06d}") for i in range(rows)])
+    store.checkpoint("t")
+    found = store.snapshot("t")
+    assert found is not None
+    assert pq.ParquetFile(found.path).metadata.num_row_groups == 3
