@@ -14,25 +14,25 @@ from dataclasses import dataclass, field
 import duckdb
 
 from ..engines import memory
-from ..engines.readers import LINE_ID, csv_error, csv_sql, file_ids_sql, lines_sql, sql_string
+from ..engines.readers import (
+    BAD_ID,
+    LINE_ID,
+    MAX_ID,
+    csv_error,
+    csv_sql,
+    file_ids_sql,
+    invalid_id_sql,
+    lines_sql,
+    sql_string,
+)
 from ..exceptions import Problem
 from ._locations import NodePath, format_path
 from ._model import Config, MemberFile, SegmentConfig
 
 __all__ = ["BAD_ID", "MAX_ID", "MemberReport", "check_members", "invalid_id_sql"]
 
-#: the longest customer id accepted
-MAX_ID = 256
-#: whitespace (incl. Unicode separators) or a control character, as RE2 and Java read it
-BAD_ID = r"[\s\p{Z}\p{Cc}]"
 #: offenders reported per file
 LIMIT = 20
-
-
-def invalid_id_sql(cid: str) -> str:
-    """DuckDB's condition for an invalid id ``cid``: NULL, too long, or holding a character of
-    :data:`BAD_ID`."""
-    return f"({cid} IS NULL OR length({cid}) > {MAX_ID} OR regexp_matches({cid}, '{BAD_ID}'))"
 
 
 @dataclass(slots=True)

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_ID",
     "bits",
     "check_files",
+    "check_ids",
     "check_membership",
     "invalid_member",
     "members_table",
@@ -59,6 +60,7 @@ def members_table(
     skip: list[str] | None = None,
     table: str = "members",
     rows: bool = False,
+    check: bool = True,
 ) -> bool | None:
     """Create ``table(cid, m0..)`` in ``con``: every customer with a segment, with one mask
     word per 64 segments. ``None`` when nothing contributes members; raises
@@ -67,7 +69,8 @@ def members_table(
     Returns whether each customer has one row. ``rows``: the caller can tell a customer
     with two rows (see :meth:`reconciler.membership.Wanted.group`), so the rows of a lone
     inclusive source (most configurations) are kept as they are read, without a ``GROUP BY``
-    over every customer (a third of the table's cost); ``False`` is then returned."""
+    over every customer (a third of the table's cost); ``False`` is then returned.
+    ``check``: False when the caller checks the ids itself (:func:`check_ids`)."""
     words = max(1, (len(segments) + WORD - 1) // WORD)
     failures: list[ConfigError] = []
     queries = _contributions(config, segments, con, failures)
@@ -88,12 +91,8 @@ def members_table(
         select = f"SELECT cid, {masks} FROM ({union}) WHERE {any_set}"
     try:
         con.execute(f"CREATE TEMP TABLE {table} AS {select}", params).fetchall()
-        bad = con.execute(
-            f"SELECT cid, bit_or(m0) FROM {table} WHERE {invalid_id_sql('cid')} AND NOT "
-            "coalesce(list_contains(?::VARCHAR[], cid), false) "
-            "GROUP BY cid ORDER BY cid NULLS FIRST LIMIT 20",
-            [skip or []],
-        ).fetchall()
+        if check:
+            check_ids(config, segments, con, table, skip)
     except duckdb.Error as exc:
         if failures:  # an engine's stream failed: its located problem, not DuckDB's wrapper
             raise failures[0] from exc
@@ -104,11 +103,28 @@ def members_table(
         raise ConfigError(
             [problem(config, ("customer_sources",), f"cannot compute members: {message}")]
         ) from exc
+    return grouped
+
+
+def check_ids(
+    config: Config,
+    segments: list[SegmentConfig],
+    con: Any,
+    table: str = "members",
+    skip: list[str] | None = None,
+) -> None:
+    """Raise :class:`ConfigError` (located at each segment's ``members``) for the invalid
+    customer ids of the members table ``table`` (the first 20, in id order), but ``skip``."""
+    bad = con.execute(
+        f"SELECT cid, bit_or(m0) FROM {table} WHERE {invalid_id_sql('cid')} AND NOT "
+        "coalesce(list_contains(?::VARCHAR[], cid), false) "
+        "GROUP BY cid ORDER BY cid NULLS FIRST LIMIT 20",
+        [skip or []],
+    ).fetchall()
     if bad:
         raise ConfigError(
             [invalid_member(config, segments[next(bits(int(m0), 0), 0)], cid) for cid, m0 in bad]
         )
-    return grouped
 
 
 def _row_problem(config: Config, exc: duckdb.Error) -> Problem | None:

@@ -12,6 +12,7 @@ header and the column types. A member file with one id per line is read as a one
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,17 +21,39 @@ from typing import Any
 import duckdb
 
 __all__ = [
+    "BAD_ID",
     "LINE_ID",
+    "MAX_ID",
     "csv_error",
     "describe",
     "describe_csv_columns",
     "file_ids_sql",
+    "ids_checked",
+    "invalid_id_sql",
     "lines_sql",
     "source_format",
     "source_sql",
     "sql_string",
     "temp_table",
 ]
+
+#: the longest customer id accepted
+MAX_ID = 256
+#: whitespace (incl. Unicode separators) or a control character, as RE2 and Java read it
+BAD_ID = r"[\s\p{Z}\p{Cc}]"
+
+
+def invalid_id_sql(cid: str) -> str:
+    """DuckDB's condition for an invalid id ``cid``: NULL, too long, or holding a character of
+    :data:`BAD_ID`."""
+    return f"({cid} IS NULL OR length({cid}) > {MAX_ID} OR regexp_matches({cid}, '{BAD_ID}'))"
+
+
+def ids_checked() -> str:
+    """What a file records of its ids having passed :func:`invalid_id_sql` (this very
+    condition: a reader with another one checks them again)."""
+    return hashlib.sha256(invalid_id_sql("id").encode()).hexdigest()[:16]
+
 
 _SUFFIXES = {
     ".csv": "csv",

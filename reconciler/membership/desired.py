@@ -75,18 +75,19 @@ class Wanted:
         return out
 
 
-def desired_table(config: Config, target: str, con: Any) -> Wanted:
+def desired_table(config: Config, target: str, con: Any, check: bool = True) -> Wanted:
     """The desired membership of ``target`` as a DuckDB table, never loaded into Python.
 
     Creates ``wanted(cid, m0, ...)`` in ``con``: every customer with at least one of the
     target's segments, with one mask word per 64 segments (see :class:`Wanted`; a customer
-    may have several rows unless ``unique``).
+    may have several rows unless ``unique``). ``check``: False when the caller checks the
+    customer ids itself (see :func:`~reconciler.config._members.check_ids`).
     """
     segments = target_segments(config, target)
     check_files(config, segments)
     seg_ids = [sys.intern(s.id) for s in segments]
     wanted = Wanted(skeleton(segments, seg_ids, list(range(len(segments)))), seg_ids)
-    unique = members_table(config, segments, con, table="wanted", rows=True)
+    unique = members_table(config, segments, con, table="wanted", rows=True, check=check)
     if unique is None:
         words = ", ".join(f"m{w} UBIGINT" for w in range(wanted.words))
         con.execute(f"CREATE TEMP TABLE wanted (cid VARCHAR, {words})")

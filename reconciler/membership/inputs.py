@@ -55,11 +55,12 @@ def membership_diff(
     if uses_snowflake(config, name):
         return SnowflakeDiff(config, name, snapshot, sorted(managed))
     if not uses_spark(config, name):
-        return DuckDBDiff(config, name)
+        return DuckDBDiff(config, name, snapshot=snapshot)
     if "snowflake" in rule_engines(config, name):
         return DuckDBDiff(
             config,
             name,
+            snapshot=snapshot,
             notes=[
                 f"the members of target {name} were streamed back from Spark and Snowflake "
                 "to be diffed here: a diff runs in one engine"
@@ -70,6 +71,7 @@ def membership_diff(
         return DuckDBDiff(
             config,
             name,
+            snapshot=snapshot,
             notes=[
                 f"the members of target {name} were streamed back from Spark to be diffed "
                 "here: set spark.snapshot to a folder the Spark master can read to diff there"

@@ -27,7 +27,7 @@ from ._db import Database
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["ROW_GROUP", "Snapshot", "Snapshots", "row_group_size", "write_file"]
+__all__ = ["IDS_CHECKED", "ROW_GROUP", "Snapshot", "Snapshots", "row_group_size", "write_file"]
 
 log = logger("statestore")
 
@@ -45,11 +45,30 @@ def row_group_size(rows: int) -> int:
     return max(MIN_ROW_GROUP, min(ROW_GROUP, -(-rows // ROW_GROUPS)))
 
 
+#: the key of a snapshot file's metadata that says every customer id it holds is valid (its
+#: value: :func:`~reconciler.engines.readers.ids_checked`, the check they passed)
+IDS_CHECKED = "reconciler.ids_checked"
+
+
 def write_file(table: pa.Table, path: Path) -> None:
     """Write the rows ``table`` holds as a snapshot file at ``path`` (zstd, row groups of
-    :func:`row_group_size`)."""
+    :func:`row_group_size`), saying in its metadata whether every customer id passes the
+    id check: a plan then checks only the desired members the file does not hold."""
     import pyarrow.parquet as pq
 
+    from ..engines import memory
+    from ..engines.readers import ids_checked, invalid_id_sql
+
+    con = memory.connect()
+    try:
+        con.register("_snapshot_rows", table)
+        ((invalid,),) = con.execute(
+            f"SELECT count(*) FROM _snapshot_rows WHERE {invalid_id_sql('customer_id')}"
+        ).fetchall()
+    finally:
+        con.close()
+    if not invalid:
+        table = table.replace_schema_metadata({IDS_CHECKED: ids_checked()})
     pq.write_table(table, path, compression="zstd", row_group_size=row_group_size(table.num_rows))
 
 
