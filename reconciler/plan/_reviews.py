@@ -37,8 +37,12 @@ def statuses(changes: Iterable[Change]) -> dict[str, SegmentStatus]:
     """What happens to each segment a change touches, as a whole: its segment change first,
     then an access change (updated), then its members alone."""
     found: dict[str, SegmentStatus] = {}
-    members: set[str] = set()
+    # the distinct (before, after) pairs of the link changes (customers share the sets)
+    moves: set[tuple[frozenset[str], frozenset[str]]] = set()
     for change in changes:
+        if isinstance(change, LinkChange):
+            moves.add((change.before, change.after))
+            continue
         match change:
             case SegmentChange(action=Action.UPDATE, key=seg, fields=fields):
                 found[seg] = SegmentStatus.RENAMED if "name" in fields else SegmentStatus.UPDATED
@@ -46,9 +50,10 @@ def statuses(changes: Iterable[Change]) -> dict[str, SegmentStatus]:
                 found[seg] = _SEGMENT[action]
             case AccessChange(key=seg):
                 found.setdefault(seg, SegmentStatus.UPDATED)
-            case LinkChange():
-                members |= change.added | change.removed
-    for seg in members:
+    members: set[str] = set()
+    for before, after in moves:
+        members |= before ^ after
+    for seg in sorted(members):
         found.setdefault(seg, SegmentStatus.MEMBERS)
     return found
 
@@ -79,6 +84,9 @@ def links(target: str, changes: Iterable[Change]) -> Links:
     # per side, segment → a heap of (-key, customer): the largest key kept on top
     sides: tuple[dict[str, list[tuple[int, str]]], ...] = ({}, {})
     counts = (out.added, out.removed)
+    # customers with the same segments before and after share the two sets: their differences
+    # are taken once per distinct pair
+    moves: dict[tuple[frozenset[str], frozenset[str]], tuple[frozenset[str], frozenset[str]]] = {}
     blake2b, from_bytes, push, swap = (
         hashlib.blake2b,
         int.from_bytes,
@@ -88,12 +96,16 @@ def links(target: str, changes: Iterable[Change]) -> Links:
     for change in changes:
         if not isinstance(change, LinkChange):
             continue
-        before, after = change.before, change.after
+        pair = (change.before, change.after)
+        moved = moves.get(pair)
+        if moved is None:
+            before, after = pair
+            moved = moves[pair] = (after - before, before - after)
         cid = change.key
         h = from_bytes(blake2b(cid.encode(), digest_size=8).digest(), "big")
-        for side, count, segs in zip(sides, counts, (after - before, before - after), strict=True):
-            count.update(segs)
+        for side, count, segs in zip(sides, counts, moved, strict=True):
             for seg in segs:
+                count[seg] += 1
                 salt = salts.get(seg)
                 if salt is None:
                     salt = salts[seg] = _salt(target, seg)
