@@ -233,7 +233,6 @@ def test_the_entry_point_leaves_the_teardown_to_python_when_something_may_need_i
     exit), keeps the interpreter's own exit; otherwise the exit handlers run, then the
     process ends with the command's status."""
     import atexit
-    import gc
     import threading
 
     import reconciler.cli as cli
@@ -253,9 +252,6 @@ def test_the_entry_point_leaves_the_teardown_to_python_when_something_may_need_i
     monkeypatch.setattr(cli, "main", command)
     monkeypatch.setattr(os, "_exit", ended)
     monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: ran.append("exit handlers"))
-    collector: list[tuple[int, ...]] = []  # this process's collector is left as it is
-    monkeypatch.setattr(gc, "freeze", lambda: collector.append(()))
-    monkeypatch.setattr(gc, "set_threshold", lambda *t: collector.append(t))
     monkeypatch.setattr(sys, "gettrace", lambda: print if wait_for == "a tracer" else None)
     monkeypatch.setattr(sys, "getprofile", lambda: None)
     stop = threading.Event()
@@ -276,4 +272,19 @@ def test_the_entry_point_leaves_the_teardown_to_python_when_something_may_need_i
         stop.set()
         if worker.is_alive():
             worker.join()
-    assert collector == [(), (100_000, 20, 20)]  # frozen, then collected less often
+
+
+def test_the_program_sets_the_collector_before_its_imports_and_freezes_what_they_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    import reconciler.__main__ as program
+    import reconciler.cli as cli
+
+    calls: list[tuple[object, ...]] = []  # this process's collector is left as it is
+    monkeypatch.setattr(gc, "set_threshold", lambda *t: calls.append(("threshold", *t)))
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append(("freeze",)))
+    monkeypatch.setattr(cli, "entry", lambda: calls.append(("entry",)))
+    program.main()
+    assert calls == [("threshold", 100_000, 20, 20), ("freeze",), ("entry",)]

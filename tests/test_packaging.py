@@ -85,7 +85,7 @@ def test_the_wheel_has_valid_metadata_the_licence_the_schemas_and_the_command(
     assert licence == (ROOT / "LICENSE").read_text()
     assert "Apache License" in licence
     assert "Version 2.0, January 2004" in licence
-    assert "reconcile = reconciler.cli:entry" in entry_points
+    assert "reconcile = reconciler.__main__:main" in entry_points
     assert {
         "reconciler/py.typed",
         "reconciler/schemas/audiences.schema.json",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import gc
 import os
 import signal
 import sys
@@ -162,14 +161,9 @@ def main() -> None:
         sys.exit(EXIT_ERROR)
 
 
-#: the collector's thresholds in a command (Python's are 700, 10, 10): a young generation of
-#: 100,000 objects, as mypy's command sets it for the same reason
-_GC_THRESHOLDS = (100_000, 20, 20)
-
-
 def entry() -> NoReturn:
-    """The program's entry point (``reconcile``, ``python -m reconciler``): :func:`main`, then
-    the process ends without tearing its heap down.
+    """The program's end (see :func:`reconciler.__main__.main`): :func:`main`, then the
+    process ends without tearing its heap down.
 
     Once a command has returned, its output flushed and the exit handlers run (the DuckDB
     database closed, its spill folder removed, the logs flushed), nothing is left to do: the
@@ -177,14 +171,7 @@ def entry() -> NoReturn:
     after a plan of 12,000 changes, which is a tenth of the command). The process ends as the
     handlers leave it, unless something may still need the teardown: a thread other than a
     daemon one still running, or a tracer or profiler watching (they write their report
-    then).
-
-    The cyclic garbage collector runs less often than Python's default, which suits a server
-    better than a command: a plan makes tens of thousands of objects that live until it ends,
-    and the collector would walk them again and again (a tenth of a plan's Python time). What
-    the imports made is set aside first (frozen: it lives as long as the process)."""
-    gc.freeze()
-    gc.set_threshold(*_GC_THRESHOLDS)
+    then)."""
     try:
         main()
         code = 0
