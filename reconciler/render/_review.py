@@ -52,11 +52,17 @@ _SEGMENT_KEYS = {
 def tally(tp: TargetPlan) -> Counter[str]:
     """What a target's plan does, by kind of object and action (one pass over its changes)."""
     n: Counter[str] = Counter()
+    # customers with the same segments before and after share the sets: sized once per pair
+    moved: dict[tuple[frozenset[str], frozenset[str]], tuple[int, int]] = {}
+    added = removed = 0
     for c in tp.changes:
         if isinstance(c, LinkChange):
-            before, after = c.before, c.after
-            n["m+"] += len(after - before)
-            n["m-"] += len(before - after)
+            pair = (c.before, c.after)
+            sizes = moved.get(pair)
+            if sizes is None:
+                sizes = moved[pair] = (len(c.after - c.before), len(c.before - c.after))
+            added += sizes[0]
+            removed += sizes[1]
         elif isinstance(c, SegmentChange):
             renamed = c.action is Action.UPDATE and "name" in c.fields
             n["s>" if renamed else _SEGMENT_KEYS[c.action]] += 1
@@ -64,6 +70,10 @@ def tally(tp: TargetPlan) -> Counter[str]:
             n["a~"] += 1
         elif isinstance(c, CustomerChange):
             n["c+" if c.action is Action.CREATE else "c-"] += 1
+    if added:
+        n["m+"] += added
+    if removed:
+        n["m-"] += removed
     return n
 
 
