@@ -166,7 +166,7 @@ def entry() -> NoReturn:
     process ends without tearing its heap down.
 
     Once a command has returned, its output flushed and the exit handlers run (the DuckDB
-    database closed, its spill folder removed, the logs flushed), nothing is left to do: the
+    database's spill folder removed, the logs flushed), nothing is left to do: the
     interpreter's own teardown would still free every object and module one by one (~40 ms
     after a plan of 12,000 changes, which is a tenth of the command). The process ends as the
     handlers leave it, unless something may still need the teardown: a thread other than a
