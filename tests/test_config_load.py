@@ -194,6 +194,41 @@ def test_digest_covers_yaml_and_data_files(tmp_path: Path) -> None:
     assert load(path).digest not in (first, second)
 
 
+def test_digest_is_the_yaml_and_each_files_digest_in_path_order(tmp_path: Path) -> None:
+    """SHA-256 of the YAML, then of each referenced file's own SHA-256 under its path from
+    the YAML's folder (each file hashed once, by the thread that hashes them as found)."""
+    import hashlib
+    import threading
+
+    shutil.copytree(EXAMPLE.parent, tmp_path / "ex")
+    path = tmp_path / "ex" / "audiences.yaml"
+    config = load(path)
+    files = sorted({"data/customers.csv", "data/vip.txt"})
+    h = hashlib.sha256(b"audiences.yaml\0" + path.read_bytes())
+    for name in files:
+        content = hashlib.sha256((tmp_path / "ex" / name).read_bytes()).hexdigest()
+        h.update(b"\0" + name.encode() + b"\0" + content.encode())
+    assert config.digest == h.hexdigest()
+    for thread in [t for t in threading.enumerate() if t.name == "config-digest"]:
+        thread.join(timeout=10)  # it ends once the digest is made
+        assert not thread.is_alive()
+
+
+def test_a_file_that_cannot_be_read_for_the_digest_is_said_when_it_is_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.config import _digest
+
+    def unreadable(path: Path) -> str:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(_digest, "_file_digest", unreadable)
+    shutil.copytree(EXAMPLE.parent, tmp_path / "ex")
+    config = load(tmp_path / "ex" / "audiences.yaml")
+    with pytest.raises(PermissionError):
+        _ = config.digest
+
+
 def test_locations_of_nodes() -> None:
     config = load(EXAMPLE)
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()

@@ -15,6 +15,7 @@ from ..engines import memory
 from ..engines.readers import csv_error
 from ..exceptions import PatternError, Problem
 from ..rules import check_pattern
+from ._digest import FileDigests
 from ._limits import file_kind
 from ._locations import Document, NodePath, format_path
 from ._model import SparkSettings
@@ -35,7 +36,8 @@ class Analyser:
         self.problems: list[Problem] = []
         self.invalid = [tuple(p) for p in schema_errors]
         self._con: duckdb.DuckDBPyConnection | None = None
-        self.referenced: set[Path] = set()
+        #: the data files the config references, hashed as they are found (for its digest)
+        self.referenced = FileDigests()
         #: the Spark section (None when the schema rejected it)
         self.spark_settings: SparkSettings | None = SparkSettings()
         #: the Spark engine once started, or why it could not be
@@ -53,6 +55,7 @@ class Analyser:
     def close(self) -> None:
         if self._con is not None:
             self._con.close()
+        self.referenced.stop()
 
     def report(self, path: NodePath, message: str) -> None:
         line, col = self.doc.locations.of(path)

@@ -6,10 +6,7 @@ skipped here, the rest is still checked), so one run reports every problem it ca
 
 from __future__ import annotations
 
-import functools
-import hashlib
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -19,32 +16,12 @@ from ._check_sources import SourceChecks
 from ._check_targets import TargetChecks
 from ._locations import Document, NodePath
 from ._model import Config
-from ._sources import in_background
 
 __all__ = ["analyse"]
 
 
 class _Analyser(TargetChecks, SourceChecks, SegmentChecks):
     """Every section's checks, over one document."""
-
-
-def _digest(raw: bytes, files: Iterable[Path], base: Path) -> str:
-    h = hashlib.sha256()
-    h.update(b"audiences.yaml\0")
-    h.update(raw)
-
-    def key(p: Path) -> str:
-        try:
-            return p.relative_to(base).as_posix()
-        except ValueError:
-            return p.as_posix()
-
-    for path in sorted(files, key=key):
-        h.update(b"\0" + key(path).encode() + b"\0")
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
-    return h.hexdigest()
 
 
 def analyse(doc: Document, schema_problems: list[tuple[NodePath, Problem]]) -> Config:
@@ -76,6 +53,7 @@ def analyse(doc: Document, schema_problems: list[tuple[NodePath, Problem]]) -> C
         declared = {s.id: s for s in segments}
         rem_raw = data.get("removed")
         removed = an.removed(rem_raw, names, declared) if isinstance(rem_raw, list) else []
+        digest = an.referenced.digest(doc.raw, doc.path.parent)  # every file is referenced now
     finally:
         an.close()
 
@@ -84,10 +62,7 @@ def analyse(doc: Document, schema_problems: list[tuple[NodePath, Problem]]) -> C
         raise ConfigError(problems)
     return Config(
         path=doc.path,
-        digest_future=in_background(
-            functools.partial(_digest, doc.raw, list(an.referenced), doc.path.parent),
-            "config-digest",
-        ),
+        digest_future=digest,
         version=int(data["version"]),
         targets=MappingProxyType(targets),
         access_lists=MappingProxyType(access_lists),
