@@ -33,16 +33,12 @@ _SEGMENT = {
 }
 
 
-def statuses(changes: Iterable[Change]) -> dict[str, SegmentStatus]:
+def statuses(changes: Iterable[Change], moved: Links) -> dict[str, SegmentStatus]:
     """What happens to each segment a change touches, as a whole: its segment change first,
-    then an access change (updated), then its members alone."""
+    then an access change (updated), then its members alone (``moved``: :func:`links` of
+    ``changes``, which counted the memberships each link change adds and removes)."""
     found: dict[str, SegmentStatus] = {}
-    # the distinct (before, after) pairs of the link changes (customers share the sets)
-    moves: set[tuple[frozenset[str], frozenset[str]]] = set()
     for change in changes:
-        if isinstance(change, LinkChange):
-            moves.add((change.before, change.after))
-            continue
         match change:
             case SegmentChange(action=Action.UPDATE, key=seg, fields=fields):
                 found[seg] = SegmentStatus.RENAMED if "name" in fields else SegmentStatus.UPDATED
@@ -50,10 +46,7 @@ def statuses(changes: Iterable[Change]) -> dict[str, SegmentStatus]:
                 found[seg] = _SEGMENT[action]
             case AccessChange(key=seg):
                 found.setdefault(seg, SegmentStatus.UPDATED)
-    members: set[str] = set()
-    for before, after in moves:
-        members |= before ^ after
-    for seg in sorted(members):
+    for seg in sorted(moved.added.keys() | moved.removed.keys()):
         found.setdefault(seg, SegmentStatus.MEMBERS)
     return found
 
@@ -154,7 +147,7 @@ def segment_reviews(
     """The review of every managed segment of one target, in segment id order (``moved``:
     :func:`links` of ``changes``). A forgotten segment keeps its members (the platform keeps
     them; the reconciler stops managing it)."""
-    found = statuses(changes)
+    found = statuses(changes, moved)
     sizes = tally.sizes()
     entering, leaving = moved.entering, moved.leaving
     ids = reviewed_segments(desired, changes)
