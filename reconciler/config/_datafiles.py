@@ -15,7 +15,6 @@ import duckdb
 
 from ..engines import memory
 from ..engines.readers import (
-    BAD_ID,
     LINE_ID,
     MAX_ID,
     csv_error,
@@ -29,7 +28,7 @@ from ..exceptions import Problem
 from ._locations import NodePath, format_path
 from ._model import Config, MemberFile, SegmentConfig
 
-__all__ = ["BAD_ID", "MAX_ID", "MemberReport", "check_members", "invalid_id_sql"]
+__all__ = ["MemberReport", "check_members"]
 
 #: offenders reported per file
 LIMIT = 20

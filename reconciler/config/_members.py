@@ -17,16 +17,14 @@ from typing import Any
 import duckdb
 
 from ..engines import memory
-from ..engines.readers import csv_error
+from ..engines.readers import MAX_ID, csv_error, invalid_id_sql
 from ..exceptions import ConfigError, Problem
 from ._contributions import WORD, _contributions
-from ._datafiles import BAD_ID, MAX_ID, check_members, invalid_id_sql
+from ._datafiles import check_members
 from ._located import problem
 from ._model import Config, SegmentConfig
 
 __all__ = [
-    "BAD_ID",
-    "MAX_ID",
     "bits",
     "check_files",
     "check_ids",

@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 from ..config import Config
 from ..config._contributions import selections
 from ..config._located import first_line, target_segments
-from ..config._members import MAX_ID, check_files, invalid_member
+from ..config._members import check_files, invalid_member
 from ..config._resolve import skeleton
 from ..config._sources import snowflake_engine
+from ..engines.readers import MAX_ID
 from ..exceptions import ConfigError, PlanError
 from ..model import State
 from ..plan.fingerprint import SEP

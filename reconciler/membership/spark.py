@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 from ..config import Config
 from ..config._contributions import selections
 from ..config._located import first_line, target_segments
-from ..config._members import BAD_ID, check_files
+from ..config._members import check_files
 from ..config._resolve import skeleton
 from ..config._sources import spark_engine
-from ..engines.readers import temp_table
+from ..engines.readers import BAD_ID, temp_table
 from ..exceptions import PlanError
 from ..model import State
 from .diff import (

@@ -17,10 +17,10 @@ import duckdb
 from ..config import Config, SegmentConfig, SourceRule
 from ..config._contributions import duckdb_relation, selections
 from ..config._located import first_line, problem
-from ..config._members import BAD_ID, MAX_ID, invalid_member
+from ..config._members import invalid_member
 from ..config._sources import source_ref
 from ..engines import memory
-from ..engines.readers import file_ids_sql, temp_table
+from ..engines.readers import BAD_ID, MAX_ID, file_ids_sql, temp_table
 from ..exceptions import ConfigError
 from ..plan.fingerprint import SEP
 from ..rules import DUCKDB_SQL, SPARK, SegmentRule, compile_rule, members_query
