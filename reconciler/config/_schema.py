@@ -67,12 +67,12 @@ def _compiled(text: str) -> jsonschema_rs.Draft202012Validator:
     return jsonschema_rs.Draft202012Validator(json.loads(text))
 
 
-def conforms(schema_: dict[str, Any], data: Any, text: str | None = None) -> bool:
-    """Whether ``data`` passes ``schema_`` (``text``: its JSON, when already at hand) by the
-    compiled validator; False also when it cannot tell (a value JSON has no type for, such as
-    a date YAML read): jsonschema then decides."""
+def conforms(text: str, data: Any) -> bool:
+    """Whether ``data`` passes the schema whose JSON text is ``text``, by the compiled
+    validator; False also when it cannot tell (a value JSON has no type for, such as a date
+    YAML read): jsonschema then decides."""
     try:
-        return _compiled(text or json.dumps(schema_, sort_keys=True)).is_valid(data)
+        return _compiled(text).is_valid(data)
     except Exception:  # whatever it cannot check, jsonschema checks
         return False
 
@@ -232,7 +232,7 @@ def validate_schema(data: Any, locations: Locations, file: str) -> list[tuple[No
     """Every schema violation of ``data`` with the node path it concerns; [] when it conforms."""
     problems: list[tuple[NodePath, Problem]] = []
     numbers = dict(non_finite(data))
-    if not numbers and conforms(schema(), data, schema_text()):
+    if not numbers and conforms(schema_text(), data):
         return problems
     for path_, message in numbers.items():
         line, col = locations.of(path_)
@@ -246,7 +246,7 @@ def validate_branch(
     """The violations of ``branch`` (a target type's schema, built from its provider's
     declaration) by ``data``, the node at ``at``; reworded and located as
     :func:`validate_schema` does (the finite-number check already ran on the whole file)."""
-    if conforms(branch, data):
+    if conforms(json.dumps(branch, sort_keys=True), data):
         return []
     from jsonschema import Draft202012Validator
 
