@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _scenario import cli, write_config
@@ -184,3 +185,50 @@ def test_apply_format_json_prints_only_json_on_stdout(tmp_path: Path) -> None:
     )
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["results"] == []  # nothing to apply: still one document
+
+
+def test_a_command_line_naming_a_command_parses_with_that_command_alone() -> None:
+    """The command typed is the only one built (building all costs ~9 ms of each run); a group
+    the same; anything else (help, a typo, an option first) gets every command, the sandbox's
+    mounted."""
+    from reconciler.cli import _COMMANDS, _command_line, _typed_as
+
+    for name in sorted(_COMMANDS):
+        alone = _command_line([name, "--help"])
+        assert [_typed_as(c) for c in alone.registered_commands] == [name]
+        assert alone.registered_groups == []
+    for group in ("state", "sandbox"):
+        alone = _command_line(["-v", group, "list"])
+        assert (alone.registered_commands, [g.name for g in alone.registered_groups]) == (
+            [],
+            [group],
+        )
+    for args in ([], ["--help"], ["plna", "x.yaml"], ["--log-format", "json", "plan"]):
+        everything = _command_line(args)
+        assert {_typed_as(c) for c in everything.registered_commands} == _COMMANDS
+        assert {"state", "sandbox"} <= {g.name for g in everything.registered_groups}
+
+
+def test_no_global_option_takes_a_command_name_as_its_value() -> None:
+    """What lets the first word that is not an option name the command: a global option's
+    value never is a command's name."""
+    import typer.main
+
+    from reconciler.cli import _COMMANDS, app
+
+    group: Any = typer.main.get_command(app)  # click's Group (the click typer ships)
+    names = _COMMANDS | set(group.commands)
+    options = [p for p in group.params if p.param_type_name == "option"]
+    taking = [p for p in options if not (p.is_flag or p.count)]
+    assert {p.name for p in taking} == {"log_format", "log_level"}
+    for param in taking:
+        choices = {str(c) for c in param.type.choices}  # a free value could be a name
+        assert choices, param.name
+        assert not names & choices, param.name
+
+
+def test_a_mistyped_command_is_told_apart_from_every_command(tmp_path: Path) -> None:
+    done = cli("plna", "audiences.yaml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "No such command 'plna'" in done.stderr
+    assert "plan" in done.stderr  # the commands to choose from are all there

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copy
 import os
 import signal
 import sys
@@ -47,11 +48,13 @@ app.command()(explain)
 app.command()(history)
 app.add_typer(state_app, name="state")
 
+
+def _typed_as(command: typer.models.CommandInfo) -> str:
+    return command.name or (command.callback.__name__ if command.callback else "")
+
+
 #: the top-level commands registered above, by the name they are typed as
-_COMMANDS = frozenset(
-    command.name or (command.callback.__name__ if command.callback else "")
-    for command in app.registered_commands
-)
+_COMMANDS = frozenset(_typed_as(command) for command in app.registered_commands)
 
 
 def _version(value: bool) -> None:
@@ -109,17 +112,27 @@ def _root(
     json_lines(log_format is LogFormat.json)
 
 
-def _mount_subcommands(args: list[str]) -> None:
-    """The ``sandbox`` commands, mounted only when the command line may run or list them
-    (their module imports the simulations and uvicorn: ~0.15 s no other command needs)."""
-    command = next((a for a in args if not a.startswith("-")), None)
-    if command is not None and command != "sandbox" and command in _COMMANDS:
-        return
-    if any(group.name == "sandbox" for group in app.registered_groups):
-        return
-    from ..sandbox.cli import app as sandbox_app
+def _command_line(args: list[str]) -> typer.Typer:
+    """The command line that parses ``args``: the one command or group they name alone, when
+    they name one (a command's options are built from its function's signature each run:
+    every command's cost ~9 ms of a plan, the one typed ~2 ms); else all of them, the
+    ``sandbox`` commands mounted (their module imports the simulations and uvicorn: ~0.15 s
+    no other command needs). The first word not an option names it: no global option takes
+    a value that is a command's name."""
+    name = next((a for a in args if not a.startswith("-")), None)
+    if name is None or name not in _COMMANDS | {g.name for g in app.registered_groups}:
+        if not any(group.name == "sandbox" for group in app.registered_groups):
+            from ..sandbox.cli import app as sandbox_app
 
-    app.add_typer(sandbox_app, name="sandbox", help="Serve, seed or reset the local sandbox.")
+            app.add_typer(
+                sandbox_app, name="sandbox", help="Serve, seed or reset the local sandbox."
+            )
+        if name != "sandbox":
+            return app
+    alone = copy.copy(app)
+    alone.registered_commands = [c for c in app.registered_commands if _typed_as(c) == name]
+    alone.registered_groups = [g for g in app.registered_groups if g.name == name]
+    return alone
 
 
 def _process_wide() -> None:
@@ -134,12 +147,12 @@ def _process_wide() -> None:
 def main() -> None:
     """Entry point: one line per error, never a traceback."""
     _process_wide()
-    _mount_subcommands(sys.argv[1:])
+    command_line = _command_line(sys.argv[1:])
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, on_signal)
     try:
-        app()
+        command_line()
     except ConfigError as exc:
         for problem in exc.problems:
             err.print(literal(problem))
