@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-import jsonschema
 from _command import invoke
 from _scenario import TEAM_1, apply, plan, write_config, writes
+from _schema import assert_valid
 
 from reconciler.plan import TargetPlan
 from reconciler.plan.changes import Action, LinkChange
@@ -164,7 +164,7 @@ def test_plan_json_matches_the_plan_schema_and_exit_codes(
     assert code == 2, err
     schema = json.loads((ROOT / "schemas" / "plan.schema.json").read_text())
     data = json.loads(out)
-    jsonschema.Draft202012Validator(schema).validate(data)
+    assert_valid(schema, data)
     assert data["targets"][0]["sources"] == {
         "segments": "state store",
         "access": "state store",

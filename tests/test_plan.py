@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from _schema import assert_valid
 
 from reconciler.exceptions import PlanError, UnsafePlanError
 from reconciler.model import Segment, State, StateBuilder
@@ -192,3 +193,26 @@ def test_markdown_of_a_huge_plan_fits_a_github_comment() -> None:
     assert "100,000 memberships to add" in md
     assert "reconcile plan --format json" in md
     assert "<details>" in md
+
+
+def test_the_compiled_validator_refuses_what_jsonschema_refuses_in_a_plan() -> None:
+    """The tests check large plans with the compiled validator (``_schema``): on this plan and
+    on each of its mutations, it and jsonschema agree."""
+    data = json.loads(plan_json(make_plan()))
+    target = data["targets"][0]
+    mutations = [
+        {**data, "format": "2"},
+        {k: v for k, v in data.items() if k != "targets"},
+        {**data, "targets": [{**target, "changes": [{**target["changes"][0], "action": "x"}]}]},
+        {**data, "targets": [{**target, "sources": {"links": 3}}]},
+        {**data, "targets": [{**target, "extra": True}]},
+    ]
+    reference = jsonschema.Draft202012Validator(SCHEMA)
+    for document in [data, *mutations]:
+        valid = reference.is_valid(document)
+        if valid:
+            assert_valid(SCHEMA, document)
+        else:
+            with pytest.raises(AssertionError):
+                assert_valid(SCHEMA, document)
+    assert [reference.is_valid(m) for m in mutations].count(False) >= 4

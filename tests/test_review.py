@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 from _example_counts import EXAMPLE, check_review, example_members
 from _scenario import cli
+from _schema import assert_valid
 
 from reconciler.sandbox import Sandbox
 
@@ -30,7 +30,7 @@ def _plan_json(config: Path, common: list[str]) -> dict[str, Any]:
     done = cli("plan", str(config), "--format", "json", *common)
     assert done.returncode in (0, 1), done.stderr  # 1: apply would refuse it (its verdict)
     data: dict[str, Any] = json.loads(done.stdout)
-    jsonschema.Draft202012Validator(SCHEMA).validate(data)
+    assert_valid(SCHEMA, data)
     return data
 
 
