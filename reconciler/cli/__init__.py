@@ -113,26 +113,30 @@ def _root(
 
 
 def _command_line(args: list[str]) -> typer.Typer:
-    """The command line that parses ``args``: the one command or group they name alone, when
-    they name one (a command's options are built from its function's signature each run:
-    every command's cost ~9 ms of a plan, the one typed ~2 ms); else all of them, the
-    ``sandbox`` commands mounted (their module imports the simulations and uvicorn: ~0.15 s
-    no other command needs). The first word not an option names it: no global option takes
-    a value that is a command's name."""
+    """The command line that parses ``args``: the one command or group they name, alone (each
+    command's options are built from its function's signature on every run: all of them cost
+    ~9 ms of a plan, the one typed ~2 ms); else every command (help, completion, a typo, a
+    global option first). The first word that is not an option names the command: no global
+    option takes a value that could be a command's name."""
     name = next((a for a in args if not a.startswith("-")), None)
-    if name is None or name not in _COMMANDS | {g.name for g in app.registered_groups}:
-        if not any(group.name == "sandbox" for group in app.registered_groups):
-            from ..sandbox.cli import app as sandbox_app
-
-            app.add_typer(
-                sandbox_app, name="sandbox", help="Serve, seed or reset the local sandbox."
-            )
+    if name not in _COMMANDS and name not in {group.name for group in app.registered_groups}:
+        _mount_sandbox()
         if name != "sandbox":
             return app
     alone = copy.copy(app)
     alone.registered_commands = [c for c in app.registered_commands if _typed_as(c) == name]
     alone.registered_groups = [g for g in app.registered_groups if g.name == name]
     return alone
+
+
+def _mount_sandbox() -> None:
+    """The ``sandbox`` commands, mounted only when the command line may run or list them
+    (their module imports the simulations and uvicorn: ~0.15 s no other command needs)."""
+    if any(group.name == "sandbox" for group in app.registered_groups):
+        return
+    from ..sandbox.cli import app as sandbox_app
+
+    app.add_typer(sandbox_app, name="sandbox", help="Serve, seed or reset the local sandbox.")
 
 
 def _process_wide() -> None:
