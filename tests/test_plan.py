@@ -196,23 +196,21 @@ def test_markdown_of_a_huge_plan_fits_a_github_comment() -> None:
 
 
 def test_the_compiled_validator_refuses_what_jsonschema_refuses_in_a_plan() -> None:
-    """The tests check large plans with the compiled validator (``_schema``): on this plan and
-    on each of its mutations, it and jsonschema agree."""
+    """The tests check large plans with the compiled validator (``_schema``): it passes this
+    plan as jsonschema does, and refuses each of its mutations as jsonschema does."""
     data = json.loads(plan_json(make_plan()))
     target = data["targets"][0]
     mutations = [
-        {**data, "format": "2"},
+        {**data, "format_version": "one"},
         {k: v for k, v in data.items() if k != "targets"},
         {**data, "targets": [{**target, "changes": [{**target["changes"][0], "action": "x"}]}]},
         {**data, "targets": [{**target, "sources": {"links": 3}}]},
         {**data, "targets": [{**target, "extra": True}]},
     ]
     reference = jsonschema.Draft202012Validator(SCHEMA)
-    for document in [data, *mutations]:
-        valid = reference.is_valid(document)
-        if valid:
+    reference.validate(data)
+    assert_valid(SCHEMA, data)
+    for document in mutations:
+        assert not reference.is_valid(document)
+        with pytest.raises(AssertionError):
             assert_valid(SCHEMA, document)
-        else:
-            with pytest.raises(AssertionError):
-                assert_valid(SCHEMA, document)
-    assert [reference.is_valid(m) for m in mutations].count(False) >= 4
