@@ -7,6 +7,7 @@ once per worker, locally (``--sandbox``) and to the session sandbox, as template
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -143,22 +144,37 @@ def example_applied_locally(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class Applied:
-    """Projects applied once to the session sandbox, kept as templates: for each, a folder
-    (the project and its state store, ``state.db``) and the platforms' state the apply left.
-    :meth:`restore` gives a test the result of that apply for the cost of a seed and a copy."""
+    """Projects applied once to a sandbox, kept as templates: for each, a folder (the project
+    and its state store, ``state.db``) and the platforms' state the apply left.
+    :meth:`restore` gives a test the result of that apply for the cost of a seed and a copy.
 
-    def __init__(self, sandbox: Sandbox, factory: pytest.TempPathFactory) -> None:
+    A template is built once a run: the first worker to need it builds it on its own sandbox,
+    under a lock, in ``shared`` (the folder all the run's workers see); the others wait for the
+    lock and read it. Nothing in it names the sandbox it was built on (its address is given on
+    each command line), so any worker's sandbox can be seeded with it."""
+
+    def __init__(self, sandbox: Sandbox, shared: Path) -> None:
         self._sandbox = sandbox
-        self._factory = factory
+        self._shared = shared
         self._made: dict[str, tuple[Path, dict[str, Any]]] = {}
 
     def _template(self, name: str, build: Callable[[Path], None]) -> tuple[Path, dict[str, Any]]:
         if name not in self._made:
-            root = self._factory.mktemp(f"applied-{name}")
-            self._sandbox.reset()
-            build(root)
-            self._made[name] = (root, self._sandbox.state())
-            self._sandbox.reset()
+            from filelock import FileLock
+
+            folder = self._shared / f"applied-{name}"
+            state = folder / "remote.json"
+            with FileLock(f"{folder}.lock"):
+                if not state.exists():  # a build that failed left no state: built again
+                    shutil.rmtree(folder, ignore_errors=True)
+                    (folder / "root").mkdir(parents=True)
+                    self._sandbox.reset()
+                    build(folder / "root")
+                    part = folder / "remote.json.part"
+                    part.write_text(json.dumps(self._sandbox.state()), encoding="utf-8")
+                    part.replace(state)
+                    self._sandbox.reset()
+            self._made[name] = (folder / "root", json.loads(state.read_text(encoding="utf-8")))
         return self._made[name]
 
     def restore(self, name: str, build: Callable[[Path], None], folder: Path) -> None:
@@ -175,7 +191,9 @@ class Applied:
 
 @pytest.fixture(scope="session")
 def _applied(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Applied:
-    return Applied(sandbox, tmp_path_factory)
+    base = tmp_path_factory.getbasetemp()
+    # under xdist each worker's folder is inside the run's: the templates go there, shared
+    return Applied(sandbox, base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
 
 
 @pytest.fixture
