@@ -129,18 +129,42 @@ def copy_example(folder: Path) -> Path:
     return folder / "audiences.yaml"
 
 
+def _run_folder(factory: pytest.TempPathFactory) -> Path:
+    """The folder every worker of this run sees (under xdist each worker's temporary folder is
+    inside the run's)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def once_a_run(folder: Path, build: Callable[[Path], None]) -> Path:
+    """``folder``, made by ``build(folder)`` once a run, by the first worker that asks for it,
+    under a lock; the others wait for the lock and find it made. A build that failed leaves no
+    mark: the next one starts again from an empty folder."""
+    from filelock import FileLock
+
+    made = folder.with_name(folder.name + ".made")
+    with FileLock(f"{folder}.lock"):
+        if not made.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            build(folder)
+            made.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def example_applied_locally(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the example applied once with ``--sandbox``: its folder, whose ``.reconcile``
-    holds the local sandbox's platforms and the state store. A template: tests copy it
-    (``shutil.copytree``) and never change it."""
+    holds the local sandbox's platforms and the state store. A template, made once a run
+    (:func:`once_a_run`): tests copy it (``shutil.copytree``) and never change it."""
     from _scenario import cli
 
-    folder = tmp_path_factory.mktemp("example-local") / "ex"
-    config = copy_example(folder)
-    done = cli("apply", str(config), "--sandbox", "--auto-approve")
-    assert done.returncode == 0, done.stderr
-    return folder
+    def build(folder: Path) -> None:
+        config = copy_example(folder / "ex")
+        done = cli("apply", str(config), "--sandbox", "--auto-approve")
+        assert done.returncode == 0, done.stderr
+
+    return once_a_run(_run_folder(tmp_path_factory) / "example-local", build) / "ex"
 
 
 class Applied:
@@ -148,10 +172,9 @@ class Applied:
     and its state store, ``state.db``) and the platforms' state the apply left.
     :meth:`restore` gives a test the result of that apply for the cost of a seed and a copy.
 
-    A template is built once a run: the first worker to need it builds it on its own sandbox,
-    under a lock, in ``shared`` (the folder all the run's workers see); the others wait for the
-    lock and read it. Nothing in it names the sandbox it was built on (its address is given on
-    each command line), so any worker's sandbox can be seeded with it."""
+    A template is made once a run (:func:`once_a_run`), on the sandbox of the worker that asks
+    for it first. Nothing in it names that sandbox (its address is given on each command
+    line), so any worker's sandbox can be seeded with it."""
 
     def __init__(self, sandbox: Sandbox, shared: Path) -> None:
         self._sandbox = sandbox
@@ -160,21 +183,16 @@ class Applied:
 
     def _template(self, name: str, build: Callable[[Path], None]) -> tuple[Path, dict[str, Any]]:
         if name not in self._made:
-            from filelock import FileLock
 
-            folder = self._shared / f"applied-{name}"
-            state = folder / "remote.json"
-            with FileLock(f"{folder}.lock"):
-                if not state.exists():  # a build that failed left no state: built again
-                    shutil.rmtree(folder, ignore_errors=True)
-                    (folder / "root").mkdir(parents=True)
-                    self._sandbox.reset()
-                    build(folder / "root")
-                    part = folder / "remote.json.part"
-                    part.write_text(json.dumps(self._sandbox.state()), encoding="utf-8")
-                    part.replace(state)
-                    self._sandbox.reset()
-            self._made[name] = (folder / "root", json.loads(state.read_text(encoding="utf-8")))
+            def make(folder: Path) -> None:
+                self._sandbox.reset()
+                (folder / "root").mkdir()
+                build(folder / "root")
+                (folder / "remote.json").write_text(json.dumps(self._sandbox.state()))
+                self._sandbox.reset()
+
+            folder = once_a_run(self._shared / f"applied-{name}", make)
+            self._made[name] = (folder / "root", json.loads((folder / "remote.json").read_text()))
         return self._made[name]
 
     def restore(self, name: str, build: Callable[[Path], None], folder: Path) -> None:
@@ -191,9 +209,7 @@ class Applied:
 
 @pytest.fixture(scope="session")
 def _applied(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Applied:
-    base = tmp_path_factory.getbasetemp()
-    # under xdist each worker's folder is inside the run's: the templates go there, shared
-    return Applied(sandbox, base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+    return Applied(sandbox, _run_folder(tmp_path_factory))
 
 
 @pytest.fixture
