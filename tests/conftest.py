@@ -52,6 +52,10 @@ SPARK_CONF = {
 #: warm-up cost more CPU than the tests the other worker could take from the group
 SPARK_GROUP = pytest.mark.xdist_group("spark")
 
+#: the xdist group of the tests that read answers with the official Talon.One SDK's models: its
+#: import takes 1.4 s of CPU, paid once by the one worker that runs them all
+TALON_ONE_SDK_GROUP = pytest.mark.xdist_group("talon_one_sdk")
+
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups from the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import TALON_ONE_SDK_GROUP
 
 from reconciler.sandbox import (
     TALONONE_ACCOUNT_ID,
@@ -556,6 +557,7 @@ def test_seed_state_talonone(fresh_sandbox: Sandbox, http: httpx.Client) -> None
     assert body["data"][0]["attributes"] == {"tier": "gold"}
 
 
+@TALON_ONE_SDK_GROUP
 def test_official_sdk_models_parse_the_responses(
     fresh_sandbox: Sandbox, http: httpx.Client
 ) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import TALON_ONE_SDK_GROUP
 
 from reconciler.model import Segment
 from reconciler.plan.changes import Action, LinkChange, Phase, SegmentChange
@@ -24,9 +25,12 @@ from reconciler.providers.talonone import TalonOneProvider
 from reconciler.sandbox import Sandbox, seed_state
 from reconciler.statestore import StateStore
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("talon_one") is None, reason="talon-one-sdk not installed"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("talon_one") is None, reason="talon-one-sdk not installed"
+    ),
+    TALON_ONE_SDK_GROUP,
+]
 
 
 @pytest.fixture(scope="module")
