@@ -129,6 +129,23 @@ def config(
 
 
 @pytest.fixture
+def applied(_applied: Any, env: dict[str, Any], fresh_sandbox: Any, tmp_path: Path) -> Path:
+    """The example's Snowflake config applied to the sandbox, as that apply leaves it (a copy
+    of the run's template): the state store, ``tmp_path / "state.db"``."""
+
+    def build(root: Path) -> None:
+        path = config(root, "snow", env, engine="snowflake", edited=False)
+        rec = reconciler(path, fresh_sandbox, root / "state.db")
+        try:
+            assert all(r.failures == [] for r in asyncio.run(rec.apply(asyncio.run(rec.plan()))))
+        finally:
+            rec.store.close()
+
+    _applied.restore("snowflake-example", build, tmp_path)
+    return tmp_path / "state.db"
+
+
+@pytest.fixture
 def spied(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The targets diffed in Snowflake."""
     calls: list[str] = []
@@ -298,13 +315,13 @@ def _line_col(path: Path, needle: str) -> tuple[int, int]:
 
 
 def test_a_plan_that_does_not_add_up_is_refused(
-    env: dict[str, Any], fresh_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    env: dict[str, Any],
+    fresh_sandbox: Any,
+    applied: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    state = tmp_path / "state.db"
-    rec = reconciler(
-        config(tmp_path, "snow", env, engine="snowflake", edited=False), fresh_sandbox, state
-    )
-    assert all(r.failures == [] for r in asyncio.run(rec.apply(asyncio.run(rec.plan()))))
+    state = applied
     real = warehouse_sql.Statements.changed
 
     def dropped(self: Any) -> Any:  # a join that silently loses a row
@@ -320,14 +337,16 @@ def test_a_plan_that_does_not_add_up_is_refused(
 
 
 def test_customers_changed_since_the_checkpoint_win_over_the_snapshot_table(
-    env: dict[str, Any], fresh_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    env: dict[str, Any],
+    fresh_sandbox: Any,
+    applied: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An apply whose checkpoint did not happen leaves its changes as the overlay: they are
     sent beside the snapshot table and win over its rows, as over the local file's."""
-    state = tmp_path / "state.db"
+    state = applied
     first = config(tmp_path, "snow", env, engine="snowflake", edited=False)
-    rec = reconciler(first, fresh_sandbox, state)
-    assert all(r.failures == [] for r in asyncio.run(rec.apply(asyncio.run(rec.plan()))))
     edited = reconciler(
         config(tmp_path, "snow-edited", env, engine="snowflake", edited=True), fresh_sandbox, state
     )
