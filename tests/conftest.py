@@ -1,8 +1,9 @@
 """Shared fixtures: one sandbox per test session (per xdist worker), reset for each test; one
 local Spark session per worker, started by the first test that needs it and shared by every
 Spark test (a JVM start and its warm-up cost more than most tests); the example project applied
-once per worker, locally (``--sandbox``) and to the session sandbox, as templates a test copies
-(a copy costs far less than an apply of the example's 3,000 customers)."""
+once a run, locally (``--sandbox``) and to a worker's sandbox, as templates a test copies (a
+copy costs far less than an apply of the example's 3,000 customers), by the first worker that
+needs each."""
 
 from __future__ import annotations
 
